@@ -1,0 +1,1 @@
+"""burn-edge training: binary ReActNet-A, float teacher, data, and the BURN engine."""

@@ -1,0 +1,104 @@
+"""Binarisers for activations and weights: pure functions plus autograd rules.
+
+Conventions used everywhere in burn-edge (training, ONNX and LCE export):
+
+* ``sign_pm1(x) = +1 if x >= 0 else -1`` -- **sign(0) = +1**, exactly Larq Compute Engine's
+  convention (``torch.sign(0)`` and ONNX ``Sign(0)`` are 0 and are never used on a binary path).
+* A binary weight tensor ``W`` of shape (C_out, C_in, kH, kW) becomes ``alpha_o * sign_pm1(W)``
+  with ``alpha_o = mean |W[o]|`` over (C_in, kH, kW), one scale per output channel. alpha is
+  treated as a constant in the backward pass (as in ReActNet).
+
+Gradient choices for the activation binariser (``grad`` argument):
+
+* ``"approx"`` (ReActNet / Bi-Real): d/dx = 2 + 2x on [-1, 0), 2 - 2x on [0, 1), 0 elsewhere.
+* ``"ste"``: clipped straight-through estimator, d/dx = 1 on |x| <= 1, 0 elsewhere.
+
+Weight binariser gradient: straight-through of clamp(W, -1, 1), i.e. 1 where |W| <= 1, else 0.
+"""
+
+from __future__ import annotations
+
+import torch
+
+ACTIVATION_GRADS = ("approx", "ste")
+
+
+def sign_pm1(x: torch.Tensor) -> torch.Tensor:
+    """Elementwise ``where(x >= 0, 1, -1)``: same shape and dtype as ``x``; sign(0) = +1 (also -0.0)."""
+    one = torch.ones((), dtype=x.dtype, device=x.device)
+    return torch.where(x >= 0, one, -one)
+
+
+def weight_scale(w: torch.Tensor) -> torch.Tensor:
+    """alpha: mean |W| over every axis but the first. (C_out, ...) -> (C_out, 1, ..., 1)."""
+    dims = tuple(range(1, w.dim()))
+    return w.abs().mean(dim=dims, keepdim=True)
+
+
+def binarize_weight_values(w: torch.Tensor) -> torch.Tensor:
+    """The forward value of the weight binariser, ``alpha_o * sign_pm1(W)``, with no autograd rule.
+
+    Every entry is +-alpha_o; an entry of exactly 0 in W maps to +alpha_o. An all-zero output channel
+    has alpha_o = 0 and so stays all-zero (export rejects such a channel: LCE needs alpha_o != 0).
+    """
+    return weight_scale(w) * sign_pm1(w)
+
+
+class _ApproxSign(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return sign_pm1(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * torch.clamp(2.0 - 2.0 * x.abs(), min=0.0)
+
+
+class _SteSign(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return sign_pm1(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * (x.abs() <= 1).to(grad.dtype)
+
+
+class _BinaryWeight(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, w):
+        ctx.save_for_backward(w)
+        return binarize_weight_values(w)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (w,) = ctx.saved_tensors
+        return grad * (w.abs() <= 1).to(grad.dtype)
+
+
+def approx_sign(x: torch.Tensor) -> torch.Tensor:
+    """sign_pm1 forward; ReActNet's piecewise-polynomial gradient backward."""
+    return _ApproxSign.apply(x)
+
+
+def ste_sign(x: torch.Tensor) -> torch.Tensor:
+    """sign_pm1 forward; clipped straight-through gradient (1 on |x| <= 1) backward."""
+    return _SteSign.apply(x)
+
+
+def binarize_activation(x: torch.Tensor, grad: str = "approx") -> torch.Tensor:
+    """Binarise activations to {-1, +1} (sign(0)=+1) with the chosen surrogate gradient."""
+    if grad == "approx":
+        return approx_sign(x)
+    if grad == "ste":
+        return ste_sign(x)
+    raise ValueError(f"unknown activation gradient {grad!r}; choose one of {ACTIVATION_GRADS}")
+
+
+def binarize_weight(w: torch.Tensor) -> torch.Tensor:
+    """alpha_o * sign_pm1(W) forward; straight-through of clamp(W, -1, 1) backward (alpha constant)."""
+    return _BinaryWeight.apply(w)

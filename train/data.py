@@ -1,0 +1,162 @@
+"""Data sets and augmentations.
+
+* ``digits`` -- the embedded default: scikit-learn's 8x8 handwritten digits (1,797 images, shipped
+  inside scikit-learn, so it works offline), upsampled bilinearly to 3 x S x S (default S = 32),
+  with a fixed stratified split (1,347 train / 450 test, seed 0).
+* ``cifar10`` / ``cifar100`` -- torchvision's CIFAR from a local ``root`` (never downloaded here).
+* ``imagefolder`` -- any ``root/{train,val}/<class>/<image>`` tree (ImageNet layout).
+
+Augmentations follow the official BURN config (BYOL pipeline): RandomResizedCrop (bicubic), flip,
+colour jitter (0.4, 0.4, 0.4, 0.1) with p = 0.8, grayscale p = 0.2, Gaussian blur sigma in [0.1, 2]
+(p = 1.0 on view 1, 0.1 on view 2), no solarisation. For small inputs (S <= 64) the crop scale starts
+at 0.2 instead of 0.08 and the blur kernel is ~10 % of S, as is usual for CIFAR-sized SSL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+from torchvision.transforms import v2 as T
+
+from train.errors import ConfigError, DatasetError
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    num_classes: int
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    needs_root: bool
+
+
+DATASETS = {
+    # digits statistics measured on the 32x32 training split (fixed, so constants are exact enough).
+    "digits": DatasetInfo(10, 32, (0.3052, 0.3052, 0.3052), (0.3236, 0.3236, 0.3236), False),
+    "cifar10": DatasetInfo(10, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), True),
+    "cifar100": DatasetInfo(100, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), True),
+    "imagefolder": DatasetInfo(1000, 224, IMAGENET_MEAN, IMAGENET_STD, True),
+}
+SPLITS = ("train", "test")
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        raise ConfigError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
+    return DATASETS[name]
+
+
+def _digits_arrays(size: int) -> tuple[torch.Tensor, np.ndarray, torch.Tensor, np.ndarray]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    x = torch.from_numpy(d.images.astype(np.float32) / 16.0)[:, None]  # (1797, 1, 8, 8) in [0, 1]
+    x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+    x = (x * 255).round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous()  # (N, 3, S, S) uint8
+    idx_tr, idx_te = train_test_split(np.arange(len(x)), test_size=450, stratify=d.target, random_state=0)
+    return x[idx_tr], d.target[idx_tr], x[idx_te], d.target[idx_te]
+
+
+class DigitsDataset(Dataset):
+    """scikit-learn digits as uint8 images (3, S, S); item = (transform(image), label in 0..9)."""
+
+    classes = [str(i) for i in range(10)]
+
+    def __init__(self, split: str = "train", transform=None, size: int = 32):
+        if split not in SPLITS:
+            raise ConfigError(f"split must be one of {SPLITS}, got {split!r}")
+        xtr, ytr, xte, yte = _digits_arrays(size)
+        self.images, labels = (xtr, ytr) if split == "train" else (xte, yte)
+        self.targets = [int(t) for t in labels]
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i):
+        img = self.images[i]
+        return (self.transform(img) if self.transform is not None else img), self.targets[i]
+
+
+def build_dataset(name: str, split: str = "train", root: str | None = None, transform=None) -> Dataset:
+    """Return a data set; errors name the missing/empty folder and the expected layout."""
+    info = dataset_info(name)
+    if name == "digits":
+        return DigitsDataset(split, transform, size=info.input_size)
+    if root is None:
+        raise DatasetError(f"data set {name!r} needs --data-root (a local folder; nothing is downloaded)")
+    root_p = Path(root)
+    if not root_p.is_dir():
+        raise DatasetError(f"data root does not exist: {root_p}")
+    if name in ("cifar10", "cifar100"):
+        import torchvision
+
+        cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+        try:
+            return cls(str(root_p), train=(split == "train"), transform=transform, download=False)
+        except RuntimeError as e:
+            raise DatasetError(f"{name} not found under {root_p} ({e}); expected the python-version "
+                               f"archive extracted there, e.g. {root_p}/cifar-10-batches-py") from None
+    import torchvision
+
+    sub = root_p / ("train" if split == "train" else "val")
+    folder = sub if sub.is_dir() else root_p
+    try:
+        return torchvision.datasets.ImageFolder(str(folder), transform=transform)
+    except (FileNotFoundError, RuntimeError) as e:
+        raise DatasetError(f"no images found in {folder} (expected {folder}/<class>/<image>.jpg): "
+                           f"{str(e).splitlines()[0]}") from None
+
+
+# ----------------------------------------------------------------------------------- transforms
+
+def _to_float(mean, std) -> list:
+    return [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)]
+
+
+def eval_transform(size: int, mean, std, resize: bool = False) -> T.Compose:
+    """Deterministic preprocessing: (optionally resize to S/0.875 then centre-crop S), scale to [0,1], normalise."""
+    ops = [T.Resize(int(round(size / 0.875)), antialias=True), T.CenterCrop(size)] if resize else []
+    return T.Compose(ops + _to_float(mean, std))
+
+
+def view_transform(size: int, mean, std, blur_p: float) -> T.Compose:
+    """One BURN/BYOL augmentation view (see module docstring)."""
+    small = size <= 64
+    k = max(3, int(0.1 * size) // 2 * 2 + 1)
+    return T.Compose([
+        T.ToImage(),
+        T.RandomResizedCrop(size, scale=(0.2 if small else 0.08, 1.0),
+                            interpolation=T.InterpolationMode.BICUBIC, antialias=True),
+        T.RandomHorizontalFlip(),
+        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+        T.RandomGrayscale(p=0.2),
+        T.RandomApply([T.GaussianBlur(k, sigma=(0.1, 2.0))], p=blur_p),
+        T.ToDtype(torch.float32, scale=True),
+        T.Normalize(mean, std),
+    ])
+
+
+class TwoViews:
+    """image -> (view1, view2), two independent augmentations (BYOL's asymmetric blur)."""
+
+    def __init__(self, size: int, mean, std):
+        self.t1 = view_transform(size, mean, std, blur_p=1.0)
+        self.t2 = view_transform(size, mean, std, blur_p=0.1)
+
+    def __call__(self, img):
+        return self.t1(img), self.t2(img)
+
+
+def train_transform(size: int, mean, std) -> T.Compose:
+    """Light supervised augmentation: random resized crop (0.5-1) + flip."""
+    return T.Compose([T.ToImage(), T.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True),
+                      T.RandomHorizontalFlip()] + _to_float(mean, std)[1:])
