@@ -1,0 +1,52 @@
+"""Small pieces both exporters share: output kinds, ``upto`` taps and the metadata keys."""
+
+from __future__ import annotations
+
+import json
+
+from export.errors import ExportError
+from train.models.reactnet import ReActNetA
+
+OUTPUTS = ("logits", "features")
+
+# Metadata keys (ONNX metadata_props; ``<model>.meta.json`` beside a .tflite). Values are strings;
+# lists/dicts are JSON. runtimes/ reads these.
+META_ARCH = "burn_edge.arch"                # JSON of ReActNetConfig
+META_INPUT_SIZE = "burn_edge.input_size"    # "224"
+META_MEAN = "burn_edge.mean"                # JSON list of 3 floats (RGB, on [0, 1] pixels)
+META_STD = "burn_edge.std"                  # JSON list of 3 floats
+META_LAYOUT = "burn_edge.layout"            # "NCHW" (ONNX) / "NHWC" (TFLite)
+META_OUTPUT = "burn_edge.output"            # "logits" | "features" | a feature_info module path
+META_SOURCE = "burn_edge.source_sha256"     # sha256 of the source checkpoint file ("" if none)
+META_KIND = "burn_edge.kind"                # "onnx" | "lce" | "tflite-float"
+
+
+def check_output(output: str) -> str:
+    if output not in OUTPUTS:
+        raise ExportError(f"unknown output {output!r}; choose one of {OUTPUTS}")
+    return output
+
+
+def check_upto(model: ReActNetA, upto: str | None) -> str | None:
+    """``upto`` must be None or a ``feature_info()`` module path ("stem", "blocks.0", ...)."""
+    if upto is None:
+        return None
+    taps = [f["module"] for f in model.feature_info()]
+    if upto not in taps:
+        raise ExportError(f"upto={upto!r} is not a stage of this network; choose one of {taps}")
+    return upto
+
+
+def make_metadata(model: ReActNetA, *, output: str, layout: str, kind: str, mean, std,
+                  source_sha256: str = "") -> dict[str, str]:
+    """The ``burn_edge.*`` metadata dict (all values strings)."""
+    return {
+        META_ARCH: json.dumps(model.cfg.to_dict(), sort_keys=True),
+        META_INPUT_SIZE: str(model.cfg.input_size),
+        META_MEAN: json.dumps([float(v) for v in mean]),
+        META_STD: json.dumps([float(v) for v in std]),
+        META_LAYOUT: layout,
+        META_OUTPUT: output,
+        META_SOURCE: source_sha256,
+        META_KIND: kind,
+    }
