@@ -1,0 +1,263 @@
+"""Latency benchmark: ``python -m runtimes.bench model.onnx model.tflite model_float.tflite --threads 1 2``.
+
+Host runs: every configuration (model x backend x LCE kernel x threads) is loaded and warmed up once, then the
+timed rounds are interleaved round-robin -- each round times one call of every configuration, starting one
+configuration later than the previous round -- so machine noise (other processes, thermal drift) hits all
+configurations alike. Reported per configuration: median / p10 / p90 latency (ms per call of ``--batch``
+images), throughput (images/s from the median), file size and peak memory (see ``stats.MEMORY_METHOD``).
+
+Devices: ``--ssh user@host`` / ``--adb [serial]`` copy the .tflite models and ``--benchmark-binary``
+(LCE's ``lce_benchmark_model_aarch64`` / ``_android_arm64``) to the device, run it per configuration and merge its
+timings into the same table; ``--ssh-remote-python`` runs this module on the remote instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from runtimes import load, runner_class  # noqa: E402
+from runtimes.base import LCE_KERNELS  # noqa: E402
+from runtimes.detect import detect_backend  # noqa: E402
+from runtimes.errors import RemoteError  # noqa: E402
+from runtimes.hostinfo import format_host, host_info  # noqa: E402
+from runtimes.report import add_speedups, format_table, plot_rows, write_csv, write_json  # noqa: E402
+from runtimes.stats import MemoryProbe, summarize  # noqa: E402
+from train.errors import BurnEdgeError, ConfigError  # noqa: E402
+
+
+def _import_backend(backend: str) -> None:
+    """Import a backend's libraries up front so their import cost is not counted as model memory."""
+    runner_class(backend)
+    if backend == "onnxruntime":
+        import onnxruntime  # noqa: F401
+    elif backend == "tflite":
+        from runtimes.tflite import _interpreter_module
+
+        _interpreter_module()
+    elif backend == "lce":
+        from runtimes.lce import _lce_interpreter_cls
+
+        _lce_interpreter_cls()
+
+
+def host_configs(models: Sequence[str | Path], threads: Sequence[int], kernels: Sequence[str],
+                 backend: str | None = None) -> list[dict]:
+    """Expand models x (LCE kernels | "-") x threads into config dicts {path, backend, kernel, threads}."""
+    configs = []
+    for m in models:
+        be = backend or detect_backend(m)
+        for k in (kernels if be == "lce" else ["-"]):
+            configs += [{"path": Path(m), "backend": be, "kernel": k, "threads": int(t)} for t in threads]
+    return configs
+
+
+def run_bench(models: Sequence[str | Path], *, threads: Sequence[int] = (1,), runs: int = 50, warmup: int = 5,
+              kernels: Sequence[str] = LCE_KERNELS, backend: str | None = None, batch: int = 1,
+              xnnpack: bool = True, seed: int = 0, progress: bool = True) -> list[dict]:
+    """Benchmark models on this host; returns one row dict per configuration (keys: ``report.COLUMNS``).
+
+    models: .onnx / .tflite paths; backend: force one backend for all (default: detect per file);
+    kernels: LCE kernels to try for LCE models; runs: timed calls per configuration (round-robin);
+    warmup: untimed calls per configuration after loading; batch: images per call (input (batch, 3, H, W)
+    standard-normal float32, fixed seed). Raises ModelFileError / RuntimeBackendError / ConfigError.
+    """
+    from tqdm import tqdm
+
+    if runs < 1 or warmup < 0 or batch < 1 or not threads or min(threads) < 1:
+        raise ConfigError(f"need runs >= 1, warmup >= 0, batch >= 1, threads >= 1 (got runs={runs}, "
+                          f"warmup={warmup}, batch={batch}, threads={list(threads)})")
+    bad = [k for k in kernels if k not in LCE_KERNELS]
+    if bad:
+        raise ConfigError(f"unknown LCE kernel(s) {bad}; choose from {', '.join(LCE_KERNELS)}")
+    configs = host_configs(models, threads, kernels, backend)
+    for be in dict.fromkeys(c["backend"] for c in configs):
+        _import_backend(be)
+    loaded = []
+    for c in tqdm(configs, desc="load + warm-up", disable=not progress):
+        opts = {"kernel": c["kernel"]} if c["backend"] == "lce" else {}
+        if c["backend"] in ("tflite", "lce"):
+            opts["xnnpack"] = xnnpack
+        with MemoryProbe() as mem:
+            runner = load(c["path"], backend=c["backend"], threads=c["threads"], **opts)
+            x = runner.example_input(batch, seed)
+            for _ in range(warmup):
+                runner.run(x)
+        loaded.append((c, runner, x, mem))
+    times = [[] for _ in loaded]
+    n = len(loaded)
+    perf = time.perf_counter
+    for r in tqdm(range(runs), desc=f"timed rounds ({n} configs each)", disable=not progress):
+        for j in range(n):
+            i = (r + j) % n  # rotate the starting configuration every round
+            _, runner, x, _ = loaded[i]
+            t0 = perf()
+            runner.run(x)
+            times[i].append(perf() - t0)
+    rows = []
+    for (c, runner, _, mem), t in zip(loaded, times):
+        s = summarize(t, batch)
+        rows.append({"device": "host", "model": c["path"].name, "path": str(c["path"]),
+                     "model_bytes": c["path"].stat().st_size, "backend": c["backend"], "kernel": c["kernel"],
+                     "threads": c["threads"], "batch": batch, "runs": runs, "warmup": warmup,
+                     "runner": "python " + type(runner).__name__, "median_source": "measured",
+                     **s.as_dict(), "peak_mem_mb": mem.mib, "mem_method": mem.method,
+                     "xnnpack": getattr(runner, "xnnpack", None)})
+    add_speedups(rows)
+    return rows
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        "runtimes.bench", add_help=add_help, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Latency benchmark of .onnx / .tflite (float or LCE) models on this host and on devices "
+                    "(ssh / adb). Host configurations are interleaved round-robin.")
+    p.add_argument("models", nargs="*", help="model files: .onnx (onnxruntime), .tflite (LCE if it has Lce* ops, "
+                                             "else TFLite)")
+    g = p.add_argument_group("what to run")
+    g.add_argument("--threads", type=int, nargs="+", default=[1], help="thread counts to try (each one a config)")
+    g.add_argument("--runs", type=int, default=50, help="timed runs per configuration")
+    g.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs per configuration")
+    g.add_argument("--kernels", nargs="+", choices=LCE_KERNELS, default=list(LCE_KERNELS),
+                   help="LCE bconv kernels to try for LCE models (default = optimised BGEMM, indirect = indirect "
+                        "BGEMM, reference = reference kernel); ignored for other backends")
+    g.add_argument("--backend", choices=["onnxruntime", "tflite", "lce"], default=None,
+                   help="force this backend for every model (default: detect from each file)")
+    g.add_argument("--batch", type=int, default=1, help="images per timed call (TFLite/LCE loop over the batch)")
+    g.add_argument("--no-xnnpack", action="store_true", help="TFLite/LCE: no XNNPACK delegate for float ops")
+    g.add_argument("--no-host", action="store_true", help="skip the host benchmark (devices only)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    o = p.add_argument_group("output")
+    o.add_argument("--json", type=Path, help="write {hosts, settings, rows} JSON here")
+    o.add_argument("--csv", type=Path, help="write one CSV line per row here")
+    o.add_argument("--plot", type=Path, help="write a PNG bar chart (median, p10-p90 whiskers) here")
+    o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    d = p.add_argument_group("devices")
+    d.add_argument("--ssh", metavar="USER@HOST", help="benchmark on this Linux device over ssh (key login)")
+    d.add_argument("--ssh-port", type=int, default=22, help="ssh port")
+    d.add_argument("--ssh-key", type=Path, help="ssh private key file (-i)")
+    d.add_argument("--ssh-option", action="append", default=[], metavar="OPT",
+                   help="extra ssh/scp -o option, repeatable (e.g. StrictHostKeyChecking=accept-new)")
+    d.add_argument("--ssh-remote-python", nargs="?", const="python3", default=None, metavar="CMD",
+                   help="over ssh, run 'CMD -m runtimes.bench' on the remote (burn-edge installed there) instead "
+                        "of the benchmark binary; CMD defaults to python3")
+    d.add_argument("--benchmark-binary", type=Path,
+                   help="LCE benchmark binary to copy to the device (lce_benchmark_model_aarch64 for a 64-bit "
+                        "Raspberry Pi, lce_benchmark_model_android_arm64 for Android; from the LCE GitHub releases)")
+    d.add_argument("--benchmark-arg", action="append", default=[], metavar="FLAG",
+                   help="extra flag for the benchmark binary, repeatable (e.g. --benchmark-arg=--use_xnnpack=true)")
+    d.add_argument("--adb", nargs="?", const="", default=None, metavar="SERIAL",
+                   help="benchmark on an Android device via adb (optional serial, default: the only device)")
+    d.add_argument("--adb-binary", type=Path, help="benchmark binary for --adb (default: --benchmark-binary)")
+    d.add_argument("--adb-executable", default="adb", help="adb program")
+    d.add_argument("--adb-app-result", type=Path, action="append", default=[], metavar="JSON",
+                   help="merge a result JSON written by the Android demo app (repeatable)")
+    d.add_argument("--keep-remote", action="store_true", help="keep the copied files on the device")
+    return p
+
+
+def _app_result_rows(path: Path) -> list[dict]:
+    try:
+        from runtimes.app_result import parse_app_result
+    except ImportError as e:
+        raise BurnEdgeError("--adb-app-result needs runtimes/app_result.py (parse_app_result), which is not "
+                            "installed in this checkout") from e
+    try:
+        obj = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise BurnEdgeError(f"app result file not found: {path}") from e
+    except json.JSONDecodeError as e:
+        raise BurnEdgeError(f"app result {path} is not valid JSON: {e}") from e
+    return parse_app_result(obj)
+
+
+def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dict]]:
+    """Everything main() does except printing/writing: returns (rows, host facts)."""
+    models = [Path(m) for m in args.models]
+    for m in models:
+        detect_backend(m)  # fail early on a missing/unknown/corrupt file
+    if not models and not args.adb_app_result:
+        raise ConfigError("nothing to benchmark: give model files (and/or --adb-app-result)")
+    progress = not args.no_progress
+    rows, hosts = [], []
+    if models and not args.no_host:
+        facts = host_info()
+        hosts.append(facts)
+        log(format_host(facts))
+        rows += run_bench(models, threads=args.threads, runs=args.runs, warmup=args.warmup, kernels=args.kernels,
+                          backend=args.backend, batch=args.batch, xnnpack=not args.no_xnnpack, seed=args.seed,
+                          progress=progress)
+    common = dict(threads=args.threads, runs=args.runs, warmup=args.warmup, kernels=args.kernels)
+    if args.ssh:
+        from runtimes.remote import bench_with_binary
+        from runtimes.ssh import SshTransport, bench_with_remote_python
+
+        t = SshTransport(args.ssh, port=args.ssh_port, key=args.ssh_key, options=args.ssh_option)
+        if args.ssh_remote_python:
+            r, facts = bench_with_remote_python(t, models, python=args.ssh_remote_python, keep=args.keep_remote,
+                                                log=log, **common)
+        else:
+            if not args.benchmark_binary:
+                raise ConfigError("--ssh needs --benchmark-binary (or --ssh-remote-python)")
+            r, facts = bench_with_binary(t, models, args.benchmark_binary, extra_args=args.benchmark_arg,
+                                         keep=args.keep_remote, progress=progress, log=log, **common)
+        hosts.append(facts)
+        log(format_host(facts))
+        rows += r
+    if args.adb is not None:
+        from runtimes.adb import AdbTransport
+        from runtimes.remote import bench_with_binary
+
+        binary = args.adb_binary or args.benchmark_binary
+        if not binary:
+            raise ConfigError("--adb needs --adb-binary or --benchmark-binary (lce_benchmark_model_android_arm64)")
+        t = AdbTransport(args.adb or None, adb=args.adb_executable)
+        r, facts = bench_with_binary(t, models, binary, extra_args=args.benchmark_arg, keep=args.keep_remote,
+                                     progress=progress, log=log, **common)
+        hosts.append(facts)
+        log(format_host(facts))
+        rows += r
+    for path in args.adb_app_result:
+        rows += _app_result_rows(path)
+    add_speedups(rows)
+    return rows, hosts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = get_args_parser().parse_args(argv)
+    try:
+        rows, hosts = bench_cli(args)
+    except (BurnEdgeError, RemoteError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print()
+    print(format_table(rows))
+    lce = [r for r in rows if r.get("backend") == "lce" and r.get("speedup_vs_float_tflite")]
+    for r in lce:
+        print(f"{r['device']}: {r['model']} LCE/{r['kernel']} at {r['threads']} thread(s) is "
+              f"{r['speedup_vs_float_tflite']:.2f}x the speed of the float TFLite model")
+    if rows and rows[0].get("mem_method"):
+        print(f"peak memory = {rows[0]['mem_method']}")
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    if args.json:
+        write_json(args.json, rows, hosts, settings)
+        print(f"wrote {args.json}")
+    if args.csv:
+        write_csv(args.csv, rows)
+        print(f"wrote {args.csv}")
+    if args.plot:
+        plot_rows(args.plot, rows)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

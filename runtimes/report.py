@@ -1,0 +1,118 @@
+"""Render benchmark rows: terminal table, JSON, CSV and a PNG bar chart.
+
+A row is a flat dict (one per model x backend x kernel x threads x device); the keys are listed in ``COLUMNS``.
+Latencies are milliseconds; ``p10_ms``/``p90_ms`` come from host runs, ``p5_ms``/``p95_ms`` from host runs and
+from benchmark binaries that print them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+COLUMNS = ["device", "model", "backend", "kernel", "threads", "batch", "runs", "warmup", "median_ms", "p10_ms",
+           "p90_ms", "p5_ms", "p95_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "model_bytes",
+           "peak_mem_mb", "speedup_vs_float_tflite", "runner", "median_source", "mem_method", "path"]
+
+
+def _is_float_tflite(row: dict) -> bool:
+    return row.get("backend") == "tflite"
+
+
+def add_speedups(rows: list[dict]) -> None:
+    """Set ``speedup_vs_float_tflite`` = (median of the first plain-TFLite row with the same device and threads)
+    / (this row's median); None when there is no such baseline."""
+    base = {}
+    for r in rows:
+        key = (r.get("device"), r.get("threads"))
+        if _is_float_tflite(r) and r.get("median_ms") and key not in base:
+            base[key] = r["median_ms"]
+    for r in rows:
+        b = base.get((r.get("device"), r.get("threads")))
+        r["speedup_vs_float_tflite"] = b / r["median_ms"] if b and r.get("median_ms") else None
+
+
+def _f(v, fmt="{:.2f}") -> str:
+    return "-" if v is None else fmt.format(v)
+
+
+def _spread(r: dict) -> str:
+    if r.get("p10_ms") is not None and r.get("p90_ms") is not None:
+        return f"{r['p10_ms']:.2f}-{r['p90_ms']:.2f}"
+    if r.get("p5_ms") is not None and r.get("p95_ms") is not None:
+        return f"{r['p5_ms']:.2f}-{r['p95_ms']:.2f} (p5-p95)"
+    if r.get("std_ms") is not None:
+        return f"±{r['std_ms']:.2f} (std)"
+    return "-"
+
+
+def format_table(rows: Sequence[dict]) -> str:
+    """Fixed-width text table: device, model, backend/kernel, threads, median [p10-p90] ms, img/s, MB, MiB, ×."""
+    head = ["device", "model", "backend", "kernel", "thr", "median ms", "p10-p90 ms", "img/s", "file MB",
+            "peak mem MiB", "x vs float tflite"]
+    body = [[str(r.get("device", "host")), str(r.get("model")), str(r.get("backend")), str(r.get("kernel", "-")),
+             str(r.get("threads")), _f(r.get("median_ms")), _spread(r), _f(r.get("throughput_ips"), "{:.1f}"),
+             _f((r.get("model_bytes") or 0) / 1e6, "{:.3f}") if r.get("model_bytes") else "-",
+             _f(r.get("peak_mem_mb"), "{:.1f}"), _f(r.get("speedup_vs_float_tflite"), "{:.2f}x")] for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
+    line = lambda cells: "  ".join(c.ljust(w) if i < 5 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(b) for b in body)])
+
+
+def write_json(path: str | Path, rows: Sequence[dict], hosts: Sequence[dict], settings: dict) -> None:
+    """{"hosts": [facts per machine], "settings": {...}, "rows": [...]}"""
+    Path(path).write_text(json.dumps({"hosts": list(hosts), "settings": settings, "rows": list(rows)}, indent=2,
+                                     default=str))
+
+
+def write_csv(path: str | Path, rows: Sequence[dict]) -> None:
+    """One line per row; ``COLUMNS`` first, then any extra keys in order of appearance."""
+    cols = list(COLUMNS)
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
+
+
+BACKEND_COLORS = {"lce": "#2b8cbe", "tflite": "#f03b20", "onnxruntime": "#31a354"}
+
+
+def plot_rows(path: str | Path, rows: Sequence[dict], title: str = "Inference latency (median; whiskers p10-p90)"):
+    """Horizontal bar chart of median latency per row, whiskers p10-p90 (or p5-p95), coloured by backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r.get("median_ms") is not None]
+    labels, med, lo, hi, colors = [], [], [], [], []
+    for r in rows:
+        k = f"/{r['kernel']}" if r.get("kernel") not in (None, "-") else ""
+        dev = "" if r.get("device", "host") == "host" else f"{r['device']} "
+        labels.append(f"{dev}{r['model']} {r['backend']}{k} {r['threads']}thr")
+        m = r["median_ms"]
+        a = r.get("p10_ms") if r.get("p10_ms") is not None else r.get("p5_ms")
+        b = r.get("p90_ms") if r.get("p90_ms") is not None else r.get("p95_ms")
+        med.append(m)
+        lo.append(max(0.0, m - a) if a is not None else 0.0)
+        hi.append(max(0.0, b - m) if b is not None else 0.0)
+        colors.append(BACKEND_COLORS.get(r.get("backend"), "#777777"))
+    fig, ax = plt.subplots(figsize=(9, 0.4 * len(rows) + 1.5))
+    y = list(range(len(rows)))
+    ax.barh(y, med, xerr=[lo, hi], color=colors, capsize=3)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("latency per image (ms)")
+    ax.set_title(title, fontsize=10)
+    for yi, m in zip(y, med):
+        ax.text(m, yi, f" {m:.2f}", va="center", fontsize=7)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in BACKEND_COLORS.values()]
+    ax.legend(handles, list(BACKEND_COLORS), fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
