@@ -1,0 +1,289 @@
+"""Converter audit: parse a .tflite flatbuffer and check every binary conv became ``LceBconv2d``.
+
+    python -m export.audit model.tflite [--allow-float-fallback] [--json out.json]
+
+Reports op counts (custom ops by their custom code, e.g. ``LceBconv2d``), maps each PyTorch
+``BinaryConv2d`` (module path, in module order) to the conv op that implements it (op index, padding,
+pad_values, fused activation, bit-packed weight bytes, output type) and lists float fallbacks: a binary
+conv implemented by a float ``CONV_2D``. The PyTorch architecture is read from the ``<model>.meta.json``
+sidecar written by ``export.to_lce`` (without it only counts are reported and every ``CONV_2D`` after the
+first -- the stem -- counts as a fallback). A full ReActNet-A gives 31 ``LceBconv2d`` and 1 ``CONV_2D``.
+Writes ``<model>.audit.json`` next to the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from export.common import META_ARCH, META_KIND
+from export.errors import ExportError, FloatFallbackError
+from train.errors import BurnEdgeError
+from train.models.layers import BinaryConv2d
+from train.models.reactnet import ReActNetA, ReActNetConfig
+
+_PADDING = {0: "SAME", 1: "VALID"}
+_ACTIVATION = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT", 6: "SIGMOID"}
+_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 9: "int8"}
+
+
+@dataclass
+class OpInfo:
+    """One operator of the main subgraph, in execution order."""
+
+    index: int
+    name: str                              # builtin name (CONV_2D) or custom code (LceBconv2d)
+    input_shapes: list[list[int]]
+    output_shapes: list[list[int]]
+    output_types: list[str]
+    weight_bytes: int = 0                  # bytes of the filter buffer (input 1) for conv ops
+    options: dict = field(default_factory=dict)  # custom options (flexbuffer) or conv builtin options
+
+
+@dataclass
+class ConvRow:
+    """A PyTorch BinaryConv2d and the op that implements it (``op`` None: not found)."""
+
+    module: str
+    kernel: int
+    stride: int
+    in_channels: int
+    out_channels: int
+    op: str | None = None
+    op_index: int | None = None
+    padding: str | None = None
+    pad_values: float | None = None
+    fused_activation: str | None = None
+    output_type: str | None = None
+    weight_bytes: int | None = None
+
+
+@dataclass
+class AuditReport:
+    """Result of :func:`audit_flatbuffer`; ``ok`` is False when a binary conv is not an ``LceBconv2d``."""
+
+    kind: str
+    size_bytes: int
+    op_counts: dict[str, int]
+    convs: list[ConvRow]
+    float_fallbacks: list[str]
+    n_lce_bconv: int
+    n_float_conv: int
+    expected_bconv: int | None
+    ok: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def render(self) -> str:
+        lines = [f"model kind {self.kind}, {self.size_bytes:,} bytes",
+                 "ops: " + ", ".join(f"{k} {v}" for k, v in sorted(self.op_counts.items(), key=lambda kv: -kv[1]))]
+        if self.convs:
+            lines.append(f"{'module':<24} {'op':<11} {'k':>2} {'s':>2} {'padding':<8} {'pad':>4} "
+                         f"{'fused':<6} {'out':<8} {'weight B':>9}")
+            for r in self.convs:
+                pv = "-" if r.pad_values is None else f"{r.pad_values:g}"
+                lines.append(f"{r.module:<24} {r.op or 'MISSING':<11} {r.kernel:>2} {r.stride:>2} "
+                             f"{r.padding or '-':<8} {pv:>4} {r.fused_activation or '-':<6} "
+                             f"{r.output_type or '-':<8} {r.weight_bytes or 0:>9,}")
+        exp = f" (expected {self.expected_bconv})" if self.expected_bconv is not None else ""
+        lines.append(f"LceBconv2d {self.n_lce_bconv}{exp}, float CONV_2D {self.n_float_conv}, "
+                     f"float fallbacks {len(self.float_fallbacks)}" +
+                     (f": {', '.join(self.float_fallbacks)}" if self.float_fallbacks else ""))
+        return "\n".join(lines)
+
+
+def read_ops(flatbuffer: bytes) -> list[OpInfo]:
+    """Parse the main subgraph's operators (schema from ``tensorflow.lite.python.schema_py_generated``)."""
+    from flatbuffers import flexbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    try:
+        model = schema.Model.GetRootAs(flatbuffer, 0)
+        codes = []
+        builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+        for i in range(model.OperatorCodesLength()):
+            oc = model.OperatorCodes(i)
+            code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+            custom = oc.CustomCode()
+            codes.append(custom.decode() if custom else builtin_names.get(code, f"BUILTIN_{code}"))
+        g = model.Subgraphs(0)
+    except Exception as e:  # flatbuffers raises assorted errors on garbage bytes
+        raise ExportError(f"not a TFLite flatbuffer ({type(e).__name__})") from None
+
+    def tensor(i):
+        return g.Tensors(i)
+
+    def buffer_bytes(t) -> int:
+        b = model.Buffers(t.Buffer())
+        return int(b.Size()) if b.Offset() > 1 else int(b.DataLength())
+
+    ops = []
+    for i in range(g.OperatorsLength()):
+        op = g.Operators(i)
+        name = codes[op.OpcodeIndex()]
+        ins = [op.Inputs(j) for j in range(op.InputsLength())]
+        outs = [op.Outputs(j) for j in range(op.OutputsLength())]
+        info = OpInfo(i, name, [tensor(t).ShapeAsNumpy().tolist() if t >= 0 else [] for t in ins],
+                      [tensor(t).ShapeAsNumpy().tolist() for t in outs],
+                      [_TYPES.get(tensor(t).Type(), str(tensor(t).Type())) for t in outs])
+        if name in ("LceBconv2d", "CONV_2D") and len(ins) > 1:
+            info.weight_bytes = buffer_bytes(tensor(ins[1]))
+        if name == "LceBconv2d" and op.CustomOptionsLength():
+            info.options = dict(flexbuffers.Loads(op.CustomOptionsAsNumpy().tobytes()))
+        elif name == "CONV_2D":
+            o = schema.Conv2DOptions()
+            table = op.BuiltinOptions()
+            if table is not None:
+                o.Init(table.Bytes, table.Pos)
+                info.options = {"padding": o.Padding(), "stride_height": o.StrideH(), "stride_width": o.StrideW(),
+                                "fused_activation_function": o.FusedActivationFunction()}
+        ops.append(info)
+    return ops
+
+
+def expected_bconvs(model: ReActNetA, upto: str | None = None) -> list[tuple[str, BinaryConv2d]]:
+    """``(module path, module)`` of every BinaryConv2d in module order, up to stage ``upto`` (inclusive)."""
+    rows = [(p, m) for p, m in model.named_modules() if isinstance(m, BinaryConv2d)]
+    if upto is None:
+        return rows
+    if upto == "stem":
+        return []
+    last = int(upto.split(".")[1])
+    return [(p, m) for p, m in rows if int(p.split(".")[1]) <= last]
+
+
+def _conv_signature(op: OpInfo) -> tuple[int, int, int, int] | None:
+    """(out_channels, kernel, stride, in_channels) of a conv op (LceBconv2d filters are OHWI bit-packed)."""
+    if len(op.input_shapes) < 2 or len(op.input_shapes[1]) != 4:
+        return None
+    o, kh, _, packed = op.input_shapes[1]
+    stride = int(op.options.get("stride_height", 1))
+    cin = int(op.options["channels_in"]) if op.name == "LceBconv2d" else packed
+    return o, kh, stride, cin
+
+
+def audit_flatbuffer(flatbuffer: bytes, model: ReActNetA | None = None, *, kind: str = "lce",
+                     upto: str | None = None) -> AuditReport:
+    """Audit a flatbuffer. ``model`` (any weights; a meta-device model is fine) gives the expected binary convs.
+
+    kind: "lce" (binary convs must be LceBconv2d) or "tflite-float" (float baseline: CONV_2D expected).
+    """
+    ops = read_ops(flatbuffer)
+    counts = Counter(op.name for op in ops)
+    convs = [op for op in ops if op.name in ("LceBconv2d", "CONV_2D")]
+    float_convs = [op for op in ops if op.name == "CONV_2D"]
+    rows: list[ConvRow] = []
+    fallbacks: list[str] = []
+    expected = None
+    if model is not None:
+        bconvs = expected_bconvs(model, upto)
+        expected = len(bconvs)
+        used: set[int] = set()
+        stem_idx = float_convs[0].index if float_convs else None  # the float stem conv comes first
+        for path, m in bconvs:
+            row = ConvRow(path, m.kernel_size, m.stride, m.in_channels, m.out_channels)
+            want = (m.out_channels, m.kernel_size, m.stride, m.in_channels)
+            for op in convs:
+                if op.index in used or op.index == stem_idx or _conv_signature(op) != want:
+                    continue
+                used.add(op.index)
+                row.op, row.op_index, row.weight_bytes = op.name, op.index, op.weight_bytes
+                row.padding = _PADDING.get(op.options.get("padding"))
+                row.fused_activation = _ACTIVATION.get(op.options.get("fused_activation_function"))
+                row.output_type = op.output_types[0] if op.output_types else None
+                if op.name == "LceBconv2d":
+                    row.pad_values = float(op.options.get("pad_values", 0))
+                break
+            rows.append(row)
+            if kind == "lce" and row.op != "LceBconv2d":
+                fallbacks.append(f"{path} -> {row.op or 'not found'}")
+    elif kind == "lce":
+        fallbacks = [f"op {op.index} CONV_2D" for op in float_convs[1:]]
+    n_lce = counts.get("LceBconv2d", 0)
+    ok = not fallbacks and (expected is None or kind != "lce" or n_lce == expected)
+    return AuditReport(kind, len(flatbuffer), dict(counts), rows, fallbacks, n_lce, len(float_convs), expected, ok)
+
+
+def meta_path(model_path: str | Path) -> Path:
+    p = Path(model_path)
+    return p.with_name(p.name + ".meta.json") if p.suffix != ".tflite" else p.with_suffix(".meta.json")
+
+
+def audit_path(model_path: str | Path) -> Path:
+    return Path(model_path).with_suffix(".audit.json")
+
+
+def read_meta(model_path: str | Path) -> dict | None:
+    """The ``<model>.meta.json`` sidecar (``burn_edge.*`` keys), or None when absent."""
+    p = meta_path(model_path)
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ExportError(f"{p} is not valid JSON: {e}") from None
+
+
+def model_from_meta(meta: dict) -> ReActNetA:
+    """A ReActNetA skeleton (meta device, no weights) from the ``burn_edge.arch`` entry."""
+    with torch.device("meta"):
+        return ReActNetA(ReActNetConfig.from_dict(json.loads(meta[META_ARCH])))
+
+
+def audit_file(path: str | Path, model: ReActNetA | None = None, *, allow_float_fallback: bool = False,
+               upto: str | None = None, write_json: bool = True) -> AuditReport:
+    """Audit ``path``; write ``<model>.audit.json``; raise FloatFallbackError unless allowed."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"model not found: {path}")
+    meta = read_meta(path)
+    kind = (meta or {}).get(META_KIND, "lce")
+    if model is None and meta is not None and META_ARCH in meta:
+        model = model_from_meta(meta)
+    report = audit_flatbuffer(path.read_bytes(), model, kind=kind, upto=upto)
+    if write_json:
+        audit_path(path).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    if not report.ok and not allow_float_fallback:
+        what = ", ".join(report.float_fallbacks[:4]) + (" ..." if len(report.float_fallbacks) > 4 else "")
+        raise FloatFallbackError(
+            f"{len(report.float_fallbacks) or 'some'} binary conv(s) did not become LceBconv2d "
+            f"({report.n_lce_bconv} LceBconv2d, expected {report.expected_bconv}): {what or 'count mismatch'}; "
+            "check for exact-zero weights, a non-where binariser or stage-1 weights "
+            "(pass --allow-float-fallback to keep the model anyway)")
+    return report
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="the .tflite file to audit (its .meta.json sidecar gives the architecture)")
+    p.add_argument("--allow-float-fallback", action="store_true",
+                   help="exit 0 even when a binary conv stayed a float op (default: exit 2 with one message)")
+    p.add_argument("--json", default=None, help="write the JSON report here (default <model>.audit.json)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    try:
+        report = audit_file(args.model, allow_float_fallback=True, write_json=args.json is None)
+        if args.json:
+            Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        print(report.render())
+        if not report.ok and not args.allow_float_fallback:
+            audit_file(args.model, allow_float_fallback=False, write_json=False)  # raises the one-line error
+    except BurnEdgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
