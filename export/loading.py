@@ -1,0 +1,120 @@
+"""Checkpoint -> eval-mode ReActNetA for export, with one clear error for each bad input.
+
+Accepted inputs:
+
+* burn-edge checkpoints (``train.checkpoint``): ``{"kind": "reactnet", "arch": ..., "model": ...}``; training
+  checkpoints may carry more keys (optimizer, step, config, ...), which are ignored. The architecture comes
+  from ``"arch"``.
+* official ReActNet / BURN state dicts: they record no architecture, so it comes from the arch options
+  (:func:`add_arch_args`: ``--width --num-classes --stage --padding --num-blocks --head-hidden``).
+
+``--input-size`` (both kinds) re-targets the exported input resolution (the network is fully convolutional
+up to its global pool); a size the network cannot take gives a ConfigError naming the nearest valid one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from train.checkpoint import model_from_checkpoint, read_checkpoint
+from train.data import DATASETS, IMAGENET_MEAN, IMAGENET_STD, dataset_info
+from train.models.reactnet import NUM_BLOCKS, ReActNetA, ReActNetConfig
+
+
+@dataclass
+class LoadedModel:
+    """An eval-mode model plus what export metadata needs."""
+
+    model: ReActNetA
+    source: Path
+    sha256: str                 # of the checkpoint file
+    mean: tuple[float, ...]     # input normalisation (RGB, on [0, 1] pixels)
+    std: tuple[float, ...]
+    official: bool              # loaded from an official-format state dict
+
+    @property
+    def stage(self) -> int:
+        """1 = float weights (stage 1), 2 = binary weights."""
+        return 2 if self.model.cfg.binary_weights else 1
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def add_arch_args(p: argparse.ArgumentParser) -> None:
+    """Options describing the input checkpoint (the arch options apply to official state dicts only)."""
+    g = p.add_argument_group("input", "checkpoint options; width/num-classes/stage/padding/num-blocks/"
+                             "head-hidden only describe official-format state dicts (burn-edge checkpoints "
+                             "record their architecture)")
+    g.add_argument("--input-size", type=int, default=None,
+                   help="export for this square input resolution (default: the checkpoint's; ReActNet-A "
+                        "needs a multiple of 32)")
+    g.add_argument("--dataset", default=None, choices=sorted(DATASETS),
+                   help="take the input mean/std from this data set (default: the one the checkpoint records, "
+                        "else ImageNet's)")
+    g.add_argument("--width", type=float, default=1.0, help="official state dict: width multiplier (default 1.0)")
+    g.add_argument("--num-classes", type=int, default=1000, help="official state dict: classes (default 1000)")
+    g.add_argument("--stage", type=int, choices=(1, 2), default=2,
+                   help="official state dict: 1 = float weights, 2 = binary weights (default 2)")
+    g.add_argument("--padding", choices=("zero", "one"), default="zero",
+                   help="official state dict: binary conv padding (default zero, the official network)")
+    g.add_argument("--num-blocks", type=int, default=NUM_BLOCKS,
+                   help=f"official state dict: number of blocks (default {NUM_BLOCKS})")
+    g.add_argument("--head-hidden", type=int, default=0,
+                   help="official state dict: MLP head hidden size, 0 = linear head (default 0)")
+
+
+def arch_from_args(args: argparse.Namespace) -> ReActNetConfig:
+    """The architecture official state dicts are read with (``input_size`` is applied afterwards)."""
+    return ReActNetConfig(width=args.width, num_classes=args.num_classes, binary_weights=args.stage == 2,
+                          padding=args.padding, num_blocks=args.num_blocks, head_hidden=args.head_hidden)
+
+
+def _find_dataset(obj, depth: int = 0) -> str | None:
+    """A data set name recorded anywhere in a checkpoint's (nested) config dicts (key ``dataset``)."""
+    if not isinstance(obj, dict) or depth > 3:
+        return None
+    v = obj.get("dataset")
+    if isinstance(v, str) and v in DATASETS:
+        return v
+    for k, sub in obj.items():
+        if k != "model" and isinstance(sub, dict):
+            found = _find_dataset(sub, depth + 1)
+            if found:
+                return found
+    return None
+
+
+def load_model(path: str | Path, *, arch: ReActNetConfig | None = None, input_size: int | None = None,
+               dataset: str | None = None) -> LoadedModel:
+    """Load ``path`` (burn-edge checkpoint or official state dict) into an eval-mode ReActNetA.
+
+    arch:       architecture for official state dicts (default: ReActNet-A, stage 2); ignored for
+                burn-edge checkpoints.
+    input_size: override the input resolution (validated: ConfigError names the nearest valid size).
+    dataset:    data set whose mean/std the metadata records (default: recorded in the checkpoint, else ImageNet).
+    Raises CheckpointError (missing/corrupt/unsafe pickle/unknown architecture) or ConfigError.
+    """
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    official = ckpt.get("kind") is None
+    model = model_from_checkpoint(ckpt, None if not official else (arch or ReActNetConfig()))
+    if input_size is not None and input_size != model.cfg.input_size:
+        model.cfg = replace(model.cfg, input_size=int(input_size))  # validates (ConfigError)
+    model.eval()
+    name = dataset or _find_dataset(ckpt)
+    if name is not None:
+        info = dataset_info(name)
+        mean, std = info.mean, info.std
+    else:
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    return LoadedModel(model, path, file_sha256(path), tuple(mean), tuple(std), official)
+

@@ -1,0 +1,120 @@
+"""Export a burn-edge checkpoint (or an official ReActNet-A state dict) to a Larq Compute Engine model.
+
+    python -m export.to_lce ckpt.pt [-o model.tflite] [--output logits|features] [--float]
+                                    [--allow-float-fallback] [--input-size N]
+
+The .tflite takes (1, S, S, 3) float32 **NHWC** images, normalised with the mean/std in
+``<model>.meta.json`` (keys ``burn_edge.*``, as the ONNX metadata); batch size is fixed to 1. PyTorch's
+padding geometry is reproduced exactly (the model flips H/W internally; see ``export.lce``). Every binary
+conv must become an ``LceBconv2d``: the converter audit (also ``python -m export.audit``) checks that and
+writes ``<model>.audit.json``. ``--float`` builds the same network as a plain float TFLite model (every conv
+a ``CONV_2D``): the benchmark baseline, and the only option for stage-1 (float-weight) checkpoints.
+Stages: load -> build (tf_keras + larq) -> convert -> audit -> save.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from export.common import OUTPUTS, make_metadata
+from export.errors import ExportError, FloatFallbackError
+from export.loading import add_arch_args, arch_from_args, load_model
+from export.stages import Checklist
+from train.errors import BurnEdgeError
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="burn-edge checkpoint (.pt) or official ReActNet-A state dict")
+    p.add_argument("-o", "--out", default=None,
+                   help="output .tflite path (default: <checkpoint>.tflite, or <checkpoint>-float.tflite "
+                        "with --float)")
+    p.add_argument("--output", choices=OUTPUTS, default="logits",
+                   help="model output: logits (1, classes) or pooled features (1, C) (default logits)")
+    p.add_argument("--float", dest="float_model", action="store_true",
+                   help="plain float TFLite model of the same network (tf.lite converter, no LCE ops)")
+    p.add_argument("--allow-float-fallback", action="store_true",
+                   help="keep going (exit 0) when the audit finds a binary conv that is not an LceBconv2d")
+    add_arch_args(p)
+    return p
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import logging
+
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def export_lce(lm, out: Path, *, output: str = "logits", float_model: bool = False,
+               allow_float_fallback: bool = False, checklist: Checklist | None = None):
+    """Build, convert, audit and write ``out`` (+ ``.meta.json`` + ``.audit.json``). Returns the AuditReport."""
+    cl = checklist or Checklist(stream=open(os.devnull, "w"))
+    if lm.stage == 1 and not float_model:
+        raise ExportError(f"{lm.source} is a stage-1 checkpoint (float weights): LCE needs binary weights; "
+                          "pass --float for a float TFLite model, or export a stage-2 checkpoint")
+    _quiet_tensorflow()
+    from export.audit import audit_flatbuffer, audit_path, meta_path
+    from export.lce import build_keras, convert, convert_float
+
+    with cl.stage("build", f"tf_keras + larq, output {output}"):
+        km = build_keras(lm.model, output=output, float_model=float_model)
+        cl.note(f"{len(km.layers)} Keras layers")
+    with cl.stage("convert", "tf.lite float converter" if float_model else "larq_compute_engine"):
+        data = convert_float(km) if float_model else convert(km)
+        cl.note(f"{len(data):,} bytes")
+    kind = "tflite-float" if float_model else "lce"
+    with cl.stage("audit"):
+        report = audit_flatbuffer(data, lm.model, kind=kind)
+        cl.note(report.render().replace("\n", "\n  "))
+    with cl.stage("save", str(out)):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+        meta = make_metadata(lm.model, output=output, layout="NHWC", kind=kind, mean=lm.mean, std=lm.std,
+                             source_sha256=lm.sha256)
+        meta_path(out).write_text(json.dumps(meta, indent=2) + "\n")
+        audit_path(out).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    if not report.ok and not allow_float_fallback:
+        raise FloatFallbackError(
+            f"{len(report.float_fallbacks)} binary conv(s) did not become LceBconv2d "
+            f"({', '.join(report.float_fallbacks[:3])}); {out} was written for inspection, "
+            "pass --allow-float-fallback to accept it")
+    return report
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    cl = Checklist()
+    try:
+        with cl.stage("load", args.checkpoint):
+            lm = load_model(args.checkpoint, arch=arch_from_args(args), input_size=args.input_size,
+                            dataset=args.dataset)
+            cfg = lm.model.cfg
+            cl.note(f"ReActNet-A width {cfg.width}, {cfg.num_blocks} blocks, {cfg.input_size}², "
+                    f"stage {lm.stage}, padding {cfg.padding}, {cfg.num_classes} outputs")
+        suffix = "-float.tflite" if args.float_model else ".tflite"
+        out = Path(args.out) if args.out else Path(args.checkpoint).with_name(Path(args.checkpoint).stem + suffix)
+        export_lce(lm, out, output=args.output, float_model=args.float_model,
+                   allow_float_fallback=args.allow_float_fallback, checklist=cl)
+    except BurnEdgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Export a burn-edge checkpoint (or an official ReActNet-A state dict) to ONNX.
+
+    python -m export.to_onnx ckpt.pt [-o model.onnx] [--output logits|features] [--input-size N]
+
+The graph takes ``input`` (batch, 3, S, S) float32 NCHW, normalised with the mean/std stored in the
+metadata (``burn_edge.mean`` / ``burn_edge.std``), batch dynamic; it outputs ``logits`` or ``features``.
+Binary semantics are PyTorch's: sign(0) = +1 (``Where(x >= t, 1, -1)``), weights alpha*sign(W) constants.
+Stages: load -> build -> check (onnxruntime vs PyTorch on a random batch) -> save.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from export.common import OUTPUTS, make_metadata
+from export.errors import EquivalenceError
+from export.loading import add_arch_args, arch_from_args, load_model
+from export.stages import Checklist
+from train.errors import BurnEdgeError
+
+CHECK_RTOL = 1e-4  # max |onnx - torch| / max |torch| on the random check batch
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="burn-edge checkpoint (.pt) or official ReActNet-A state dict")
+    p.add_argument("-o", "--out", default=None, help="output .onnx path (default: <checkpoint>.onnx beside it)")
+    p.add_argument("--output", choices=OUTPUTS, default="logits",
+                   help="graph output: logits (N, classes) or pooled features (N, C) (default logits)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the onnxruntime-vs-PyTorch check on a random batch (default: check)")
+    add_arch_args(p)
+    return p
+
+
+def check_with_onnxruntime(proto_bytes: bytes, model, output: str, size: int, seed: int = 0) -> float:
+    """Run onnxruntime and PyTorch on one random (2, 3, S, S) batch; return max|diff| / max|torch|."""
+    import onnxruntime as ort
+
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        ref = model.forward_features(x) if output == "features" else model(x)
+    sess = ort.InferenceSession(proto_bytes, providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": x.numpy()})[0]
+    ref = ref.numpy()
+    return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-12))
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    cl = Checklist()
+    try:
+        with cl.stage("load", args.checkpoint):
+            lm = load_model(args.checkpoint, arch=arch_from_args(args), input_size=args.input_size,
+                            dataset=args.dataset)
+            cfg = lm.model.cfg
+            cl.note(f"ReActNet-A width {cfg.width}, {cfg.num_blocks} blocks, {cfg.input_size}², "
+                    f"stage {lm.stage}, padding {cfg.padding}, {cfg.num_classes} outputs")
+        from export.onnx_graph import build_onnx, save_onnx
+
+        with cl.stage("build", f"ONNX graph, output {args.output}"):
+            meta = make_metadata(lm.model, output=args.output, layout="NCHW", kind="onnx", mean=lm.mean,
+                                 std=lm.std, source_sha256=lm.sha256)
+            proto = build_onnx(lm.model, output=args.output, metadata=meta)
+            data = proto.SerializeToString()
+        if not args.no_check:
+            with cl.stage("check", "onnxruntime vs PyTorch, random batch of 2"):
+                rel = check_with_onnxruntime(data, lm.model, args.output, cfg.input_size)
+                cl.note(f"max |onnx - torch| / max |torch| = {rel:.2e} (limit {CHECK_RTOL:g})")
+                if rel > CHECK_RTOL:
+                    raise EquivalenceError(f"onnxruntime differs from PyTorch by {rel:.2e} relative "
+                                           f"(limit {CHECK_RTOL:g})")
+        out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
+        with cl.stage("save", str(out)):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            save_onnx(proto, out)
+            cl.note(f"{out.stat().st_size:,} bytes")
+    except BurnEdgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
