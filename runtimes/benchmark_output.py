@@ -19,7 +19,7 @@ _NUM = r"([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|nan|inf)"
 TIMINGS_RE = re.compile(
     rf"Inference timings in us:\s*Init:\s*{_NUM},\s*First inference:\s*{_NUM},\s*"
     rf"Warmup \(avg\):\s*{_NUM},\s*Inference \(avg\):\s*{_NUM}")
-COUNT_RE = re.compile(r"^\s*count=\d+.*$", re.MULTILINE)
+COUNT_RE = re.compile(r"\bcount=\d+[^\n]*")
 KV_RE = re.compile(rf"(\w+)={_NUM}")
 MEMORY_RE = re.compile(rf"(?:Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\):"
                        rf"\s*init={_NUM}\s+overall={_NUM}")

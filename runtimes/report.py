@@ -109,10 +109,10 @@ def plot_rows(path: str | Path, rows: Sequence[dict], title: str = "Inference la
     ax.invert_yaxis()
     ax.set_xlabel("latency per image (ms)")
     ax.set_title(title, fontsize=10)
-    for yi, m in zip(y, med):
-        ax.text(m, yi, f" {m:.2f}", va="center", fontsize=7)
+    for yi, m, h in zip(y, med, hi):
+        ax.text(m + h, yi, f"  {m:.2f}", va="center", fontsize=7)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in BACKEND_COLORS.values()]
-    ax.legend(handles, list(BACKEND_COLORS), fontsize=8, loc="lower right")
+    ax.legend(handles, list(BACKEND_COLORS), fontsize=8, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
