@@ -49,6 +49,8 @@ VERSION = 1
 # The app's backend names -> the names runtimes.bench uses for the same thing on a host.
 BACKEND_NAMES = {"lce": "lce", "float": "tflite"}
 ROW_KEYS = ("model", "backend", "kernel", "threads", "median_ms", "p10_ms", "p90_ms", "runs", "device")
+# Also filled, with the same names as runtimes.report.COLUMNS ("runner" is always "android-app").
+EXTRA_KEYS = ("warmup", "mean_ms", "min_ms", "max_ms", "runner")
 
 
 class AppResultError(BurnEdgeError):
@@ -80,11 +82,11 @@ def device_name(device: dict) -> str:
 def parse_app_result(obj: dict, *, include_failed: bool = False) -> list[dict]:
     """Rows for the benchmark table, one per model the app timed.
 
-    obj: the decoded JSON (see the module docstring). Returns dicts with keys ``ROW_KEYS`` (backend "lce" or
-    "tflite", as in runtimes.bench; device a display string). Entries the app could not run (e.g. the LCE model
-    without the LCE AAR) are logged and skipped; with ``include_failed=True`` they are kept with ``None`` timings,
-    and every row gets an extra ``"error"`` key. Raises :class:`AppResultError` for another format or version, a
-    malformed file, or a run the app reports as failed.
+    obj: the decoded JSON (see the module docstring). Returns dicts with keys ``ROW_KEYS`` + ``EXTRA_KEYS``
+    (backend "lce" or "tflite", as in runtimes.bench; device a display string). Entries the app could not run
+    (e.g. the LCE model without the LCE AAR) are logged and skipped; with ``include_failed=True`` they are kept
+    with ``None`` timings, and every row gets an extra ``"error"`` key. Raises :class:`AppResultError` for another
+    format or version, a malformed file, or a run the app reports as failed.
     """
     if not isinstance(obj, dict):
         raise AppResultError(f"app result must be a JSON object, got {type(obj).__name__}")
@@ -109,22 +111,23 @@ def parse_app_result(obj: dict, *, include_failed: bool = False) -> list[dict]:
             raise AppResultError(f"app result: {where}.backend {backend!r} is not one of {sorted(BACKEND_NAMES)}")
         row = {"model": _get(e, "model", str, where), "backend": BACKEND_NAMES[backend],
                "kernel": _get(e, "kernel", str, where), "threads": _get(e, "threads", int, where),
-               "device": device}
+               "device": device, "warmup": _get(e, "warmup", int, where), "runner": "android-app"}
         error = e.get("error")
         if error is not None:
             log.warning("app could not run %s (%s): %s", row["model"], backend, error)
             if not include_failed:
                 continue
-            row.update(median_ms=None, p10_ms=None, p90_ms=None, runs=0)
+            row.update(dict.fromkeys(("median_ms", "p10_ms", "p90_ms", "mean_ms", "min_ms", "max_ms")), runs=0)
         else:
             runs = _get(e, "runs", int, where)
             if runs < 1:
                 raise AppResultError(f"app result: {where}.runs = {runs}, expected >= 1")
-            row.update(median_ms=_ms(e, "median_ms", where), p10_ms=_ms(e, "p10_ms", where),
-                       p90_ms=_ms(e, "p90_ms", where), runs=runs)
+            row.update({k: _ms(e, k, where) for k in ("median_ms", "p10_ms", "p90_ms", "mean_ms", "min_ms",
+                                                       "max_ms")}, runs=runs)
+        out = {k: row[k] for k in ROW_KEYS + EXTRA_KEYS}
         if include_failed:
-            row["error"] = error
-        rows.append({k: row[k] for k in ROW_KEYS} | ({"error": row["error"]} if include_failed else {}))
+            out["error"] = error
+        rows.append(out)
     return rows
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from export.android_assets import write_android_assets
-from runtimes.app_result import ROW_KEYS, AppResultError, load_app_result, parse_app_result
+from runtimes.app_result import EXTRA_KEYS, ROW_KEYS, AppResultError, load_app_result, parse_app_result
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +30,9 @@ class TestJavaWrittenFile:
         assert [(r["model"], r["backend"]) for r in rows] == [("model_lce.tflite", "lce"),
                                                               ("model_float.tflite", "tflite")]
         for r in rows:
-            assert tuple(r) == ROW_KEYS
-            assert r["threads"] == 2 and r["runs"] == 7
-            assert 0 <= r["p10_ms"] <= r["median_ms"] <= r["p90_ms"]
+            assert tuple(r) == ROW_KEYS + EXTRA_KEYS
+            assert r["threads"] == 2 and r["runs"] == 7 and r["warmup"] == 3 and r["runner"] == "android-app"
+            assert 0 <= r["min_ms"] <= r["p10_ms"] <= r["median_ms"] <= r["p90_ms"] <= r["max_ms"]
             assert r["device"].startswith("host jvm-")
         assert rows[1]["kernel"] == "tflite-xnnpack" and rows[0]["kernel"].startswith("lce-unoptimized-")
 
@@ -62,7 +62,8 @@ def test_java_latency_stats_match_numpy(java_build, tmp_path):
 
 def minimal(**over) -> dict:
     entry = {"model": "m.tflite", "backend": "lce", "kernel": "lce-arm64-optimized", "threads": 4, "warmup": 1,
-             "runs": 3, "median_ms": 2.0, "p10_ms": 1.0, "p90_ms": 3.0, "error": None}
+             "runs": 3, "median_ms": 2.0, "p10_ms": 1.0, "p90_ms": 3.0, "mean_ms": 2.0, "min_ms": 1.0, "max_ms": 3.0,
+             "error": None}
     obj = {"format": "burn-edge/android-bench", "version": 1, "status": "ok", "error": None,
            "device": {"manufacturer": "Google", "model": "Pixel 6", "abi": "arm64-v8a", "android_release": "14"},
            "results": [entry]}
