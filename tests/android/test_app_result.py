@@ -107,3 +107,16 @@ class TestErrors:
         (tmp_path / "bad.json").write_text("{")
         with pytest.raises(AppResultError, match="not valid JSON"):
             load_app_result(tmp_path / "bad.json")
+
+
+def test_runtimes_bench_merges_the_app_file(java_result, tmp_path, capsys):
+    """`python -m runtimes.bench --adb-app-result FILE` puts the app's rows in its table (and the LCE speed-up)."""
+    from runtimes.bench import main as bench_main
+
+    (tmp_path / "bench_result.json").write_text(json.dumps(java_result))
+    assert bench_main(["--adb-app-result", str(tmp_path / "bench_result.json"), "--json",
+                       str(tmp_path / "table.json")]) == 0
+    rows = json.loads((tmp_path / "table.json").read_text())["rows"]
+    assert [r["backend"] for r in rows] == ["lce", "tflite"]
+    assert rows[0]["speedup_vs_float_tflite"] == pytest.approx(rows[1]["median_ms"] / rows[0]["median_ms"])
+    assert "model_lce.tflite" in capsys.readouterr().out
