@@ -25,6 +25,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from runtimes import load, runner_class  # noqa: E402
+from runtimes.adb import ADB_DIR  # noqa: E402
 from runtimes.base import LCE_KERNELS  # noqa: E402
 from runtimes.detect import detect_backend  # noqa: E402
 from runtimes.errors import RemoteError  # noqa: E402
@@ -158,6 +159,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="benchmark on an Android device via adb (optional serial, default: the only device)")
     d.add_argument("--adb-binary", type=Path, help="benchmark binary for --adb (default: --benchmark-binary)")
     d.add_argument("--adb-executable", default="adb", help="adb program")
+    d.add_argument("--adb-dir", default=ADB_DIR, help="device directory the binary and models are pushed to")
     d.add_argument("--adb-app-result", type=Path, action="append", default=[], metavar="JSON",
                    help="merge a result JSON written by the Android demo app (repeatable)")
     d.add_argument("--keep-remote", action="store_true", help="keep the copied files on the device")
@@ -200,15 +202,15 @@ def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dic
         from runtimes.remote import bench_with_binary
         from runtimes.ssh import SshTransport, bench_with_remote_python
 
-        t = SshTransport(args.ssh, port=args.ssh_port, key=args.ssh_key, options=args.ssh_option)
-        if args.ssh_remote_python:
-            r, facts = bench_with_remote_python(t, models, python=args.ssh_remote_python, keep=args.keep_remote,
-                                                log=log, **common)
-        else:
-            if not args.benchmark_binary:
-                raise ConfigError("--ssh needs --benchmark-binary (or --ssh-remote-python)")
-            r, facts = bench_with_binary(t, models, args.benchmark_binary, extra_args=args.benchmark_arg,
-                                         keep=args.keep_remote, progress=progress, log=log, **common)
+        if not args.benchmark_binary and not args.ssh_remote_python:
+            raise ConfigError("--ssh needs --benchmark-binary (or --ssh-remote-python)")
+        with SshTransport(args.ssh, port=args.ssh_port, key=args.ssh_key, options=args.ssh_option) as t:
+            if args.ssh_remote_python:
+                r, facts = bench_with_remote_python(t, models, python=args.ssh_remote_python,
+                                                    keep=args.keep_remote, log=log, **common)
+            else:
+                r, facts = bench_with_binary(t, models, args.benchmark_binary, extra_args=args.benchmark_arg,
+                                             keep=args.keep_remote, progress=progress, log=log, **common)
         hosts.append(facts)
         log(format_host(facts))
         rows += r
@@ -219,7 +221,7 @@ def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dic
         binary = args.adb_binary or args.benchmark_binary
         if not binary:
             raise ConfigError("--adb needs --adb-binary or --benchmark-binary (lce_benchmark_model_android_arm64)")
-        t = AdbTransport(args.adb or None, adb=args.adb_executable)
+        t = AdbTransport(args.adb or None, adb=args.adb_executable, remote_dir=args.adb_dir)
         r, facts = bench_with_binary(t, models, binary, extra_args=args.benchmark_arg, keep=args.keep_remote,
                                      progress=progress, log=log, **common)
         hosts.append(facts)

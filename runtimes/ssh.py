@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,11 +18,12 @@ class SshTransport:
     """``ssh [-p port] [-i key] [-o opt ...] user@host``.
 
     destination: ``user@host`` or ``host``; options: extra ``-o`` values (``StrictHostKeyChecking=no``, ...);
-    connect_timeout: seconds for the TCP/ssh handshake.
+    connect_timeout: seconds for the TCP/ssh handshake; multiplex: reuse one connection for all commands and copies
+    (OpenSSH ControlMaster, socket in a private temp dir); call close() (or use ``with``) to end it.
     """
 
     def __init__(self, destination: str, port: int = 22, key: str | Path | None = None,
-                 options: Sequence[str] = (), connect_timeout: int = 10):
+                 options: Sequence[str] = (), connect_timeout: int = 10, multiplex: bool = True):
         if not destination or destination.startswith("-"):
             raise RemoteError(f"bad ssh destination {destination!r}; expected user@host")
         self.destination, self.port, self.key = destination, int(port), key
@@ -30,7 +33,26 @@ class SshTransport:
             opts += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
         for o in options:
             opts += ["-o", o]
+        self._control_dir = None
+        if multiplex:
+            self._control_dir = tempfile.mkdtemp(prefix="be_ssh_")
+            opts += ["-o", "ControlMaster=auto", "-o", f"ControlPath={self._control_dir}/%C",
+                     "-o", "ControlPersist=60"]
         self.opts = opts
+
+    def close(self) -> None:
+        """End the shared connection (if multiplexing) and remove its socket directory."""
+        if self._control_dir:
+            subprocess.run(["ssh", "-p", str(self.port), *self.opts, "-O", "exit", self.destination],
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=30)
+            shutil.rmtree(self._control_dir, ignore_errors=True)
+            self._control_dir = None
+
+    def __enter__(self) -> SshTransport:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def ssh_argv(self, command: str) -> list[str]:
         return ["ssh", "-p", str(self.port), *self.opts, self.destination, command]
