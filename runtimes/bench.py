@@ -14,7 +14,6 @@ timings into the same table; ``--ssh-remote-python`` runs this module on the rem
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -167,18 +166,14 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def _app_result_rows(path: Path) -> list[dict]:
-    try:
-        from runtimes.app_result import parse_app_result
-    except ImportError as e:
-        raise BurnEdgeError("--adb-app-result needs runtimes/app_result.py (parse_app_result), which is not "
-                            "installed in this checkout") from e
-    try:
-        obj = json.loads(path.read_text())
-    except FileNotFoundError as e:
-        raise BurnEdgeError(f"app result file not found: {path}") from e
-    except json.JSONDecodeError as e:
-        raise BurnEdgeError(f"app result {path} is not valid JSON: {e}") from e
-    return parse_app_result(obj)
+    """Rows from a result JSON of the Android demo app (see runtimes/app_result.py), with throughput filled in."""
+    from runtimes.app_result import load_app_result
+
+    rows = load_app_result(path)
+    for r in rows:
+        if r.get("median_ms") and r.get("throughput_ips") is None:
+            r["throughput_ips"] = 1e3 / r["median_ms"]
+    return rows
 
 
 def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dict]]:

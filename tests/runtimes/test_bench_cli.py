@@ -78,3 +78,18 @@ def test_help_mentions_every_option():
     for opt in ("--threads", "--runs", "--warmup", "--kernels", "--json", "--csv", "--plot", "--ssh", "--ssh-port",
                 "--ssh-key", "--ssh-remote-python", "--benchmark-binary", "--adb", "--adb-app-result"):
         assert opt in text
+
+
+def test_app_result_merged_with_host_rows(onnx_model, tmp_path):
+    app = {"format": "burn-edge/android-bench", "version": 1, "status": "ok", "error": None,
+           "device": {"manufacturer": "Google", "model": "Pixel 6", "abi": "arm64-v8a", "android_release": "14"},
+           "results": [{"model": "model_lce.tflite", "backend": "lce", "kernel": "lce-arm64-optimized",
+                        "threads": 1, "warmup": 3, "runs": 20, "median_ms": 10.0, "p10_ms": 9.0, "p90_ms": 12.0,
+                        "mean_ms": 10.5, "min_ms": 8.5, "max_ms": 14.0, "error": None}]}
+    (tmp_path / "app.json").write_text(json.dumps(app))
+    out = tmp_path / "t.json"
+    assert bench.main([str(onnx_model), "--runs", "2", "--warmup", "0", "--adb-app-result", str(tmp_path / "app.json"),
+                       "--json", str(out), "--no-progress"]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["backend"] for r in rows] == ["onnxruntime", "lce"]
+    assert rows[1]["device"].startswith("Google Pixel 6") and rows[1]["throughput_ips"] == pytest.approx(100.0)
