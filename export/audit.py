@@ -104,6 +104,8 @@ def read_ops(flatbuffer: bytes) -> list[OpInfo]:
     from flatbuffers import flexbuffers
     from tensorflow.lite.python import schema_py_generated as schema
 
+    if len(flatbuffer) < 8 or flatbuffer[4:8] != b"TFL3":
+        raise ExportError("not a TFLite flatbuffer (no 'TFL3' file identifier)")
     try:
         model = schema.Model.GetRootAs(flatbuffer, 0)
         codes = []
