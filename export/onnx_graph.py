@@ -225,7 +225,8 @@ def build_onnx(model: ReActNetA, output: str = "logits", upto: str | None = None
     out_name = upto or output
     ctx.nodes.append(helper.make_node("Identity", [y], [out_name], name=f"{out_name}/output"))
     x_info = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])
-    y_info = helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["batch", *_output_shape(model, output, upto, size)])
+    y_shape = ["batch", *_output_shape(model, output, upto, size)]
+    y_info = helper.make_tensor_value_info(out_name, TensorProto.FLOAT, y_shape)
     graph = helper.make_graph(ctx.nodes, "reactnet_a", [x_info], [y_info], initializer=ctx.inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="burn-edge",
                               ir_version=IR_VERSION)
