@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from export.errors import ExportError
+from train.data import DATASETS
 from train.errors import BurnEdgeError
 
 FORMAT = "burn-edge/android-assets"
@@ -79,19 +80,38 @@ def _check_tflite(path: Path, role: str) -> None:
                                  ".tflite written by python -m export.to_lce")
 
 
-def _check_sidecar(path: Path, role: str, size: tuple[int, int], mean: list[float], std: list[float]) -> None:
-    """If ``<model>.meta.json`` exists (written by the exporter), it must agree with what the app will feed."""
-    side = path.with_name(path.name + ".meta.json")
-    if not side.is_file():
-        return
-    try:
-        meta = json.loads(side.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise AndroidAssetsError(f"{side} is not valid JSON: {e}") from None
+def read_sidecar(path: str | os.PathLike) -> dict:
+    """The exporter's ``burn_edge.*`` metadata of a .tflite model, JSON values decoded; {} if there is none.
 
-    def val(key):
-        v = meta.get(key)
-        return json.loads(v) if isinstance(v, str) and v[:1] in "[{0123456789" else v
+    The sidecar of ``m.tflite`` is ``m.meta.json`` (export.audit) or ``m.tflite.meta.json`` (runtimes); both are read.
+    """
+    path = Path(path)
+    sides = [p for p in (path.with_suffix(".meta.json"), path.with_name(path.name + ".meta.json")) if p.is_file()]
+    if not sides:
+        return {}
+    try:
+        meta = json.loads(sides[0].read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise AndroidAssetsError(f"{sides[0]} is not valid JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise AndroidAssetsError(f"{sides[0]} must hold a JSON object")
+    out = {}
+    for k, v in meta.items():
+        if isinstance(v, str) and v[:1] in "[{0123456789":
+            try:
+                v = json.loads(v)
+            except json.JSONDecodeError:
+                pass
+        out[k] = v
+    return out
+
+
+def _check_sidecar(path: Path, role: str, size: tuple[int, int], mean: list[float], std: list[float]) -> None:
+    """If the exporter's metadata sidecar exists, it must agree with what the app will feed."""
+    meta = read_sidecar(path)
+    if not meta:
+        return
+    val = meta.get
 
     layout = val("burn_edge.layout")
     if layout not in (None, "NHWC"):
@@ -245,6 +265,20 @@ def digits_samples(size: int, per_class: int = 1, limit: int = 10) -> list[tuple
             for i in order[:limit]]
 
 
+def recorded_dataset(ckpt: dict, depth: int = 0) -> str | None:
+    """A known data set name stored under a ``"dataset"`` key anywhere in the checkpoint's (nested) dicts."""
+    v = ckpt.get("dataset")
+    if isinstance(v, str) and v in DATASETS:
+        return v
+    if depth < 3:
+        for sub in ckpt.values():
+            if isinstance(sub, dict):
+                found = recorded_dataset(sub, depth + 1)
+                if found:
+                    return found
+    return None
+
+
 # ----------------------------------------------------------------------------------------------- CLI
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -262,13 +296,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "and the number of classes")
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="assets folder to write, normally android_demo/app/src/main/assets")
-    p.add_argument("--dataset", default="digits",
-                   help="data set the model was trained on; gives mean/std and (digits) class names and sample "
-                        "images (default: digits; others: cifar10, cifar100, imagefolder, which need --labels)")
+    p.add_argument("--dataset", default=None, choices=sorted(DATASETS),
+                   help="data set the model was trained on (default: the one the checkpoint records); gives "
+                        "mean/std when the models have no exporter metadata, and for digits the class names and "
+                        "sample images (other data sets need --labels)")
     p.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"),
-                   help="override the data set's normalisation mean (on [0, 1] pixels)")
+                   help="normalisation mean on [0, 1] pixels (default: the exporter's <model>.meta.json, else the "
+                        "data set's); must agree with the exporter's metadata if that exists")
     p.add_argument("--std", type=float, nargs=3, metavar=("R", "G", "B"),
-                   help="override the data set's normalisation std (on [0, 1] pixels)")
+                   help="normalisation std on [0, 1] pixels (default: as --mean)")
     p.add_argument("--labels", metavar="FILE", help="class names, one per line, in output order "
                                                     "(default: the data set's classes; required for non-digits)")
     p.add_argument("--samples", type=int, default=10, metavar="N",
@@ -292,21 +328,33 @@ def main(argv=None) -> int:
         if not isinstance(ckpt.get("arch"), dict):
             raise AndroidAssetsError(f"{args.checkpoint} has no 'arch' entry; pass a burn-edge ReActNet checkpoint")
         arch = ReActNetConfig.from_dict(ckpt["arch"]).to_dict()
-        info = dataset_info(args.dataset)
+        dataset = args.dataset or recorded_dataset(ckpt)
+        mean, std = args.mean, args.std
+        for m in (args.lce, args.float_model):
+            side = read_sidecar(m) if m is not None else {}
+            mean = mean or side.get("burn_edge.mean")
+            std = std or side.get("burn_edge.std")
+        if mean is None or std is None:
+            if dataset is None:
+                raise AndroidAssetsError("no mean/std: the models have no exporter metadata and the checkpoint "
+                                         "records no data set; pass --dataset or --mean/--std")
+            info = dataset_info(dataset)
+            mean, std = mean or info.mean, std or info.std
         if args.labels is not None:
             try:
                 names = [ln.rstrip("\r") for ln in Path(args.labels).read_text(encoding="utf-8").splitlines()]
             except OSError as e:
                 raise AndroidAssetsError(f"cannot read --labels {args.labels}: {e.strerror}") from None
-        elif args.dataset == "digits":
+        elif dataset == "digits":
             names = list(DigitsDataset.classes)
         else:
-            raise AndroidAssetsError(f"--dataset {args.dataset} has no built-in class names; pass --labels FILE")
+            raise AndroidAssetsError(f"no class names for data set {dataset or '(not recorded)'}; pass --labels "
+                                     "FILE (one name per line) or --dataset digits")
         size = int(arch["input_size"])
-        samples = digits_samples(size, limit=args.samples) if args.dataset == "digits" and args.samples else ()
+        samples = digits_samples(size, limit=args.samples) if dataset == "digits" and args.samples else ()
         path = write_android_assets(args.output, lce_model=args.lce, float_model=args.float_model, arch=arch,
-                                    input_size=size, mean=args.mean or info.mean, std=args.std or info.std,
-                                    class_names=names, source_checkpoint=args.checkpoint, samples=samples)
+                                    input_size=size, mean=mean, std=std, class_names=names,
+                                    source_checkpoint=args.checkpoint, samples=samples)
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -30,7 +30,9 @@ def fake_tflite(path, payload: bytes = b"") -> str:
 
 @pytest.fixture
 def checkpoint(tmp_path, tiny_reactnet):
-    return str(save_checkpoint(tmp_path / "ckpt.pt", reactnet_payload(tiny_reactnet(blocks=1, size=32))))
+    """A tiny digits checkpoint that records its data set, as the training engine's config does."""
+    payload = reactnet_payload(tiny_reactnet(blocks=1, size=32), config={"data": {"dataset": "digits"}})
+    return str(save_checkpoint(tmp_path / "ckpt.pt", payload))
 
 
 def python_reference(img_hwc: np.ndarray, mean, std) -> np.ndarray:
@@ -118,6 +120,27 @@ class TestAssetsFiles:
             write_android_assets(tmp_path / "a", lce_model=m, arch={}, input_size=8, mean=(0.1,) * 3,
                                  std=(0.2,) * 3, class_names=["x"], source_checkpoint=None)
 
+    def test_exporter_metadata_gives_the_default_normalisation(self, tmp_path, tiny_reactnet):
+        """Without --mean/--std the exporter's sidecar (what verify and runtimes use) wins over the data set."""
+        ck = save_checkpoint(tmp_path / "c.pt", reactnet_payload(tiny_reactnet(blocks=1, num_classes=2)))
+        m = fake_tflite(tmp_path / "m.tflite")
+        (tmp_path / "m.meta.json").write_text(json.dumps({
+            "burn_edge.mean": "[0.5, 0.4, 0.3]", "burn_edge.std": "[0.2, 0.2, 0.2]", "burn_edge.input_size": "32",
+            "burn_edge.layout": "NHWC", "burn_edge.output": "logits"}))
+        (tmp_path / "labels.txt").write_text("cat\ndog\n")
+        assert main(["--lce", m, "--checkpoint", str(ck), "-o", str(tmp_path / "a"), "--labels",
+                     str(tmp_path / "labels.txt")]) == 0
+        meta = json.loads((tmp_path / "a/metadata.json").read_text())
+        assert meta["input"]["mean"] == [0.5, 0.4, 0.3] and meta["input"]["std"] == [0.2, 0.2, 0.2]
+        assert meta["class_names"] == ["cat", "dog"] and meta["samples"] == []
+
+    def test_features_model_is_refused(self, tmp_path):
+        m = fake_tflite(tmp_path / "m.tflite")
+        (tmp_path / "m.tflite.meta.json").write_text(json.dumps({"burn_edge.output": "features"}))
+        with pytest.raises(AndroidAssetsError, match="needs a logits model"):
+            write_android_assets(tmp_path / "a", float_model=m, arch={}, input_size=8, mean=(0.1,) * 3,
+                                 std=(0.2,) * 3, class_names=["x"], source_checkpoint=None)
+
     def test_digits_samples_are_hwc_uint8(self):
         s = digits_samples(32, limit=4)
         assert [lbl for _, lbl in s] == ["0", "1", "2", "3"]
@@ -148,8 +171,21 @@ class TestCliErrors:
     def test_class_count_must_match_the_checkpoint(self, tmp_path, tiny_reactnet, capsys):
         ck = save_checkpoint(tmp_path / "c5.pt", reactnet_payload(tiny_reactnet(blocks=1, num_classes=5)))
         msg = self.run_err(["--float", fake_tflite(tmp_path / "m.tflite"), "--checkpoint", str(ck), "-o",
-                            str(tmp_path / "a")], capsys)
+                            str(tmp_path / "a"), "--dataset", "digits"], capsys)
         assert "5 outputs but 10 class names" in msg
+
+    def test_no_normalisation_known(self, tmp_path, tiny_reactnet, capsys):
+        ck = save_checkpoint(tmp_path / "c.pt", reactnet_payload(tiny_reactnet(blocks=1)))
+        msg = self.run_err(["--float", fake_tflite(tmp_path / "m.tflite"), "--checkpoint", str(ck), "-o",
+                            str(tmp_path / "a")], capsys)
+        assert "pass --dataset or --mean/--std" in msg
+
+    def test_explicit_mean_must_match_the_exporter_metadata(self, tmp_path, checkpoint, capsys):
+        m = fake_tflite(tmp_path / "m.tflite")
+        (tmp_path / "m.meta.json").write_text(json.dumps({"burn_edge.mean": "[0.5, 0.5, 0.5]"}))
+        msg = self.run_err(["--lce", m, "--checkpoint", checkpoint, "-o", str(tmp_path / "a"), "--mean", "0.1",
+                            "0.1", "0.1"], capsys)
+        assert "exported with mean=[0.5, 0.5, 0.5]" in msg
 
     def test_help_explains_every_option(self, capsys):
         with pytest.raises(SystemExit) as e:
