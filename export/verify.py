@@ -359,6 +359,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--images", default="digits",
                    help="inputs: digits (embedded test split), samples (scikit-image photos), noise, or a folder")
     p.add_argument("--limit", type=int, default=64, help="use at most this many images (default 64)")
+    p.add_argument("--dataset", default=None,
+                   help="data set whose mean/std preprocess the inputs (default: the one the checkpoint records)")
     p.add_argument("--output", choices=("logits", "features"), default="logits", help="which output to compare")
     p.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=RUNTIMES,
                    help="runtimes to check (default: all)")
@@ -378,21 +380,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     try:
-        from export.loading import load_for_export  # noqa: F401 (clear errors for bad checkpoints)
-    except ImportError:
-        load_for_export = None
-    try:
-        from train.checkpoint import model_from_checkpoint
-        from train.data import dataset_info
+        from export.loading import load_model
         from export.samples import load_inputs
 
-        model = model_from_checkpoint(args.checkpoint).eval()
-        if not model.cfg.binary_weights:
-            raise BurnEdgeError("this is a stage-1 checkpoint (float weights); LCE needs binary weights -- "
-                                "verify a stage-2 checkpoint")
-        info = dataset_info("digits")
-        meta_mean, meta_std = info.mean, info.std
-        x, _ = load_inputs(args.images, model.cfg.input_size, meta_mean, meta_std, limit=args.limit)
+        loaded = load_model(args.checkpoint, dataset=args.dataset)
+        model = loaded.model
+        if not model.cfg.binary_weights and any(r.startswith("lce") for r in args.runtimes):
+            raise BurnEdgeError("this is a stage-1 checkpoint (float weights): LCE needs binary weights; verify "
+                                "a stage-2 checkpoint, or only ONNX with --runtimes onnxruntime")
+        x, _ = load_inputs(args.images, model.cfg.input_size, loaded.mean, loaded.std, limit=args.limit)
         tol = Tolerances(args.min_top1, args.min_cosine, args.logit_rtol, args.block_rtol)
         from tqdm import tqdm
 
