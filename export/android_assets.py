@@ -24,6 +24,8 @@ Files written into the assets folder (any earlier ``model_*.tflite`` / ``samples
      "samples": [{"file": "samples/00_0.png", "label": "0"}, ...],
      "arch": {ReActNetConfig as a dict}, "source_checkpoint": {"file", "sha256"}, "created_utc": "..."}
 
+Mean/std: ``--mean/--std``, else the exporter's sidecar (``m.meta.json``), else the data set the checkpoint
+records (or ``--dataset``); explicit values that disagree with the sidecar are an error.
 The formula is ``train.data.eval_transform`` (torchvision ``ToDtype(float32, scale=True)`` then ``Normalize``)
 without resizing; ``tests/android`` checks that the Java preprocessing equals it to 1e-6.
 """
