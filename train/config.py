@@ -1,0 +1,164 @@
+"""Training configuration: one dataclass with working defaults, and named presets.
+
+``PretrainConfig()`` is the embedded default's shape; a preset (``PRESETS``) overrides fields, per
+method; command-line flags override the preset. Flags are the field names in kebab case
+(``--lam-start`` <-> ``lam_start``) and are generated from the fields below, so ``--help`` lists
+every option with its help text and default.
+
+Resolution order: dataclass default < preset["*"] < preset[method] < explicit flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+from train.errors import ConfigError
+from train.losses import FS_KINDS
+from train.schedules import LAMBDA_SCHEDULES
+
+METHOD_NAMES = ("burn", "s2bnn", "supervised-kl", "supervised", "teacher")
+AMP_MODES = ("none", "bf16", "fp16")
+TEACHER_OBJECTIVES = ("moco", "supervised")
+
+
+def _f(default, help: str, **kw):
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class PretrainConfig:
+    # ---- method
+    method: str = _f("burn", "training method", choices=METHOD_NAMES)
+    stage: int = _f(1, "1 = binary activations, float weights; 2 = binary weights too", choices=(1, 2))
+    init: str | None = _f(None, "checkpoint to initialise from (stage 2: the stage-1 checkpoint; "
+                                "BURN loads the binary network phi and the classifier g)")
+    # ---- data
+    dataset: str = _f("digits", "digits (embedded), cifar10, cifar100 or imagefolder")
+    data_root: str | None = _f(None, "data folder for cifar*/imagefolder (never downloaded)")
+    num_workers: int = _f(0, "DataLoader worker processes")
+    # ---- binary network k_phi + head l_phi (ReActNet-A)
+    width: float = _f(1.0, "ReActNet-A channel multiplier")
+    num_blocks: int = _f(13, "number of ReActNet-A blocks used (13 = full network)")
+    padding: str = _f("zero", "binary conv padding: zero (official) or one (LCE fast path)")
+    act_grad: str = _f("approx", "sign gradient: approx (ReActNet) or ste")
+    head_hidden: int = _f(2000, "hidden width of the MLP heads g and l (official 2000)")
+    head_dim: int = _f(2000, "output dimension of the heads g and l (official 2000)")
+    # ---- teacher h_zeta
+    teacher_arch: str = _f("resnet50", "float teacher: resnet18, resnet34 or resnet50")
+    teacher_small_input: bool = _f(False, "teacher stem = 3x3 stride-1 conv, no max-pool (CIFAR variant)")
+    teacher_checkpoint: str | None = _f(None, "teacher checkpoint: burn-edge (--method teacher), MoCo v1/v2 or "
+                                              "torchvision ResNet")
+    teacher_objective: str = _f("moco", "--method teacher only: moco (MoCo-v2 self-supervised) or supervised",
+                                choices=TEACHER_OBJECTIVES)
+    # ---- losses
+    temperature: float = _f(0.2, "softmax temperature T of the KL / InfoNCE losses")
+    lam_schedule: str = _f("cosine", "lambda(t): cosine (Eq. 3), step or constant", choices=LAMBDA_SCHEDULES)
+    lam_start: float = _f(0.9, "lambda at t=0 (weight of the feature-similarity term; KL gets 1-lambda)")
+    lam_end: float = _f(0.7, "lambda at the last step")
+    fs: str = _f("cosine", "feature-similarity loss: cosine (paper), l1, l2, none (= ablation 1)", choices=FS_KINDS)
+    freeze_classifier: bool = _f(False, "ablation: keep the random classifier g fixed (no joint training)")
+    moco_dim: int = _f(128, "MoCo projection dimension")
+    moco_k: int = _f(65536, "MoCo queue length (negatives)")
+    moco_m: float = _f(0.999, "MoCo key-encoder momentum")
+    # ---- optimisation
+    epochs: int = _f(200, "training epochs")
+    batch_size: int = _f(256, "images per process per micro-batch (global = batch x processes x accum-steps)")
+    accum_steps: int = _f(1, "gradient accumulation: micro-batches per optimizer step")
+    lr: float = _f(3e-4, "Adam base learning rate")
+    weight_decay: float = _f(0.0, "Adam weight decay")
+    warmup_epochs: float = _f(10.0, "linear learning-rate warm-up, in epochs (then cosine to 0)")
+    amp: str = _f("none", "mixed precision on GPU: none, bf16 or fp16 (ignored on CPU)", choices=AMP_MODES)
+    channels_last: bool = _f(True, "channels_last memory format on GPU")
+    sync_bn: bool = _f(True, "SyncBatchNorm in the trained network and heads under multi-GPU DDP")
+    # ---- run
+    out: str = _f("runs/burn", "output folder (checkpoint.pt, metrics.jsonl, metrics.csv, config.json)")
+    seed: int = _f(0, "random seed (data order, augmentations, initialisation)")
+    device: str = _f("auto", "auto, cpu or cuda")
+    log_every: int = _f(10, "print a progress line every N optimizer steps")
+    save_every: int = _f(0, "also checkpoint every N optimizer steps (0 = only at epoch ends)")
+    resume: str | None = _f(None, "checkpoint.pt of an interrupted run to continue (bit-for-bit on CPU)")
+    tensorboard: bool = _f(False, "also write TensorBoard scalars to <out>/tb")
+
+    def __post_init__(self):
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise ConfigError(f"{f.name} must be one of {list(choices)}, got {getattr(self, f.name)!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.accum_steps < 1:
+            raise ConfigError("epochs, batch_size and accum_steps must be >= 1")
+        if not (0 <= self.lam_start <= 1 and 0 <= self.lam_end <= 1):
+            raise ConfigError(f"lam_start and lam_end must be in [0, 1], got {self.lam_start}, {self.lam_end}")
+        if self.temperature <= 0 or self.lr <= 0:
+            raise ConfigError("temperature and lr must be > 0")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Presets: {"*": overrides for every method, "<method>": overrides for that method}.
+PRESETS: dict[str, dict[str, dict]] = {
+    # The embedded default: the whole chain (teacher -> BURN stage 1 -> stage 2) in minutes on 2 CPU cores.
+    "digits-tiny": {
+        "*": dict(dataset="digits", width=0.25, num_blocks=13, head_hidden=256, head_dim=128,
+                  teacher_arch="resnet18", teacher_small_input=False, batch_size=64, lr=2e-3,
+                  warmup_epochs=1.0, log_every=10, moco_k=1024, moco_m=0.99, moco_dim=64),
+        "teacher": dict(epochs=30, lr=1e-3, temperature=0.2),
+        "burn": dict(epochs=12),
+        "s2bnn": dict(epochs=12),
+        "supervised-kl": dict(epochs=12, temperature=1.0),
+        "supervised": dict(epochs=12),
+    },
+    # The paper / official code: ReActNet-A on ImageNet, MoCo-v2 ResNet-50 teacher (800 epochs),
+    # 256 x 8 GPUs x 2 accumulation = 4096 per update, Adam 3e-4, 10 warm-up epochs, fp16.
+    "imagenet-reactnet-a": {
+        "*": dict(dataset="imagefolder", width=1.0, num_blocks=13, head_hidden=2000, head_dim=2000,
+                  teacher_arch="resnet50", teacher_small_input=False, batch_size=256, accum_steps=2,
+                  lr=3e-4, weight_decay=0.0, warmup_epochs=10.0, epochs=200, amp="fp16", num_workers=8,
+                  log_every=50, save_every=1000),
+        "burn": dict(temperature=0.2, lam_schedule="cosine", lam_start=0.9, lam_end=0.7, fs="cosine"),
+        "teacher": dict(epochs=800, lr=0.03 * 2, moco_k=65536, moco_m=0.999, moco_dim=128, temperature=0.2),
+        "supervised-kl": dict(temperature=1.0, head_hidden=0, head_dim=1000),
+        "supervised": dict(head_hidden=0, head_dim=1000),
+    },
+}
+
+
+def config_fields() -> list:
+    return list(fields(PretrainConfig))
+
+
+def resolve_config(preset: str | None = None, **overrides) -> PretrainConfig:
+    """Default < PRESETS[preset]["*"] < PRESETS[preset][method] < overrides (None values are ignored)."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    known = {f.name for f in config_fields()}
+    unknown = set(overrides) - known
+    if unknown:
+        raise ConfigError(f"unknown config fields {sorted(unknown)}")
+    values: dict = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+        method = overrides.get("method", PretrainConfig.method)
+        values.update(PRESETS[preset].get("*", {}))
+        values.update(PRESETS[preset].get(method, {}))
+    values.update(overrides)
+    return PretrainConfig(**values)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--kebab-name`` flag per PretrainConfig field; unset flags parse to None (preset wins)."""
+    for f in config_fields():
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        help_ = f"{f.metadata['help']} (default {default})"
+        kw = dict(default=None, help=help_, dest=f.name)
+        if f.metadata.get("choices"):
+            kw["choices"] = f.metadata["choices"]
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
+            continue
+        typ = {"int": int, "float": float}.get(f.type if isinstance(f.type, str) else f.type.__name__, str)
+        parser.add_argument(flag, type=typ, metavar=f.name.upper().split("_")[-1] if typ is str else None, **kw)

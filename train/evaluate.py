@@ -1,0 +1,372 @@
+"""Downstream evaluation of a pretrained backbone (the paper's protocols, scaled by options).
+
+Protocols (``--protocol``, repeatable, or ``all``):
+  linear       linear classifier on frozen, pooled features (cached once, no augmentation); top-1/top-5
+  knn          weighted k-nearest-neighbour on L2-normalised features (Wu et al. 2018): k, tau
+  semi         fine-tune the whole network + a linear head on 1 % / 10 % of the labels (class-balanced)
+  fewshot-svm  linear SVM (scikit-learn) on k labelled images per class, mean +- std over seeds
+
+The backbone is the binary network k_phi of a ReActNet checkpoint (``forward_features``, the head is
+dropped) or the float teacher of a teacher checkpoint. ``--random-init`` evaluates a freshly
+initialised network of the checkpoint's architecture instead (BN statistics re-estimated on the
+training images, so the random baseline gets its best shot). The data set defaults to the one the
+checkpoint was trained on.
+
+  python -m train.evaluate runs/burn-s2/checkpoint.pt --protocol linear --protocol knn
+  python -m train.evaluate runs/burn-s2/checkpoint.pt --protocol all --json runs/burn-s2/eval.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Subset
+from tqdm import tqdm
+
+from train.checkpoint import model_from_checkpoint, read_checkpoint
+from train.data import build_dataset, dataset_info, eval_transform, train_transform
+from train.errors import BurnEdgeError, CheckpointError, ConfigError
+from train.models import Teacher, TeacherConfig
+from train.models.teacher import load_teacher_weights
+
+PROTOCOLS = ("linear", "knn", "semi", "fewshot-svm")
+
+
+@dataclass
+class EvalConfig:
+    """Options of every protocol; defaults suit the embedded digits data set."""
+
+    dataset: str | None = None  # None = the checkpoint's training data set
+    data_root: str | None = None
+    batch_size: int = 256
+    seed: int = 0
+    # linear probe (Adam on cached features)
+    linear_epochs: int = 100
+    linear_lr: float = 1e-2
+    linear_wd: float = 0.0
+    # weighted kNN
+    knn_k: int = 20
+    knn_t: float = 0.07
+    # semi-supervised fine-tuning
+    semi_fractions: tuple = (0.01, 0.1)
+    semi_epochs: int = 30
+    semi_lr: float = 1e-3
+    # few-shot linear SVM
+    shots: tuple = (1, 5, 10)
+    fewshot_seeds: int = 5
+    svm_c: float = 1.0
+    random_init: bool = False
+    device: str = "cpu"
+    extra: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------ backbones
+
+
+def load_backbone(ckpt_path: str, random_init: bool = False, seed: int = 0) -> tuple[nn.Module, dict]:
+    """(backbone, ckpt) where backbone(x) -> (N, C) pooled features, in eval mode.
+
+    ReActNet checkpoints give ``forward_features`` of the binary network; teacher checkpoints the
+    float ResNet. ``random_init`` rebuilds the same architecture with fresh weights (seeded).
+    """
+    ckpt = read_checkpoint(ckpt_path)
+    kind = ckpt.get("kind")
+    if kind == "reactnet":
+        model = model_from_checkpoint(ckpt)
+        if random_init:
+            torch.manual_seed(seed)
+            model = type(model)(model.cfg)
+        return _Features(model), ckpt
+    if kind == "teacher":
+        t = Teacher(TeacherConfig(**ckpt["teacher_arch"]))
+        if not random_init:
+            load_teacher_weights(t, ckpt)
+        else:
+            torch.manual_seed(seed)
+            t = Teacher(TeacherConfig(**ckpt["teacher_arch"]))
+        return t, ckpt
+    raise CheckpointError(f"{ckpt_path}: not a burn-edge ReActNet or teacher checkpoint (kind={kind!r})")
+
+
+class _Features(nn.Module):
+    """k_phi only: ReActNet without its head."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.forward_features(x)
+
+
+def _data(ckpt: dict, ecfg: EvalConfig, split: str, augment: bool = False):
+    name = ecfg.dataset or (ckpt.get("config") or {}).get("dataset") or "digits"
+    root = ecfg.data_root or (ckpt.get("config") or {}).get("data_root")
+    info = dataset_info(name)
+    tf = train_transform(info.input_size, info.mean, info.std) if augment else \
+        eval_transform(info.input_size, info.mean, info.std, resize=name == "imagefolder")
+    return build_dataset(name, split, root=root, transform=tf), info
+
+
+def _labels(ds) -> np.ndarray:
+    base, idx = (ds.dataset, ds.indices) if isinstance(ds, Subset) else (ds, None)
+    y = np.asarray(base.targets)
+    return y if idx is None else y[np.asarray(idx)]
+
+
+@torch.no_grad()
+def extract_features(backbone: nn.Module, dataset, batch_size: int = 256, device: str = "cpu",
+                     desc: str = "features") -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen features of a whole data set: (N, C) float32 and (N,) int64 labels."""
+    backbone.eval().to(device)
+    feats, labels = [], []
+    for x, y in tqdm(DataLoader(dataset, batch_size=batch_size), desc=desc, leave=False, disable=None):
+        feats.append(backbone(x.to(device)).float().cpu())
+        labels.append(torch.as_tensor(y))
+    return torch.cat(feats), torch.cat(labels)
+
+
+@torch.no_grad()
+def recalibrate_bn(backbone: nn.Module, dataset, batch_size: int = 256, batches: int = 20) -> None:
+    """Re-estimate BN running statistics of a (random) network on training images (cumulative average)."""
+    bns = [m for m in backbone.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    backbone.train()
+    for (x, _), _ in zip(DataLoader(dataset, batch_size=batch_size, shuffle=True), range(batches)):
+        backbone(x)
+    backbone.eval()
+
+
+# ------------------------------------------------------------------------------------ protocols
+
+
+def _topk(logits: torch.Tensor, y: torch.Tensor) -> dict:
+    k = min(5, logits.shape[1])
+    top = logits.topk(k, dim=1).indices
+    return {"top1": float((top[:, 0] == y).float().mean()), f"top{k}": float((top == y[:, None]).any(1).float().mean())}
+
+
+def linear_probe(train_f, train_y, test_f, test_y, *, epochs: int = 100, lr: float = 1e-2, wd: float = 0.0,
+                 batch_size: int = 256, seed: int = 0) -> dict:
+    """Linear classifier on standardised frozen features (Adam, cosine LR). Returns top-1/top-5."""
+    g = torch.Generator().manual_seed(seed)
+    mean, std = train_f.mean(0), train_f.std(0) + 1e-6
+    xtr, xte = (train_f - mean) / std, (test_f - mean) / std
+    n_cls = int(max(train_y.max(), test_y.max())) + 1
+    torch.manual_seed(seed)
+    clf = nn.Linear(xtr.shape[1], n_cls)
+    opt = torch.optim.Adam(clf.parameters(), lr=lr, weight_decay=wd)
+    steps = epochs * max(1, -(-len(xtr) // batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    for _ in range(epochs):
+        perm = torch.randperm(len(xtr), generator=g)
+        for i in range(0, len(xtr), batch_size):
+            idx = perm[i:i + batch_size]
+            loss = F.cross_entropy(clf(xtr[idx]), train_y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    with torch.no_grad():
+        return _topk(clf(xte), test_y)
+
+
+def knn_classify(train_f, train_y, test_f, test_y, *, k: int = 20, t: float = 0.07, batch_size: int = 512) -> dict:
+    """Weighted kNN: cosine similarity, votes exp(sim / t) over the k nearest training features."""
+    n_cls = int(max(train_y.max(), test_y.max())) + 1
+    k = min(k, len(train_f))
+    tr, te = F.normalize(train_f, dim=1), F.normalize(test_f, dim=1)
+    scores = []
+    for i in range(0, len(te), batch_size):
+        sim = te[i:i + batch_size] @ tr.T  # (B, N_train)
+        s, idx = sim.topk(k, dim=1)  # (B, k)
+        votes = torch.zeros(len(s), n_cls).scatter_add_(1, train_y[idx], (s / t).exp())  # (B, classes)
+        scores.append(votes)
+    return _topk(torch.cat(scores), test_y)
+
+
+def fewshot_svm(train_f, train_y, test_f, test_y, *, shots=(1, 5, 10), seeds: int = 5, c: float = 1.0) -> dict:
+    """Linear SVM on ``k`` random labelled images per class (L2-normalised features): test accuracy
+    mean and std over ``seeds`` draws, per k."""
+    from sklearn.svm import LinearSVC
+
+    xtr, xte = F.normalize(train_f, dim=1).numpy(), F.normalize(test_f, dim=1).numpy()
+    ytr, yte = train_y.numpy(), test_y.numpy()
+    out = {}
+    for k in shots:
+        accs = []
+        for s in range(seeds):
+            rng = np.random.default_rng(s)
+            idx = np.concatenate([rng.choice(np.flatnonzero(ytr == c_), size=min(k, int((ytr == c_).sum())),
+                                             replace=False) for c_ in np.unique(ytr)])
+            svm = LinearSVC(C=c, max_iter=5000).fit(xtr[idx], ytr[idx])
+            accs.append(float((svm.predict(xte) == yte).mean()))
+        out[f"{k}-shot"] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)), "runs": accs}
+    return out
+
+
+def balanced_subset(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Indices of ``fraction`` of each class (at least one image per class), drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+    idx = [rng.choice(np.flatnonzero(labels == c), size=max(1, round(fraction * int((labels == c).sum()))),
+                      replace=False) for c in np.unique(labels)]
+    return np.sort(np.concatenate(idx))
+
+
+def semi_supervised(backbone: nn.Module, feat_dim: int, train_set, test_set, *, fraction: float, epochs: int = 30,
+                    lr: float = 1e-3, batch_size: int = 64, seed: int = 0, device: str = "cpu") -> dict:
+    """Fine-tune a copy of ``backbone`` + a new linear head on a class-balanced ``fraction`` of the
+    labelled training images (augmented), then report test top-1/top-5."""
+    torch.manual_seed(seed)
+    net = copy.deepcopy(backbone).to(device)
+    net.requires_grad_(True)
+    if isinstance(net, Teacher):  # a loaded teacher is frozen; fine-tuning unfreezes a copy
+        net.freeze = None
+    labels = _labels(train_set)
+    sub = Subset(train_set, balanced_subset(labels, fraction, seed).tolist())
+    head = nn.Linear(feat_dim, int(labels.max()) + 1).to(device)
+    params = list(net.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+    loader = DataLoader(sub, batch_size=min(batch_size, len(sub)), shuffle=True, drop_last=len(sub) > batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs * len(loader)))
+    for _ in tqdm(range(epochs), desc=f"semi {fraction:.0%}", leave=False, disable=None):
+        nn.Module.train(net, True)
+        for x, y in loader:
+            loss = F.cross_entropy(head(net(x.to(device))), y.to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    f, y = extract_features(net, test_set, device=device, desc="test")
+    with torch.no_grad():
+        res = _topk(head.cpu()(f), y)
+    return {**res, "labelled_images": len(sub)}
+
+
+# ------------------------------------------------------------------------------------ driver
+
+
+def evaluate(ckpt_path: str, protocols=("linear", "knn"), ecfg: EvalConfig | None = None) -> dict:
+    """Run ``protocols`` on a checkpoint; returns ``{protocol: result dict}`` plus ``"checkpoint"`` info."""
+    ecfg = ecfg or EvalConfig()
+    bad = [p for p in protocols if p not in PROTOCOLS]
+    if bad:
+        raise ConfigError(f"unknown protocol(s) {bad}; choose from {list(PROTOCOLS)} or 'all'")
+    backbone, ckpt = load_backbone(ckpt_path, ecfg.random_init, ecfg.seed)
+    train_set, info = _data(ckpt, ecfg, "train")
+    test_set, _ = _data(ckpt, ecfg, "test")
+    if len(train_set) == 0 or len(test_set) == 0:
+        raise ConfigError("empty evaluation data set")
+    if ecfg.random_init:
+        recalibrate_bn(backbone, train_set, ecfg.batch_size)
+    out = {"checkpoint": str(ckpt_path), "method": ckpt.get("method"), "stage": ckpt.get("stage"),
+           "random_init": ecfg.random_init}
+    need_feats = any(p in protocols for p in ("linear", "knn", "fewshot-svm"))
+    if need_feats:
+        trf, try_ = extract_features(backbone, train_set, ecfg.batch_size, ecfg.device, "train features")
+        tef, tey = extract_features(backbone, test_set, ecfg.batch_size, ecfg.device, "test features")
+    if "linear" in protocols:
+        out["linear"] = linear_probe(trf, try_, tef, tey, epochs=ecfg.linear_epochs, lr=ecfg.linear_lr,
+                                     wd=ecfg.linear_wd, seed=ecfg.seed)
+    if "knn" in protocols:
+        out["knn"] = {**knn_classify(trf, try_, tef, tey, k=ecfg.knn_k, t=ecfg.knn_t), "k": ecfg.knn_k}
+    if "fewshot-svm" in protocols:
+        out["fewshot-svm"] = fewshot_svm(trf, try_, tef, tey, shots=ecfg.shots, seeds=ecfg.fewshot_seeds,
+                                         c=ecfg.svm_c)
+    if "semi" in protocols:
+        aug_set, _ = _data(ckpt, ecfg, "train", augment=True)
+        feat_dim = backbone(test_set[0][0][None]).shape[1] if False else _feat_dim(backbone, test_set)
+        out["semi"] = {f"{fr:.0%}": semi_supervised(backbone, feat_dim, aug_set, test_set, fraction=fr,
+                                                     epochs=ecfg.semi_epochs, lr=ecfg.semi_lr, seed=ecfg.seed,
+                                                     device=ecfg.device)
+                       for fr in ecfg.semi_fractions}
+    return out
+
+
+@torch.no_grad()
+def _feat_dim(backbone, dataset) -> int:
+    backbone.eval()
+    return int(backbone(dataset[0][0][None]).shape[1])
+
+
+def format_result(res: dict) -> str:
+    """Human-readable one-line-per-protocol summary of :func:`evaluate`'s dict."""
+    lines = []
+    for p in PROTOCOLS:
+        r = res.get(p)
+        if r is None:
+            continue
+        if p in ("linear", "knn"):
+            lines.append(f"{p:12s} top-1 {r['top1']:.2%}" + (f"  top-5 {r['top5']:.2%}" if "top5" in r else ""))
+        elif p == "semi":
+            lines.append(f"{p:12s} " + "  ".join(f"{k}: top-1 {v['top1']:.2%}" for k, v in r.items()))
+        else:
+            lines.append(f"{p:12s} " + "  ".join(f"{k}: {v['mean']:.2%} ± {v['std']:.2%}" for k, v in r.items()))
+    return "\n".join(lines)
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    d = EvalConfig()
+    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="burn-edge ReActNet or teacher checkpoint (checkpoint.pt)")
+    p.add_argument("--protocol", action="append", choices=PROTOCOLS + ("all",),
+                   help="protocol to run; repeat for several; 'all' = every protocol (default: linear and knn)")
+    p.add_argument("--dataset", default=None, help="evaluation data set (default: the checkpoint's)")
+    p.add_argument("--data-root", default=None, help="data folder for cifar*/imagefolder")
+    p.add_argument("--random-init", action="store_true",
+                   help="evaluate a randomly initialised network of the checkpoint's architecture (baseline)")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"seed for subsets, SVM draws and init (default {d.seed})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"feature batch size (default {d.batch_size})")
+    p.add_argument("--linear-epochs", type=int, default=d.linear_epochs, help=f"linear probe epochs ({d.linear_epochs})")
+    p.add_argument("--linear-lr", type=float, default=d.linear_lr, help=f"linear probe Adam lr ({d.linear_lr})")
+    p.add_argument("--knn-k", type=int, default=d.knn_k, help=f"neighbours of the kNN classifier ({d.knn_k})")
+    p.add_argument("--knn-t", type=float, default=d.knn_t, help=f"kNN vote temperature ({d.knn_t})")
+    p.add_argument("--semi-fractions", type=float, nargs="+", default=list(d.semi_fractions),
+                   help="label fractions for semi-supervised fine-tuning (default 0.01 0.1)")
+    p.add_argument("--semi-epochs", type=int, default=d.semi_epochs, help=f"fine-tuning epochs ({d.semi_epochs})")
+    p.add_argument("--semi-lr", type=float, default=d.semi_lr, help=f"fine-tuning Adam lr ({d.semi_lr})")
+    p.add_argument("--shots", type=int, nargs="+", default=list(d.shots), help="few-shot k values (default 1 5 10)")
+    p.add_argument("--fewshot-seeds", type=int, default=d.fewshot_seeds,
+                   help=f"random draws per k for the SVM (default {d.fewshot_seeds})")
+    p.add_argument("--svm-c", type=float, default=d.svm_c, help=f"LinearSVC C (default {d.svm_c})")
+    p.add_argument("--device", default=d.device, help="cpu or cuda (default cpu)")
+    p.add_argument("--json", default=None, help="also write the results as JSON to this file")
+    return p
+
+
+def main(argv=None) -> int:
+    args = get_args_parser().parse_args(argv)
+    protocols = args.protocol or ["linear", "knn"]
+    if "all" in protocols:
+        protocols = list(PROTOCOLS)
+    ecfg = EvalConfig(dataset=args.dataset, data_root=args.data_root, batch_size=args.batch_size, seed=args.seed,
+                      linear_epochs=args.linear_epochs, linear_lr=args.linear_lr, knn_k=args.knn_k,
+                      knn_t=args.knn_t, semi_fractions=tuple(args.semi_fractions), semi_epochs=args.semi_epochs,
+                      semi_lr=args.semi_lr, shots=tuple(args.shots), fewshot_seeds=args.fewshot_seeds,
+                      svm_c=args.svm_c, random_init=args.random_init, device=args.device)
+    try:
+        res = evaluate(args.checkpoint, protocols, ecfg)
+    except BurnEdgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    res["eval_config"] = {k: v for k, v in asdict(ecfg).items() if k != "extra"}
+    print(format_result(res))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Losses as pure functions (no modules, no state), pinned to hand-computed values in tests.
+
+BURN (Kim & Choi, CVPR 2022), Eq. 4::
+
+    L = (1 - lambda) * KL(softmax(g/T) || softmax(l/T)) + lambda * L_FS
+
+``g`` are the target (float) head outputs, ``l`` the binary network's head outputs, both (N, D).
+Gradients flow into *both* arguments: BURN trains the target classifier g jointly.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from train.errors import ConfigError
+
+FS_KINDS = ("cosine", "l1", "l2", "none")
+
+
+class LossParts(NamedTuple):
+    """The two BURN terms and their lambda-weighted sum (scalar tensors)."""
+
+    kl: torch.Tensor
+    fs: torch.Tensor
+    total: torch.Tensor
+
+
+def kl_loss(target_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """KL(softmax(target/T) || softmax(student/T)): summed over classes, averaged over the batch.
+
+    target_logits, student_logits: (N, D) -> scalar. No T^2 factor (as the official BURN code).
+    """
+    if temperature <= 0:
+        raise ConfigError(f"temperature must be > 0, got {temperature}")
+    log_p = F.log_softmax(target_logits / temperature, dim=1)  # (N, D) target
+    log_q = F.log_softmax(student_logits / temperature, dim=1)  # (N, D) student
+    return F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
+
+
+def feature_similarity(a: torch.Tensor, b: torch.Tensor, kind: str = "cosine") -> torch.Tensor:
+    """L_FS between two (N, D) feature batches -> scalar.
+
+    cosine: mean over the batch of 1 - <a,b>/(|a||b|)   (paper; 0 for parallel, 1 for orthogonal)
+    l1:     mean |a - b| over all N*D elements
+    l2:     mean (a - b)^2 over all N*D elements
+    none:   0 (a zero that keeps the graph)
+    """
+    if a.shape != b.shape:
+        raise ConfigError(f"feature similarity needs equal shapes, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if kind == "cosine":
+        return (1.0 - F.cosine_similarity(a, b, dim=1, eps=1e-8)).mean()
+    if kind == "l1":
+        return F.l1_loss(a, b)
+    if kind == "l2":
+        return F.mse_loss(a, b)
+    if kind == "none":
+        return (a.sum() + b.sum()) * 0.0
+    raise ConfigError(f"unknown feature-similarity kind {kind!r}; choose one of {FS_KINDS}")
+
+
+def burn_loss(target_logits: torch.Tensor, student_logits: torch.Tensor, lam: float,
+              temperature: float = 0.2, fs: str = "cosine") -> LossParts:
+    """Eq. 4 on one (target, student) pair of (N, D) head outputs.
+
+    total = (1 - lam) * KL + lam * FS; with ``fs="none"`` the FS term is dropped and total = KL
+    (the paper's ablation (1), joint classifier only).
+    """
+    if not 0.0 <= lam <= 1.0:
+        raise ConfigError(f"lambda must be in [0, 1], got {lam}")
+    kl = kl_loss(target_logits, student_logits, temperature)
+    sim = feature_similarity(target_logits, student_logits, fs)
+    total = kl if fs == "none" else (1.0 - lam) * kl + lam * sim
+    return LossParts(kl, sim, total)
+
+
+def info_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """MoCo's contrastive loss: cross entropy with the positive key at index 0.
+
+    q, k: (N, D) L2-normalised queries and keys; queue: (K, D) L2-normalised negatives -> scalar.
+    """
+    pos = torch.einsum("nd,nd->n", q, k).unsqueeze(1)  # (N, 1)
+    neg = torch.einsum("nd,kd->nk", q, queue)  # (N, K)
+    logits = torch.cat([pos, neg], dim=1) / temperature  # (N, 1+K)
+    return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))

@@ -1,0 +1,37 @@
+"""Training methods, one small ``nn.Module`` each, chosen by ``--method`` through :data:`METHODS`.
+
+Every method has:
+
+* ``student``: the network being trained and saved as the checkpoint's ``"model"`` (the binary
+  ReActNet-A, or the float teacher for ``--method teacher``);
+* ``forward(batch, step, total) -> dict`` with a scalar ``"loss"`` tensor plus logged scalars;
+* ``heads() -> {name: module}``: other trained state saved under ``"heads"`` (BURN's classifier g,
+  MoCo's projector / key encoder / queue) and restored by ``--resume`` and ``--init``;
+* ``frozen``: child names loaded from the teacher checkpoint, neither trained nor saved;
+* ``data``: ``"two_views"`` (self-supervised) or ``"supervised"`` (one view + labels).
+"""
+
+from __future__ import annotations
+
+from train.config import PretrainConfig
+from train.errors import ConfigError
+from train.methods.burn import Burn
+from train.methods.s2bnn import S2BNN
+from train.methods.supervised import Supervised
+from train.methods.supervised_kl import SupervisedKL
+from train.methods.teacher_ssl import MoCoTeacher
+
+METHODS = {"burn": Burn, "s2bnn": S2BNN, "supervised-kl": SupervisedKL, "supervised": Supervised,
+           "teacher": MoCoTeacher}
+
+
+def build_method(cfg: PretrainConfig):
+    """Build the method module named by ``cfg.method`` (teacher: MoCo or supervised objective)."""
+    if cfg.method not in METHODS:
+        raise ConfigError(f"unknown method {cfg.method!r}; choose one of {sorted(METHODS)}")
+    if cfg.method == "teacher" and cfg.teacher_objective == "supervised":
+        return Supervised.teacher_from_config(cfg)
+    return METHODS[cfg.method].from_config(cfg)
+
+
+__all__ = ["METHODS", "build_method", "Burn", "S2BNN", "SupervisedKL", "Supervised", "MoCoTeacher"]

@@ -1,0 +1,104 @@
+"""Pretrain a binary ReActNet-A (BURN and baselines) or its float teacher.
+
+Methods (``--method``):
+  burn           BURN: frozen teacher h + jointly trained random classifier g as the moving target
+  s2bnn          S2-BNN baseline: frozen teacher with its pretrained (MoCo) head, KL only
+  supervised-kl  ReActNet-style distillation from a float net trained with labels
+  supervised     the binary net trained with labels (cross entropy)
+  teacher        float teacher h: MoCo-v2 (default) or supervised (--teacher-objective supervised)
+
+The embedded default (digits, 2 CPU cores, a few minutes in all)::
+
+  python -m train.pretrain --method teacher --preset digits-tiny --out runs/teacher
+  python -m train.pretrain --method burn --preset digits-tiny --stage 1 \\
+      --teacher-checkpoint runs/teacher/checkpoint.pt --out runs/burn-s1
+  python -m train.pretrain --method burn --preset digits-tiny --stage 2 \\
+      --teacher-checkpoint runs/teacher/checkpoint.pt --init runs/burn-s1/checkpoint.pt --out runs/burn-s2
+
+The paper's ImageNet run (MoCo-v2 ResNet-50 teacher; 8 GPUs, then 2 nodes x 8 GPUs)::
+
+  torchrun --nproc_per_node 8 -m train.pretrain --method burn --preset imagenet-reactnet-a --stage 1 \\
+      --data-root /data/imagenet --teacher-checkpoint moco_v2_800ep_pretrain.pth.tar --out runs/in-s1
+  torchrun --nnodes 2 --node_rank $NODE --master_addr $HOST --nproc_per_node 8 -m train.pretrain ...
+
+``--batch-size`` is per process: the global batch is batch-size x processes x accum-steps. Interrupted
+runs continue with ``--resume <out>/checkpoint.pt`` (its stored config is reused; run-control flags such
+as --epochs may not change). Writes <out>/checkpoint.pt, config.json, metrics.jsonl and metrics.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from train.checkpoint import read_checkpoint
+from train.config import PRESETS, PretrainConfig, add_config_arguments, resolve_config
+from train.dist import cleanup, init_from_env
+from train.engine import fit, seed_everything
+from train.errors import BurnEdgeError, ConfigError
+from train.methods import build_method
+
+# Flags that may differ when resuming (they do not change the computation).
+RUN_CONTROL = ("out", "device", "num_workers", "log_every", "save_every", "tensorboard", "resume")
+
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="named settings: digits-tiny (embedded default) or imagenet-reactnet-a (the paper); "
+                        "explicit flags override it")
+    add_config_arguments(p)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> PretrainConfig:
+    overrides = {k: v for k, v in vars(args).items() if k != "preset" and v is not None}
+    if overrides.get("resume"):
+        stored = read_checkpoint(overrides["resume"]).get("config")
+        if not isinstance(stored, dict):
+            raise ConfigError(f"--resume {overrides['resume']}: checkpoint holds no run config")
+        changed = {k: (stored.get(k), v) for k, v in overrides.items()
+                   if k not in RUN_CONTROL and stored.get(k) != v}
+        if changed:
+            raise ConfigError(f"--resume: these options differ from the interrupted run (stored, given): {changed}")
+        return PretrainConfig(**{**stored, **overrides})
+    return resolve_config(args.preset, **overrides)
+
+
+def run(cfg: PretrainConfig, on_step=None) -> dict:
+    """Train per ``cfg`` (in this process; joins torchrun's group when launched by torchrun)."""
+    dinfo = init_from_env(cfg.device)
+    try:
+        seed_everything(cfg.seed)
+        method = build_method(cfg)
+        if dinfo.is_main:
+            Path(cfg.out).mkdir(parents=True, exist_ok=True)
+            (Path(cfg.out) / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+            n_train = sum(p.numel() for p in method.parameters() if p.requires_grad)
+            print(f"{cfg.method} stage {cfg.stage} on {cfg.dataset}: {n_train:,} trainable parameters, "
+                  f"{dinfo.world_size} process(es) on {dinfo.device}, out={cfg.out}")
+        summary = fit(cfg, method, dinfo, on_step=on_step)
+        if dinfo.is_main:
+            print(f"done: {summary['step']} steps in {summary['seconds']:.0f}s, final loss "
+                  f"{summary.get('loss', float('nan')):.4f} -> {summary['checkpoint']}")
+        return summary
+    finally:
+        cleanup()
+
+
+def main(argv=None) -> int:
+    """CLI entry point; returns 0 on success, 2 (one ``error:`` line) on a user error."""
+    args = get_args_parser().parse_args(argv)
+    try:
+        run(config_from_args(args))
+    except BurnEdgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
