@@ -155,7 +155,8 @@ def _write_text_atomic(dst: Path, text: str) -> None:
 
 
 def _safe_label(label: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in label)[:40] or "x"
+    """An ASCII file-name fragment for a label (APK asset names are safest in ASCII)."""
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "_" for c in label)[:40] or "x"
 
 
 def write_android_assets(assets_dir: str | os.PathLike, *, lce_model: str | os.PathLike | None = None,

@@ -80,6 +80,27 @@ class TestJavaPreprocessing:
         np.testing.assert_allclose(java, ref, rtol=0, atol=1e-6)
 
 
+def test_java_reads_every_metadata_field(java_build, tmp_path):
+    """ModelMetadata.parse (Java) reads what write_android_assets (Python) wrote, non-ASCII labels included."""
+    names = ["zéro", "один", "二", 'quote " and \\ backslash']
+    rng = np.random.default_rng(0)
+    samples = [(rng.integers(0, 256, size=(6, 4, 3), dtype=np.uint8), n) for n in names[:2]]
+    meta_path = write_android_assets(tmp_path / "a", float_model=fake_tflite(tmp_path / "f.tflite"),
+                                     arch={"num_classes": 4}, input_size=(6, 4), mean=(0.1, 0.2, 0.3),
+                                     std=(0.4, 0.5, 0.6), class_names=names, source_checkpoint=None,
+                                     samples=samples)
+    java_build.host_tool("describe", meta_path, tmp_path / "d.json")
+    got = json.loads((tmp_path / "d.json").read_text())
+    meta = json.loads(meta_path.read_text())
+    assert (got["height"], got["width"], got["channels"]) == (6, 4, 3)
+    assert got["class_names"] == names
+    assert got["lce"] is None and got["float"] == "model_float.tflite"
+    assert [tuple(s) for s in got["samples"]] == [(s["file"], s["label"]) for s in meta["samples"]]
+    for key in ("mean", "std", "scale"):  # Java holds float32: equal to the float32 rounding of the JSON value
+        np.testing.assert_array_equal(np.float32(got[key]), np.float32(meta["input"][key]))
+    assert all((tmp_path / "a" / s["file"]).is_file() and s["file"].isascii() for s in meta["samples"])
+
+
 class TestAssetsFiles:
     def test_cli_writes_models_labels_samples_metadata(self, tmp_path, checkpoint, capsys):
         lce = fake_tflite(tmp_path / "model.tflite", b"binary")

@@ -21,6 +21,7 @@ import java.util.List;
  * preprocess METADATA.json IMAGE.rgb WIDTH HEIGHT OUT.f32   raw RGB bytes -> little-endian float32 NHWC tensor
  * stats SAMPLES.txt OUT.json                                 one latency (ms) per line -> LatencyStats as JSON
  * sample-result METADATA.json OUT.json                       a real ResultWriter file (host JVM "device")
+ * describe METADATA.json OUT.json                            what ModelMetadata.parse read, as JSON
  * </pre>
  */
 public final class HostTool {
@@ -52,12 +53,39 @@ public final class HostTool {
                     .value(s.meanMs).name("min_ms").value(s.minMs).name("max_ms").value(s.maxMs).endObject()
                     .toString();
             writeBytes(args[2], json.getBytes(StandardCharsets.UTF_8));
+        } else if (args.length == 3 && args[0].equals("describe")) {
+            writeBytes(args[2], describe(ModelMetadata.parse(readText(args[1]))).getBytes(StandardCharsets.UTF_8));
         } else if (args.length == 3 && args[0].equals("sample-result")) {
             writeBytes(args[2], sampleResult(ModelMetadata.parse(readText(args[1]))).getBytes(StandardCharsets.UTF_8));
         } else {
-            System.err.println("usage: HostTool preprocess META RGB W H OUT | stats IN OUT | sample-result META OUT");
+            System.err.println("usage: HostTool preprocess META RGB W H OUT | stats IN OUT | sample-result META OUT"
+                    + " | describe META OUT");
             System.exit(2);
         }
+    }
+
+    static String describe(ModelMetadata m) {
+        JsonWriter w = new JsonWriter().beginObject();
+        w.name("height").value(m.height).name("width").value(m.width).name("channels").value(m.channels);
+        w.name("scale").value(m.scale);
+        w.name("mean").beginArray();
+        for (float v : m.mean) {
+            w.value(v);
+        }
+        w.endArray().name("std").beginArray();
+        for (float v : m.std) {
+            w.value(v);
+        }
+        w.endArray().name("class_names").beginArray();
+        for (String c : m.classNames) {
+            w.value(c);
+        }
+        w.endArray().name("lce").value(m.lceModelFile).name("float").value(m.floatModelFile);
+        w.name("samples").beginArray();
+        for (ModelMetadata.Sample s : m.samples) {
+            w.beginArray().value(s.file).value(s.label).endArray();
+        }
+        return w.endArray().endObject().toString();
     }
 
     /**
