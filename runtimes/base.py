@@ -10,11 +10,11 @@ TFLite and LCE models are NHWC with batch size 1 (the LCE converter forces batch
 each image to (1, H, W, 3) and loop over the batch. ONNX models keep NCHW.
 
 Metadata keys (written by ``export/``; ONNX stores them in ``ModelProto.metadata_props``, a ``.tflite`` model in
-a JSON sidecar ``<model>.meta.json``, i.e. ``model.tflite`` -> ``model.tflite.meta.json``; values are strings,
-lists are JSON-encoded):
+a JSON sidecar ``<model>.meta.json``, i.e. ``model.tflite`` -> ``model.meta.json`` (``model.tflite.meta.json``
+is read too); values are strings, lists are JSON-encoded):
 
 =========================  ===========================================================================
-``burn_edge.input_size``   JSON list ``[H, W]`` (``[3, H, W]`` / ``[1, 3, H, W]`` / ``[H, W, 3]`` accepted)
+``burn_edge.input_size``   ``"224"`` (square) or JSON ``[H, W]`` (``[3, H, W]``, ``[1, 3, H, W]``, ``[H, W, 3]`` too)
 ``burn_edge.mean``         JSON list of 3 floats, per RGB channel, on the [0, 1] scale (torchvision style)
 ``burn_edge.std``          JSON list of 3 floats, same scale
 ``burn_edge.layout``       ``"NCHW"`` or ``"NHWC"``: the layout of the model's own input tensor
@@ -52,9 +52,15 @@ LCE_KERNELS = ("default", "indirect", "reference")
 
 
 def sidecar_path(model_path: str | Path) -> Path:
-    """``model.tflite`` -> ``model.tflite.meta.json`` (the metadata sidecar of a TFLite/LCE model)."""
+    """``model.tflite`` -> ``model.meta.json``: the metadata sidecar the exporter writes beside a TFLite/LCE model."""
     p = Path(model_path)
-    return p.with_name(p.name + SIDECAR_SUFFIX)
+    return p.with_suffix(SIDECAR_SUFFIX) if p.suffix else p.with_name(p.name + SIDECAR_SUFFIX)
+
+
+def sidecar_candidates(model_path: str | Path) -> list[Path]:
+    """Sidecar names read, in order: ``model.meta.json`` (exporter), then ``model.tflite.meta.json``."""
+    p = Path(model_path)
+    return list(dict.fromkeys([sidecar_path(p), p.with_name(p.name + SIDECAR_SUFFIX)]))
 
 
 def _parse_json_value(value: Any) -> Any:
@@ -120,9 +126,9 @@ class ModelMeta:
 
     @classmethod
     def from_sidecar(cls, model_path: str | Path) -> ModelMeta:
-        """Read ``<model>.meta.json`` next to a .tflite model; empty metadata if there is none."""
-        p = sidecar_path(model_path)
-        if not p.exists():
+        """Read the sidecar (see :func:`sidecar_candidates`) next to a .tflite model; empty metadata if none."""
+        p = next((c for c in sidecar_candidates(model_path) if c.is_file()), None)
+        if p is None:
             return cls()
         try:
             d = json.loads(p.read_text())

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from runtimes.base import sidecar_candidates, sidecar_path
 from runtimes.errors import RemoteError
 
 
@@ -105,9 +106,9 @@ def bench_with_remote_python(transport: SshTransport, models: Sequence[str | Pat
         for i, m in enumerate(models):
             remote.append(f"{rdir}/{i}_{m.name}")
             transport.push(m, remote[-1])
-            side = m.with_name(m.name + ".meta.json")
-            if side.exists():
-                transport.push(side, remote[-1] + ".meta.json")
+            side = next((c for c in sidecar_candidates(m) if c.is_file()), None)
+            if side is not None:
+                transport.push(side, str(sidecar_path(remote[-1])))
         out = f"{rdir}/bench.json"
         cmd = (f"cd {shlex.quote(rdir)} && {python} -m runtimes.bench {' '.join(map(shlex.quote, remote))} "
                f"--threads {' '.join(map(str, threads))} --runs {runs} --warmup {warmup} "

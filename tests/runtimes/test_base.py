@@ -28,9 +28,11 @@ class TestMeta:
 
     def test_sidecar(self, tmp_path):
         model = tmp_path / "m.tflite"
-        assert sidecar_path(model).name == "m.tflite.meta.json"
+        assert sidecar_path(model).name == "m.meta.json"
         assert ModelMeta.from_sidecar(model) == ModelMeta()
-        sidecar_path(model).write_text(json.dumps({META_MEAN: [0.5] * 3}))
+        (tmp_path / "m.tflite.meta.json").write_text(json.dumps({META_MEAN: [0.25] * 3}))
+        assert ModelMeta.from_sidecar(model).mean == (0.25,) * 3
+        sidecar_path(model).write_text(json.dumps({META_MEAN: [0.5] * 3}))  # the exporter's name wins
         assert ModelMeta.from_sidecar(model).mean == (0.5,) * 3
 
 
