@@ -25,7 +25,7 @@ Files written into the assets folder (any earlier ``model_*.tflite`` / ``samples
      "arch": {ReActNetConfig as a dict}, "source_checkpoint": {"file", "sha256"}, "created_utc": "..."}
 
 Mean/std: ``--mean/--std``, else the exporter's sidecar (``m.meta.json``), else the data set the checkpoint
-records (or ``--dataset``); explicit values that disagree with the sidecar are an error.
+records (or ``--dataset``; default digits); explicit values that disagree with the sidecar are an error.
 The formula is ``train.data.eval_transform`` (torchvision ``ToDtype(float32, scale=True)`` then ``Normalize``)
 without resizing; ``tests/android`` checks that the Java preprocessing equals it to 1e-6.
 """
@@ -300,7 +300,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="assets folder to write, normally android_demo/app/src/main/assets")
     p.add_argument("--dataset", default=None, choices=sorted(DATASETS),
-                   help="data set the model was trained on (default: the one the checkpoint records); gives "
+                   help="data set the model was trained on (default: the one the checkpoint records, else "
+                        "digits); gives "
                         "mean/std when the models have no exporter metadata, and for digits the class names and "
                         "sample images (other data sets need --labels)")
     p.add_argument("--mean", type=float, nargs=3, metavar=("R", "G", "B"),
@@ -312,7 +313,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                                                     "(default: the data set's classes; required for non-digits)")
     p.add_argument("--samples", type=int, default=10, metavar="N",
                    help="bundle N sample images from the digits test split (one per class, in class order; default 10; "
-                        "0 = none; only for --dataset digits)")
+                        "0 = none; only with the digits class names, i.e. without --labels)")
     return p
 
 
@@ -331,16 +332,13 @@ def main(argv=None) -> int:
         if not isinstance(ckpt.get("arch"), dict):
             raise AndroidAssetsError(f"{args.checkpoint} has no 'arch' entry; pass a burn-edge ReActNet checkpoint")
         arch = ReActNetConfig.from_dict(ckpt["arch"]).to_dict()
-        dataset = args.dataset or recorded_dataset(ckpt)
+        dataset = args.dataset or recorded_dataset(ckpt) or "digits"  # digits: the embedded default data set
         mean, std = args.mean, args.std
         for m in (args.lce, args.float_model):
             side = read_sidecar(m) if m is not None else {}
             mean = mean or side.get("burn_edge.mean")
             std = std or side.get("burn_edge.std")
         if mean is None or std is None:
-            if dataset is None:
-                raise AndroidAssetsError("no mean/std: the models have no exporter metadata and the checkpoint "
-                                         "records no data set; pass --dataset or --mean/--std")
             info = dataset_info(dataset)
             mean, std = mean or info.mean, std or info.std
         if args.labels is not None:
@@ -351,10 +349,11 @@ def main(argv=None) -> int:
         elif dataset == "digits":
             names = list(DigitsDataset.classes)
         else:
-            raise AndroidAssetsError(f"no class names for data set {dataset or '(not recorded)'}; pass --labels "
-                                     "FILE (one name per line) or --dataset digits")
+            raise AndroidAssetsError(f"data set {dataset} has no built-in class names; pass --labels FILE "
+                                     "(one name per line, in output order)")
         size = int(arch["input_size"])
-        samples = digits_samples(size, limit=args.samples) if dataset == "digits" and args.samples else ()
+        from_digits = args.labels is None and dataset == "digits"  # sample labels must be class names
+        samples = digits_samples(size, limit=args.samples) if from_digits and args.samples else ()
         path = write_android_assets(args.output, lce_model=args.lce, float_model=args.float_model, arch=arch,
                                     input_size=size, mean=mean, std=std, class_names=names,
                                     source_checkpoint=args.checkpoint, samples=samples)

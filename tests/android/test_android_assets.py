@@ -125,6 +125,13 @@ class TestAssetsFiles:
         assert meta["source_checkpoint"]["sha256"] == hashlib.sha256(open(checkpoint, "rb").read()).hexdigest()
         assert meta["arch"]["num_blocks"] == 1
 
+    def test_digits_is_the_default_data_set(self, tmp_path, tiny_reactnet):
+        ck = save_checkpoint(tmp_path / "c.pt", reactnet_payload(tiny_reactnet(blocks=1)))  # records no data set
+        assert main(["--float", fake_tflite(tmp_path / "m.tflite"), "--checkpoint", str(ck), "-o",
+                     str(tmp_path / "a"), "--samples", "0"]) == 0
+        meta = json.loads((tmp_path / "a/metadata.json").read_text())
+        assert meta["input"]["mean"] == list(dataset_info("digits").mean)
+
     def test_rerun_without_a_model_removes_the_stale_copy(self, tmp_path, checkpoint):
         out = tmp_path / "assets"
         lce = fake_tflite(tmp_path / "m.tflite")
@@ -195,11 +202,10 @@ class TestCliErrors:
                             str(tmp_path / "a"), "--dataset", "digits"], capsys)
         assert "5 outputs but 10 class names" in msg
 
-    def test_no_normalisation_known(self, tmp_path, tiny_reactnet, capsys):
-        ck = save_checkpoint(tmp_path / "c.pt", reactnet_payload(tiny_reactnet(blocks=1)))
-        msg = self.run_err(["--float", fake_tflite(tmp_path / "m.tflite"), "--checkpoint", str(ck), "-o",
-                            str(tmp_path / "a")], capsys)
-        assert "pass --dataset or --mean/--std" in msg
+    def test_other_data_sets_need_labels(self, tmp_path, checkpoint, capsys):
+        msg = self.run_err(["--float", fake_tflite(tmp_path / "m.tflite"), "--checkpoint", checkpoint, "-o",
+                            str(tmp_path / "a"), "--dataset", "cifar10"], capsys)
+        assert "pass --labels FILE" in msg
 
     def test_explicit_mean_must_match_the_exporter_metadata(self, tmp_path, checkpoint, capsys):
         m = fake_tflite(tmp_path / "m.tflite")
