@@ -127,6 +127,7 @@ public final class MainActivity extends Activity {
     }
 
     private void classifyNext() {
+        final int n = selectedThreads(); // read the spinner on the UI thread
         worker.execute(new Runnable() {
             @Override
             public void run() {
@@ -154,7 +155,7 @@ public final class MainActivity extends Activity {
                             continue;
                         }
                         try {
-                            TfliteModel model = runtime.open(backend, selectedThreads(), true);
+                            TfliteModel model = runtime.open(backend, n, true);
                             try {
                                 List<Classification.Prediction> top =
                                         Classification.topK(model.run(x), runtime.meta.classNames, 5);
