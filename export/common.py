@@ -19,6 +19,7 @@ META_LAYOUT = "burn_edge.layout"            # "NCHW" (ONNX) / "NHWC" (TFLite)
 META_OUTPUT = "burn_edge.output"            # "logits" | "features" | a feature_info module path
 META_SOURCE = "burn_edge.source_sha256"     # sha256 of the source checkpoint file ("" if none)
 META_KIND = "burn_edge.kind"                # "onnx" | "lce" | "tflite-float"
+META_FLIP_HW = "burn_edge.flip_hw"          # always "false": the LCE model flips H/W itself, feed normal images
 
 
 def check_output(output: str) -> str:
@@ -49,4 +50,5 @@ def make_metadata(model: ReActNetA, *, output: str, layout: str, kind: str, mean
         META_OUTPUT: output,
         META_SOURCE: source_sha256,
         META_KIND: kind,
+        META_FLIP_HW: "false",
     }

@@ -15,6 +15,7 @@ Stages: load -> build (tf_keras + larq) -> convert -> audit -> save.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
@@ -63,7 +64,7 @@ def _quiet_tensorflow() -> None:
 def export_lce(lm, out: Path, *, output: str = "logits", float_model: bool = False,
                allow_float_fallback: bool = False, checklist: Checklist | None = None):
     """Build, convert, audit and write ``out`` (+ ``.meta.json`` + ``.audit.json``). Returns the AuditReport."""
-    cl = checklist or Checklist(stream=open(os.devnull, "w"))
+    cl = checklist or Checklist(stream=io.StringIO())
     if lm.stage == 1 and not float_model:
         raise ExportError(f"{lm.source} is a stage-1 checkpoint (float weights): LCE needs binary weights; "
                           "pass --float for a float TFLite model, or export a stage-2 checkpoint")

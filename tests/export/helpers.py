@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from train.models import reactnet_a
 from train.models.layers import RPReLU, RSign
 
 
@@ -59,3 +60,17 @@ def lce_run(flatbuffer: bytes, x: torch.Tensor, kernel: str = "default") -> np.n
 def rel_err(got: np.ndarray, ref: np.ndarray) -> float:
     """max |got - ref| / max |ref|."""
     return float(np.abs(got - ref).max() / max(float(np.abs(ref).max()), 1e-12))
+
+
+def edge_case_model():
+    """2 blocks where blocks.0's binariser sees exact zeros and blocks.0.conv3x3 has exact-zero weights."""
+    torch.manual_seed(1)
+    model = randomize_eval_state(reactnet_a(width=0.25, input_size=16, num_classes=10, num_blocks=2), seed=1)
+    with torch.no_grad():
+        stem = model.stem
+        stem.conv.weight[:4] = 0  # channels 0..3 of the stem output are exactly beta (mean 0)
+        stem.bn.running_mean[:4] = 0
+        model.blocks[0].rsign1.bias[0, :4, 0, 0] = -stem.bn.bias[:4]  # x + b == 0 exactly -> sign +1
+        w = model.blocks[0].conv3x3.weight
+        w[:, :, 1, 1] = 0  # exact-zero latent weights: export must map them to +alpha, not 0
+    return model

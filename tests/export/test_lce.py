@@ -18,8 +18,7 @@ from export.common import META_KIND, META_LAYOUT, META_SOURCE  # noqa: E402
 from export.errors import ExportError  # noqa: E402
 from export.lce import KERNELS, build_keras, convert  # noqa: E402
 from export.loading import file_sha256  # noqa: E402
-from tests.export.helpers import lce_run, randomize_eval_state, rel_err, torch_out  # noqa: E402
-from tests.export.test_onnx import _edge_case_model  # noqa: E402
+from tests.export.helpers import edge_case_model, lce_run, randomize_eval_state, rel_err, torch_out  # noqa: E402
 from train.models import reactnet_a  # noqa: E402
 
 
@@ -41,18 +40,27 @@ def test_full_depth_reduced_resolution_converts_to_31_bconvs():
     assert all(r.op == "LceBconv2d" and r.weight_bytes > 0 for r in report.convs)
 
 
-@pytest.mark.parametrize("padding", ["zero", "one"])
-def test_padding_modes_and_stride2_geometry(padding):
-    """Stem (s2) and blocks.1 (s2) at even sizes: the flip trick must reproduce PyTorch's top/left padding."""
+@pytest.fixture(scope="module")
+def converted():
+    """One conversion per padding mode, shared by the focused tests (2 blocks at 16², random state).
+
+    "zero" is the edge-case net of test_onnx (exact-zero binariser inputs and exact-zero latent weights).
+    """
     torch.manual_seed(2)
-    model = randomize_eval_state(reactnet_a(width=0.25, input_size=16, num_classes=10, num_blocks=2,
-                                            padding=padding), seed=2)
-    x = torch.randn(3, 3, 16, 16)
+    one = randomize_eval_state(reactnet_a(width=0.25, input_size=16, num_classes=10, num_blocks=2,
+                                          padding="one"), seed=2)
+    return {name: (m, convert(build_keras(m))) for name, m in (("zero", edge_case_model()), ("one", one))}
+
+
+@pytest.mark.parametrize("padding", ["zero", "one"])
+def test_padding_modes_and_stride2_geometry(padding, converted):
+    """Stem (s2) and blocks.1 (s2) at even sizes: the flip trick must reproduce PyTorch's top/left padding."""
+    model, flat = converted[padding]
+    x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(3))
     tap = build_keras(model, upto="blocks.1")  # (1, 4, 4, 32) after two stride-2 stages
     with torch.no_grad():
         ref_tap = model.blocks[1](model.blocks[0](model.stem(x[:1])))
     assert rel_err(tap.predict(_nhwc(x[:1]), verbose=0).transpose(0, 3, 1, 2), ref_tap.numpy()) <= 1e-5
-    flat = convert(build_keras(model))
     report = audit_flatbuffer(flat, model)
     assert report.ok and report.n_lce_bconv == 6
     s2 = next(r for r in report.convs if r.module == "blocks.1.conv3x3")
@@ -62,12 +70,14 @@ def test_padding_modes_and_stride2_geometry(padding):
         assert rel_err(lce_run(flat, x, kernel), ref) <= 1e-3, kernel
 
 
-def test_sign_of_zero_and_zero_weights_stay_binary_and_match():
-    model = _edge_case_model()
-    flat = convert(build_keras(model))
+def test_sign_of_zero_and_zero_weights_stay_binary_and_match(converted):
+    model, flat = converted["zero"]
+    assert bool((model.blocks[0].conv3x3.weight[:, :, 1, 1] == 0).all())
     report = audit_flatbuffer(flat, model)
     assert report.ok and report.n_lce_bconv == 6  # the zero weights did not force a float fallback
     x = torch.randn(2, 3, 16, 16)
+    pre = model.stem(x) + model.blocks[0].rsign1.bias
+    assert bool((pre[:, :4] == 0).all())  # binariser inputs exactly at the threshold: sign(0) must be +1
     for kernel in KERNELS:
         assert rel_err(lce_run(flat, x, kernel), torch_out(model, x)) <= 1e-4, kernel
 

@@ -14,7 +14,7 @@ from export import to_onnx
 from export.common import META_ARCH, META_MEAN, META_OUTPUT, META_SOURCE
 from export.loading import file_sha256
 from export.onnx_graph import build_onnx
-from tests.export.helpers import ort_run, randomize_eval_state, rel_err, torch_out
+from tests.export.helpers import edge_case_model, ort_run, randomize_eval_state, rel_err, torch_out
 from train.data import dataset_info
 from train.models import reactnet_a
 
@@ -45,22 +45,8 @@ def test_features_output_and_stage_taps(tiny_reactnet):
         assert rel_err(ort_run(proto, x), h.detach().numpy()) <= 1e-5
 
 
-def _edge_case_model():
-    """2 blocks where blocks.0's binariser sees exact zeros and blocks.0.conv3x3 has exact-zero weights."""
-    torch.manual_seed(1)
-    model = randomize_eval_state(reactnet_a(width=0.25, input_size=16, num_classes=10, num_blocks=2), seed=1)
-    with torch.no_grad():
-        stem = model.stem
-        stem.conv.weight[:4] = 0  # channels 0..3 of the stem output are exactly beta (mean 0)
-        stem.bn.running_mean[:4] = 0
-        model.blocks[0].rsign1.bias[0, :4, 0, 0] = -stem.bn.bias[:4]  # x + b == 0 exactly -> sign +1
-        w = model.blocks[0].conv3x3.weight
-        w[:, :, 1, 1] = 0  # exact-zero latent weights: export must map them to +alpha, not 0
-    return model
-
-
 def test_sign_of_zero_and_zero_weights_match_pytorch():
-    model = _edge_case_model()
+    model = edge_case_model()
     x = torch.randn(2, 3, 16, 16)
     pre = model.stem(x) + model.blocks[0].rsign1.bias
     assert bool((pre[:, :4] == 0).all())  # the threshold case really occurs
