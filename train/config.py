@@ -37,6 +37,7 @@ class PretrainConfig:
     dataset: str = _f("digits", "digits (embedded), cifar10, cifar100 or imagefolder")
     data_root: str | None = _f(None, "data folder for cifar*/imagefolder (never downloaded)")
     num_workers: int = _f(0, "DataLoader worker processes")
+    limit_train: int = _f(0, "use only the first N training images (0 = all; smoke tests)")
     # ---- binary network k_phi + head l_phi (ReActNet-A)
     width: float = _f(1.0, "ReActNet-A channel multiplier")
     num_blocks: int = _f(13, "number of ReActNet-A blocks used (13 = full network)")
@@ -57,6 +58,8 @@ class PretrainConfig:
     lam_start: float = _f(0.9, "lambda at t=0 (weight of the feature-similarity term; KL gets 1-lambda)")
     lam_end: float = _f(0.7, "lambda at the last step")
     fs: str = _f("cosine", "feature-similarity loss: cosine (paper), l1, l2, none (= ablation 1)", choices=FS_KINDS)
+    fs_on: str = _f("features", "where FS is computed: features = h(x) vs a linear map of k(x) (paper Eq. 4); "
+                                "heads = g(h(x)) vs l(k(x)) (official code)", choices=("features", "heads"))
     freeze_classifier: bool = _f(False, "ablation: keep the random classifier g fixed (no joint training)")
     moco_dim: int = _f(128, "MoCo projection dimension")
     moco_k: int = _f(65536, "MoCo queue length (negatives)")

@@ -21,13 +21,13 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn as nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from train.checkpoint import reactnet_payload, read_checkpoint, save_checkpoint
 from train.config import PretrainConfig
 from train.data import TwoViews, build_dataset, dataset_info, train_transform
-from train.dist import DistInfo, all_reduce_mean
+from train.dist import DistInfo, all_gather_cat, all_reduce_mean
 from train.errors import CheckpointError, ConfigError, DatasetError
 from train.metrics import MetricsLogger, Throughput, progress_line
 from train.models import ReActNetA
@@ -100,6 +100,8 @@ def build_train_loader(cfg: PretrainConfig, data_mode: str, dinfo: DistInfo) -> 
     """Training DataLoader for ``data_mode`` "two_views" (BURN/BYOL views) or "supervised"."""
     info = dataset_info(cfg.dataset)
     base = build_dataset(cfg.dataset, "train", root=cfg.data_root)
+    if cfg.limit_train:
+        base = Subset(base, range(min(cfg.limit_train, len(base))))
     if len(base) == 0:
         raise DatasetError(f"the {cfg.dataset} training set at {cfg.data_root} is empty")
     tf = (TwoViews(info.input_size, info.mean, info.std) if data_mode == "two_views"
@@ -273,11 +275,24 @@ def fit(cfg: PretrainConfig, method: nn.Module, dinfo: DistInfo,
                 if on_step is not None:
                     on_step(step)
             save(out / CHECKPOINT_NAME)
+        if dinfo.distributed:
+            check_ranks_in_sync(method, dinfo)
     finally:
         bar.close()
         metrics.close()
     return {"step": step, "total_steps": total, "seconds": time.perf_counter() - t0,
             "checkpoint": str(out / CHECKPOINT_NAME), **{k: v for k, v in last.items() if k != "step"}}
+
+
+@torch.no_grad()
+def check_ranks_in_sync(method: nn.Module, dinfo: DistInfo) -> None:
+    """Raise if DDP let the trained parameters drift apart between processes (compares per-tensor sums)."""
+    sums = torch.stack([p.detach().double().sum() for p in method.parameters() if p.requires_grad]).cpu()
+    every = all_gather_cat(sums.to(dinfo.device)[None]).cpu()  # (world, P)
+    if not torch.equal(every, every[:1].expand_as(every)):
+        raise RuntimeError("DDP processes ended with different parameters")
+    if dinfo.is_main:
+        print(f"DDP: trained parameters identical on all {dinfo.world_size} processes")
 
 
 def _log_row(res: dict, step: int, epoch: int, optimizer, dinfo: DistInfo) -> dict:

@@ -285,7 +285,7 @@ def evaluate(ckpt_path: str, protocols=("linear", "knn"), ecfg: EvalConfig | Non
                                          c=ecfg.svm_c)
     if "semi" in protocols:
         aug_set, _ = _data(ckpt, ecfg, "train", augment=True)
-        feat_dim = backbone(test_set[0][0][None]).shape[1] if False else _feat_dim(backbone, test_set)
+        feat_dim = _feat_dim(backbone, test_set)
         out["semi"] = {f"{fr:.0%}": semi_supervised(backbone, feat_dim, aug_set, test_set, fraction=fr,
                                                      epochs=ecfg.semi_epochs, lr=ecfg.semi_lr, seed=ecfg.seed,
                                                      device=ecfg.device)
@@ -328,7 +328,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="evaluate a randomly initialised network of the checkpoint's architecture (baseline)")
     p.add_argument("--seed", type=int, default=d.seed, help=f"seed for subsets, SVM draws and init (default {d.seed})")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"feature batch size (default {d.batch_size})")
-    p.add_argument("--linear-epochs", type=int, default=d.linear_epochs, help=f"linear probe epochs ({d.linear_epochs})")
+    p.add_argument("--linear-epochs", type=int, default=d.linear_epochs,
+                   help=f"linear probe epochs ({d.linear_epochs})")
     p.add_argument("--linear-lr", type=float, default=d.linear_lr, help=f"linear probe Adam lr ({d.linear_lr})")
     p.add_argument("--knn-k", type=int, default=d.knn_k, help=f"neighbours of the kNN classifier ({d.knn_k})")
     p.add_argument("--knn-t", type=float, default=d.knn_t, help=f"kNN vote temperature ({d.knn_t})")

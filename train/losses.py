@@ -62,16 +62,21 @@ def feature_similarity(a: torch.Tensor, b: torch.Tensor, kind: str = "cosine") -
 
 
 def burn_loss(target_logits: torch.Tensor, student_logits: torch.Tensor, lam: float,
-              temperature: float = 0.2, fs: str = "cosine") -> LossParts:
-    """Eq. 4 on one (target, student) pair of (N, D) head outputs.
+              temperature: float = 0.2, fs: str = "cosine", target_feats: torch.Tensor | None = None,
+              student_feats: torch.Tensor | None = None) -> LossParts:
+    """Eq. 4 on one (target, student) pair.
 
+    target_logits, student_logits: (N, D) head outputs g(h(x)), l(k(x)) for the KL term.
+    target_feats, student_feats: (N, C) vectors for the FS term (default: the head outputs).
     total = (1 - lam) * KL + lam * FS; with ``fs="none"`` the FS term is dropped and total = KL
     (the paper's ablation (1), joint classifier only).
     """
     if not 0.0 <= lam <= 1.0:
         raise ConfigError(f"lambda must be in [0, 1], got {lam}")
     kl = kl_loss(target_logits, student_logits, temperature)
-    sim = feature_similarity(target_logits, student_logits, fs)
+    if target_feats is None or student_feats is None:
+        target_feats, student_feats = target_logits, student_logits
+    sim = feature_similarity(target_feats, student_feats, fs)
     total = kl if fs == "none" else (1.0 - lam) * kl + lam * sim
     return LossParts(kl, sim, total)
 

@@ -9,9 +9,15 @@ Modules (paper notation):
 Loss per step (Eq. 4), on two augmented views, crossed:
 ``mean over (i, j) in {(1, 2), (2, 1)} of (1 - lambda) KL(g(h(v_j)) || l(k(v_i))) + lambda FS``.
 
-Where FS is computed: Eq. 4 compares h(x) with k(x), but their dimensions differ (2048 vs 1024 for
-ResNet-50 vs ReActNet-A). As in the official code, FS compares the *head outputs* g(h(x)) and l(k(x))
-(both ``head_dim``-d), the same vectors the KL term sees. So g also receives FS gradients.
+Where FS is computed (``fs_on``):
+
+* ``"features"`` (default, the paper's Eq. 4): FS(h(x), P k(x)) between the frozen teacher features and
+  the binary features. Their widths differ (2048 vs 1024 for ResNet-50 vs ReActNet-A), so a trainable
+  linear map P (``fs_projector``, C_k -> C_h; identity when the widths match) brings k(x) to h's width.
+  h is frozen, so this term anchors k_phi to the teacher and cannot be satisfied by a collapse.
+* ``"heads"`` (the official code): FS(g(h(x)), l(k(x))) on the two head outputs, the vectors the KL term
+  sees. Both sides are trainable then, and on small runs g and l can collapse together to a constant
+  (KL and FS -> 0 while the features learn little); we measured this on digits-tiny.
 """
 
 from __future__ import annotations
@@ -32,10 +38,13 @@ class Burn(nn.Module):
 
     def __init__(self, student: ReActNetA, teacher: Teacher, classifier: nn.Module, *, temperature: float = 0.2,
                  lam_schedule: str = "cosine", lam_start: float = 0.9, lam_end: float = 0.7, fs: str = "cosine",
-                 freeze_classifier: bool = False):
+                 freeze_classifier: bool = False, fs_on: str = "features"):
         super().__init__()
         self.student, self.teacher, self.classifier = student, teacher.freeze(), classifier
-        self.temperature, self.fs = temperature, fs
+        self.temperature, self.fs, self.fs_on = temperature, fs, fs_on
+        same = student.feature_dim == teacher.feature_dim
+        self.fs_projector = nn.Identity() if same or fs_on != "features" else \
+            nn.Linear(student.feature_dim, teacher.feature_dim)
         self.lam_schedule, self.lam_start, self.lam_end = lam_schedule, lam_start, lam_end
         if freeze_classifier:
             self.classifier.requires_grad_(False)
@@ -45,10 +54,12 @@ class Burn(nn.Module):
         teacher = require_teacher(cfg)
         student = build_student(cfg, cfg.head_dim)
         classifier = random_classifier(teacher.feature_dim, cfg)
+        method = cls(student, teacher, classifier, temperature=cfg.temperature, lam_schedule=cfg.lam_schedule,
+                     lam_start=cfg.lam_start, lam_end=cfg.lam_end, fs=cfg.fs, freeze_classifier=cfg.freeze_classifier,
+                     fs_on=cfg.fs_on)
         if cfg.init:
-            load_init(cfg.init, student, {"classifier": classifier}, cfg.method)
-        return cls(student, teacher, classifier, temperature=cfg.temperature, lam_schedule=cfg.lam_schedule,
-                   lam_start=cfg.lam_start, lam_end=cfg.lam_end, fs=cfg.fs, freeze_classifier=cfg.freeze_classifier)
+            load_init(cfg.init, student, method.heads(), cfg.method)
+        return method
 
     def lam(self, step: int, total: int) -> float:
         return lambda_at(self.lam_schedule, step, total, self.lam_start, self.lam_end)
@@ -62,13 +73,22 @@ class Burn(nn.Module):
         v1, v2 = split_views(batch)
         n = len(v1)
         x = torch.cat([v1, v2])  # (2N, 3, S, S): both views in one pass
-        target = self.classifier(self.teacher_features(x))  # g(h(x)): (2N, D), gradients reach g
-        student = self.student(x)  # l(k(x)): (2N, D)
+        h = self.teacher_features(x)  # (2N, C_h), no graph
+        target = self.classifier(h)  # g(h(x)): (2N, D), gradients reach g
+        k = self.student.forward_features(x)  # (2N, C_k)
+        student = self.student.forward_head(k)  # l(k(x)): (2N, D)
+        if self.fs_on == "features":
+            fs_t, fs_s = h, self.fs_projector(k)  # (2N, C_h) each
+        else:
+            fs_t, fs_s = target, student
         lam = self.lam(step, total)
-        a = burn_loss(target[n:], student[:n], lam, self.temperature, self.fs)  # binary v1 vs target v2
-        b = burn_loss(target[:n], student[n:], lam, self.temperature, self.fs)  # binary v2 vs target v1
-        return {"loss": (a.total + b.total) / 2, "kl": (a.kl + b.kl).detach() / 2,
-                "fs": (a.fs + b.fs).detach() / 2, "lam": lam}
+        parts = [burn_loss(target[j], student[i], lam, self.temperature, self.fs, fs_t[j], fs_s[i])
+                 for i, j in ((slice(0, n), slice(n, None)), (slice(n, None), slice(0, n)))]  # crossed views
+        return {"loss": (parts[0].total + parts[1].total) / 2, "kl": (parts[0].kl + parts[1].kl).detach() / 2,
+                "fs": (parts[0].fs + parts[1].fs).detach() / 2, "lam": lam}
 
     def heads(self) -> dict[str, nn.Module]:
-        return {"classifier": self.classifier}
+        heads = {"classifier": self.classifier}
+        if isinstance(self.fs_projector, nn.Linear):
+            heads["fs_projector"] = self.fs_projector
+        return heads

@@ -52,7 +52,8 @@ class S2BNN(nn.Module):
         n = len(v1)
         x = torch.cat([v1, v2])
         target, student = self.target(x), self.student(x)  # (2N, D) each
-        kl = (kl_loss(target[n:], student[:n], self.temperature) + kl_loss(target[:n], student[n:], self.temperature)) / 2
+        t = self.temperature
+        kl = (kl_loss(target[n:], student[:n], t) + kl_loss(target[:n], student[n:], t)) / 2  # crossed views
         return {"loss": kl, "kl": kl.detach()}
 
     def heads(self) -> dict[str, nn.Module]:
