@@ -99,10 +99,29 @@ class AuditReport:
         return "\n".join(lines)
 
 
+def _schema():
+    """TFLite's generated flatbuffer schema, loaded from its file so TensorFlow itself is not imported (~7 s)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or not spec.submodule_search_locations:
+        raise ExportError("the audit needs the TFLite schema shipped with tensorflow (install the [lce] extra)")
+    path = Path(spec.submodule_search_locations[0]) / "lite" / "python" / "schema_py_generated.py"
+    if not path.is_file():  # pragma: no cover - unusual TF layout
+        from tensorflow.lite.python import schema_py_generated
+
+        return schema_py_generated
+    mod_spec = importlib.util.spec_from_file_location("_burn_edge_tflite_schema", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    return module
+
+
 def read_ops(flatbuffer: bytes) -> list[OpInfo]:
-    """Parse the main subgraph's operators (schema from ``tensorflow.lite.python.schema_py_generated``)."""
+    """Parse the main subgraph's operators (TFLite schema, custom options via flexbuffers)."""
     from flatbuffers import flexbuffers
-    from tensorflow.lite.python import schema_py_generated as schema
+
+    schema = _schema()
 
     if len(flatbuffer) < 8 or flatbuffer[4:8] != b"TFL3":
         raise ExportError("not a TFLite flatbuffer (no 'TFL3' file identifier)")
