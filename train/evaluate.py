@@ -157,8 +157,9 @@ def _topk(logits: torch.Tensor, y: torch.Tensor) -> dict:
 
 
 def linear_probe(train_f, train_y, test_f, test_y, *, epochs: int = 100, lr: float = 1e-2, wd: float = 0.0,
-                 batch_size: int = 256, seed: int = 0) -> dict:
-    """Linear classifier on standardised frozen features (Adam, cosine LR). Returns top-1/top-5."""
+                 batch_size: int = 256, seed: int = 0, return_model: bool = False):
+    """Linear classifier on standardised frozen features (Adam, cosine LR). Returns top-1/top-5
+    (and, with ``return_model``, the nn.Linear that takes ``(f - train_f.mean(0)) / (train_f.std(0) + 1e-6)``)."""
     g = torch.Generator().manual_seed(seed)
     mean, std = train_f.mean(0), train_f.std(0) + 1e-6
     xtr, xte = (train_f - mean) / std, (test_f - mean) / std
@@ -178,7 +179,8 @@ def linear_probe(train_f, train_y, test_f, test_y, *, epochs: int = 100, lr: flo
             opt.step()
             sched.step()
     with torch.no_grad():
-        return _topk(clf(xte), test_y)
+        res = _topk(clf(xte), test_y)
+    return (res, clf) if return_model else res
 
 
 def knn_classify(train_f, train_y, test_f, test_y, *, k: int = 20, t: float = 0.07, batch_size: int = 512) -> dict:

@@ -1,0 +1,69 @@
+import json
+
+import pytest
+import torch
+
+from train import evaluate as ev
+from train.checkpoint import reactnet_payload, save_checkpoint
+from train.errors import CheckpointError
+from train.models import build_teacher, reactnet_a
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    m = reactnet_a(width=0.25, input_size=32, num_classes=16, num_blocks=2, head_hidden=32)
+    return save_checkpoint(tmp_path_factory.mktemp("ck") / "checkpoint.pt",
+                           reactnet_payload(m, method="burn", stage=1, config={"dataset": "digits"}))
+
+
+FAST = ev.EvalConfig(linear_epochs=5, semi_fractions=(0.05,), semi_epochs=1, shots=(1, 2), fewshot_seeds=2)
+
+
+def test_all_protocols_on_a_tiny_checkpoint(tiny_ckpt):
+    res = ev.evaluate(str(tiny_ckpt), ev.PROTOCOLS, FAST)
+    for p in ("linear", "knn"):
+        assert 0.0 <= res[p]["top1"] <= res[p]["top5"] <= 1.0
+    assert res["knn"]["top1"] > 0.3  # pooled stem-level features of digits are already informative
+    assert set(res["fewshot-svm"]) == {"1-shot", "2-shot"}
+    r1 = res["fewshot-svm"]["1-shot"]
+    assert len(r1["runs"]) == 2 and r1["std"] >= 0 and r1["mean"] == pytest.approx(sum(r1["runs"]) / 2)
+    semi = res["semi"]["5%"]
+    assert semi["labelled_images"] == 70 and 0.0 <= semi["top1"] <= 1.0  # 5 % of each digit class, rounded
+    assert "linear" in ev.format_result(res)
+
+
+def test_pure_protocols_on_separable_features():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 3
+    centres = torch.eye(3) * 5
+    f = centres[y] + 0.1 * torch.randn(60, 3, generator=g)
+    assert ev.knn_classify(f[:30], y[:30], f[30:], y[30:], k=5)["top1"] == 1.0
+    assert ev.linear_probe(f[:30], y[:30], f[30:], y[30:], epochs=50)["top1"] == 1.0
+    assert ev.fewshot_svm(f[:30], y[:30], f[30:], y[30:], shots=(1,), seeds=3)["1-shot"]["mean"] == 1.0
+    idx = ev.balanced_subset(y.numpy(), 0.1)
+    assert len(idx) == 6 and sorted(torch.bincount(y[idx]).tolist()) == [2, 2, 2]
+
+
+def test_random_init_and_teacher_checkpoints(tiny_ckpt, tmp_path):
+    rnd = ev.evaluate(str(tiny_ckpt), ["knn"], ev.EvalConfig(random_init=True))
+    assert rnd["random_init"] and 0 <= rnd["knn"]["top1"] <= 1
+    t = build_teacher("resnet18", frozen=False)
+    arch = {"arch": "resnet18", "small_input": False}
+    p = save_checkpoint(tmp_path / "t.pt", {"kind": "teacher", "teacher_arch": arch, "model": t.state_dict(),
+                                            "config": {"dataset": "digits"}})
+    assert 0 <= ev.evaluate(str(p), ["knn"])["knn"]["top1"] <= 1
+
+
+def test_cli(tiny_ckpt, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert ev.main([str(tiny_ckpt), "--protocol", "knn", "--json", str(out)]) == 0
+    assert "knn" in capsys.readouterr().out and "knn" in json.loads(out.read_text())
+    assert ev.main([str(tmp_path / "missing.pt")]) == 2
+    assert capsys.readouterr().err.startswith("error: checkpoint not found")
+
+
+def test_wrong_kind(tmp_path):
+    p = save_checkpoint(tmp_path / "x.pt", {"kind": "something", "model": {}})
+    with pytest.raises(CheckpointError, match="not a burn-edge"):
+        ev.load_backbone(str(p))
