@@ -92,7 +92,7 @@ class AuditReport:
                 lines.append(f"{r.module:<24} {r.op or 'MISSING':<11} {r.kernel:>2} {r.stride:>2} "
                              f"{r.padding or '-':<8} {pv:>4} {r.fused_activation or '-':<6} "
                              f"{r.output_type or '-':<8} {r.weight_bytes or 0:>9,}")
-        exp = f" (expected {self.expected_bconv})" if self.expected_bconv is not None else ""
+        exp = f" (expected {self.expected_bconv})" if self.expected_bconv is not None and self.kind == "lce" else ""
         lines.append(f"LceBconv2d {self.n_lce_bconv}{exp}, float CONV_2D {self.n_float_conv}, "
                      f"float fallbacks {len(self.float_fallbacks)}" +
                      (f": {', '.join(self.float_fallbacks)}" if self.float_fallbacks else ""))
