@@ -308,3 +308,22 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def output_names(flatbuffer: bytes) -> list[str]:
+    """Names of the main subgraph's outputs, in the interpreter's output order.
+
+    Uses the SignatureDef keys when the converter wrote them (they are the Keras output layer names,
+    e.g. ``tap_03``), else the output tensors' names.
+    """
+    schema = _schema()
+    model = schema.Model.GetRootAs(flatbuffer, 0)
+    g = model.Subgraphs(0)
+    outs = [g.Outputs(i) for i in range(g.OutputsLength())]
+    by_tensor = {}
+    for s in range(model.SignatureDefsLength()):
+        sd = model.SignatureDefs(s)
+        for j in range(sd.OutputsLength()):
+            tm = sd.Outputs(j)
+            by_tensor[tm.TensorIndex()] = tm.Name().decode()
+    return [by_tensor.get(i) or g.Tensors(i).Name().decode() for i in outs]

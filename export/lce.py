@@ -252,11 +252,15 @@ def _block(m: Block, x, ctx: KerasContext):
 def _reactnet(m: ReActNetA, x, ctx: KerasContext):
     x = FlipHW(name="flip_input")(x)  # the flip trick: PyTorch top/left padding == TF-SAME on flipped images
     x = ctx.convert(m.stem, x, "stem")
-    if ctx.upto == "stem":
-        return FlipHW(name="flip_output")(x)
-    for i, blk in enumerate(m.blocks):
-        x = ctx.convert(blk, x, f"blocks.{i}")
-        if ctx.upto == f"blocks.{i}":
+    stages = [("stem", None)] + [(f"blocks.{i}", blk) for i, blk in enumerate(m.blocks)]
+    for name, blk in stages:
+        if blk is not None:
+            x = ctx.convert(blk, x, name)
+        if name in ctx.taps:
+            ctx.tap_outputs[name] = FlipHW(name=f"tap_{len(ctx.tap_outputs):02d}")(x)
+            if len(ctx.tap_outputs) == len(ctx.taps):
+                return None  # build_keras returns the taps
+        if ctx.upto == name:
             return FlipHW(name="flip_output")(x)
     x = ctx.convert(m.pool, x, "pool")
     return x if ctx.output == "features" else ctx.convert(m.head, x, "head")
@@ -266,23 +270,30 @@ def _reactnet(m: ReActNetA, x, ctx: KerasContext):
 
 @torch.no_grad()
 def build_keras(model: ReActNetA, output: str = "logits", upto: str | None = None, *, float_model: bool = False,
-                input_size: int | None = None) -> keras.Model:
+                input_size: int | None = None, taps=None) -> keras.Model:
     """Build the tf_keras + larq port of ``model`` (eval semantics; the module is not modified).
 
     Input: (1, S, S, 3) float32, ordinary NHWC images (the H/W flip happens inside the model).
     output: "logits" -> (1, num_classes); "features" -> (1, C_last) pooled features.
     upto: None, or a ``model.feature_info()`` module path ("stem", "blocks.3"): the model stops after that
           stage and outputs its (1, H, W, C) NHWC map (flipped back to normal orientation).
+    taps: optional list of stage paths; the model then outputs exactly those stages' (1, H, W, C) maps, in
+          that order (one conversion for a per-block comparison; used by ``export.verify``).
     float_model: allow stage-1 float weights (for :func:`convert_float`); binary weights stay +-alpha.
     Raises ExportError for stage-1 weights unless ``float_model``, UnsupportedModuleError for unknown modules.
     """
     check_output(output)
     check_upto(model, upto)
+    taps = list(taps or [])
+    for t in taps:
+        check_upto(model, t)
     size = int(input_size or model.cfg.input_size)
     ctx = KerasContext(float_model)
-    ctx.output, ctx.upto = output, upto
+    ctx.output, ctx.upto, ctx.taps, ctx.tap_outputs = output, upto, set(taps), {}
     inp = keras.Input(shape=(size, size, 3), batch_size=1, name="input")
     y = ctx.convert(model, inp)
+    if taps:
+        return keras.Model(inp, [ctx.tap_outputs[t] for t in taps], name="reactnet_a_taps")
     return keras.Model(inp, y, name="reactnet_a")
 
 

@@ -187,6 +187,34 @@ def make_runners(model: ReActNetA, runtimes, output: str, upto: str | None,
     return runners
 
 
+def stage_outputs(model: ReActNetA, runtimes, x: np.ndarray, stages: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    """{runtime: {stage: (N, C, H, W) output}} for every stage.
+
+    ONNX: one truncated graph per stage (cheap). LCE: ONE conversion of a multi-output model whose outputs
+    are all the stages (``build_keras(taps=...)``), matched to stages by their signature names.
+    """
+    res: dict[str, dict[str, np.ndarray]] = {}
+    lce_rts = [rt for rt in runtimes if rt.startswith("lce-")]
+    if "onnxruntime" in runtimes:
+        res["onnxruntime"] = {st: _ort_runner(_onnx_model(model, "logits", st))(x) for st in stages}
+    if lce_rts:
+        from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+        from export import lce
+        from export.audit import output_names
+
+        flat = lce.convert(lce.build_keras(model, taps=stages))
+        order = [stages[int(n.rsplit("_", 1)[1])] for n in output_names(flat)]  # "tap_07" -> stages[7]
+        for rt in lce_rts:
+            k = rt[4:]
+            interp = Interpreter(flat, num_threads=1, use_reference_bconv=(k == "reference"),
+                                 use_indirect_bgemm=(k == "indirect"))
+            per_img = [interp.predict(np.ascontiguousarray(img.transpose(1, 2, 0)[None])) for img in x]
+            per_img = [o if isinstance(o, list) else [o] for o in per_img]  # one stage -> a bare array
+            res[rt] = {st: np.concatenate([o[j] for o in per_img]).transpose(0, 3, 1, 2) for j, st in enumerate(order)}
+    return res
+
+
 # ----------------------------------------------------------------------------------- PyTorch side
 
 @torch.no_grad()
@@ -268,27 +296,27 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
         rep.outputs.append(output_diff(rt, ref[output].numpy(), run(xn)))
     if localise:
         stage_names = [f["module"] for f in model.feature_info()]
-        prev: dict[str, np.ndarray] = {}
-        prev_err: dict[str, float] = {}
+        say("stages")
+        outs = stage_outputs(model, [rt for rt in runtimes], xn, stage_names)
         for i, stage in enumerate(stage_names):
-            say(f"stage {stage}")
             r = ref[stage].numpy()
-            for rt, run in make_runners(model, runtimes, output, stage).items():
-                o = run(xn)
+            for rt in runtimes:
+                o = outs[rt][stage]
                 diff = np.abs(r.astype(np.float64) - o)
                 scale = float(np.abs(r).max()) or 1.0
                 d = BlockDiff(rt, stage, float(diff.max()), float(diff.max()) / scale, _cosine(r, o),
                               bool(diff.max() / scale > tol.block_rtol))
-                if stage != "stem" and rt in prev:
-                    blk = model.blocks[i - 1]
-                    fa = flip_analysis(blk, ref[stage_names[i - 1]], torch.from_numpy(prev[rt]), prev_err[rt], tol)
+                if i > 0:
+                    prev = outs[rt][stage_names[i - 1]]
+                    prev_err = float(np.abs(ref[stage_names[i - 1]].numpy() - prev).max())
+                    fa = flip_analysis(model.blocks[i - 1], ref[stage_names[i - 1]], torch.from_numpy(prev),
+                                       prev_err, tol)
                     for k, v in fa.items():
                         setattr(d, k, v)
                 if d.diverged and rt not in rep.first_divergence:
                     d.explanation = _explain(d, r, o, tol)
                     rep.first_divergence[rt] = {"stage": stage, "explanation": d.explanation}
                 rep.blocks.append(d)
-                prev[rt], prev_err[rt] = o, float(diff.max())
     for o in rep.outputs:
         fd = rep.first_divergence.get(o.runtime, {})
         benign = fd.get("explanation", "").startswith("near-zero flip")
@@ -392,7 +420,7 @@ def main(argv=None) -> int:
         tol = Tolerances(args.min_top1, args.min_cosine, args.logit_rtol, args.block_rtol)
         from tqdm import tqdm
 
-        bar = tqdm(total=1 + (0 if args.no_localise else len(model.feature_info())), desc="verify", disable=None)
+        bar = tqdm(total=1 if args.no_localise else 2, desc="verify", disable=None)
 
         def step(msg):
             bar.set_postfix_str(msg)

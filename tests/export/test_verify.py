@@ -150,3 +150,24 @@ def test_tolerances_are_enforced(tiny_reactnet, digits16):
     assert rep.blocks[0].max_rel > 0
     assert rep.first_divergence["onnxruntime"]["stage"] == "stem"
     assert not rep.passed and "relative output error" in rep.failures[0]
+
+
+@pytest.mark.lce
+def test_lce_all_kernels_and_broken_lce_export(tiny_reactnet, digits16):
+    from export import lce
+
+    model = _randomise_bn(tiny_reactnet(blocks=3))
+    runtimes = ("lce-default", "lce-indirect", "lce-reference")
+    rep = verify(model, digits16[:6], runtimes=runtimes)
+    assert rep.passed, render(rep)
+    assert {b.runtime for b in rep.blocks} == set(runtimes) and len(rep.blocks) == 3 * 4
+    assert all(b.max_rel < 1e-4 for b in rep.blocks)
+
+    def drop(m, x, ctx, old):
+        return x if ctx.path == "blocks.1.bn2.0" else old(m, x, ctx)
+
+    with override(lce.REGISTRY, torch.nn.BatchNorm2d, drop):
+        bad = verify(model, digits16[:6], runtimes=("lce-indirect",))
+    assert not bad.passed
+    fd = bad.first_divergence["lce-indirect"]
+    assert fd["stage"] == "blocks.1" and fd["explanation"].startswith("real bug"), render(bad)
