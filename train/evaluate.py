@@ -231,9 +231,7 @@ def semi_supervised(backbone: nn.Module, feat_dim: int, train_set, test_set, *, 
     labelled training images (augmented), then report test top-1/top-5."""
     torch.manual_seed(seed)
     net = copy.deepcopy(backbone).to(device)
-    net.requires_grad_(True)
-    if isinstance(net, Teacher):  # a loaded teacher is frozen; fine-tuning unfreezes a copy
-        net.freeze = None
+    net.requires_grad_(True)  # a loaded teacher is frozen; fine-tuning unfreezes the copy
     labels = _labels(train_set)
     sub = Subset(train_set, balanced_subset(labels, fraction, seed).tolist())
     head = nn.Linear(feat_dim, int(labels.max()) + 1).to(device)
@@ -242,7 +240,7 @@ def semi_supervised(backbone: nn.Module, feat_dim: int, train_set, test_set, *, 
     loader = DataLoader(sub, batch_size=min(batch_size, len(sub)), shuffle=True, drop_last=len(sub) > batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, epochs * len(loader)))
     for _ in tqdm(range(epochs), desc=f"semi {fraction:.0%}", leave=False, disable=None):
-        nn.Module.train(net, True)
+        net.train()
         for x, y in loader:
             loss = F.cross_entropy(head(net(x.to(device))), y.to(device))
             opt.zero_grad()
