@@ -13,8 +13,11 @@ Where FS is computed (``fs_on``):
 
 * ``"features"`` (default, the paper's Eq. 4): FS(h(x), P k(x)) between the frozen teacher features and
   the binary features. Their widths differ (2048 vs 1024 for ResNet-50 vs ReActNet-A), so a trainable
-  linear map P (``fs_projector``, C_k -> C_h; identity when the widths match) brings k(x) to h's width.
-  h is frozen, so this term anchors k_phi to the teacher and cannot be satisfied by a collapse.
+  bias-free linear map P (``fs_projector``, C_k -> C_h; identity when the widths match) brings k(x) to
+  h's width. Both sides are standardised per dimension over the batch before the cosine
+  (:func:`standardize`): pooled ReLU features share a large mean direction, and without this a constant
+  output (a bias) reached the loss floor on digits-tiny while the binary features learned nothing.
+  h is frozen, so this term anchors k_phi to the teacher and a collapsed k cannot satisfy it.
 * ``"heads"`` (the official code): FS(g(h(x)), l(k(x))) on the two head outputs, the vectors the KL term
   sees. Both sides are trainable then, and on small runs g and l can collapse together to a constant
   (KL and FS -> 0 while the features learn little); we measured this on digits-tiny.
@@ -32,6 +35,11 @@ from train.models import ReActNetA, Teacher
 from train.schedules import lambda_at
 
 
+def standardize(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Zero mean, unit variance per dimension over the batch: (N, C) -> (N, C) (a constant column -> 0)."""
+    return (x - x.mean(0)) / (x.std(0) + eps)
+
+
 class Burn(nn.Module):
     data = "two_views"
     frozen = ("teacher",)  # restored from the teacher checkpoint, never saved with the run
@@ -44,7 +52,7 @@ class Burn(nn.Module):
         self.temperature, self.fs, self.fs_on = temperature, fs, fs_on
         same = student.feature_dim == teacher.feature_dim
         self.fs_projector = nn.Identity() if same or fs_on != "features" else \
-            nn.Linear(student.feature_dim, teacher.feature_dim)
+            nn.Linear(student.feature_dim, teacher.feature_dim, bias=False)
         self.lam_schedule, self.lam_start, self.lam_end = lam_schedule, lam_start, lam_end
         if freeze_classifier:
             self.classifier.requires_grad_(False)
@@ -78,7 +86,7 @@ class Burn(nn.Module):
         k = self.student.forward_features(x)  # (2N, C_k)
         student = self.student.forward_head(k)  # l(k(x)): (2N, D)
         if self.fs_on == "features":
-            fs_t, fs_s = h, self.fs_projector(k)  # (2N, C_h) each
+            fs_t, fs_s = standardize(h), standardize(self.fs_projector(k))  # (2N, C_h) each
         else:
             fs_t, fs_s = target, student
         lam = self.lam(step, total)
