@@ -22,7 +22,7 @@ import argparse
 import copy
 import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -65,7 +65,6 @@ class EvalConfig:
     svm_c: float = 1.0
     random_init: bool = False
     device: str = "cpu"
-    extra: dict = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------ backbones
@@ -361,7 +360,7 @@ def main(argv=None) -> int:
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    res["eval_config"] = {k: v for k, v in asdict(ecfg).items() if k != "extra"}
+    res["eval_config"] = asdict(ecfg)
     print(format_result(res))
     if args.json:
         with open(args.json, "w") as f:

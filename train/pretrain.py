@@ -22,8 +22,9 @@ The paper's ImageNet run (MoCo-v2 ResNet-50 teacher; 8 GPUs, then 2 nodes x 8 GP
   torchrun --nnodes 2 --node_rank $NODE --master_addr $HOST --nproc_per_node 8 -m train.pretrain ...
 
 ``--batch-size`` is per process: the global batch is batch-size x processes x accum-steps. Interrupted
-runs continue with ``--resume <out>/checkpoint.pt`` (its stored config is reused; run-control flags such
-as --epochs may not change). Writes <out>/checkpoint.pt, config.json, metrics.jsonl and metrics.csv.
+runs continue with ``--resume <out>/checkpoint.pt``: the stored config is reused, and only run-control
+flags (--out, --device, --num-workers, --log-every, --save-every, --tensorboard) may be given.
+Writes <out>/checkpoint.pt, config.json, metrics.jsonl and metrics.csv.
 """
 
 from __future__ import annotations
