@@ -1,77 +1,245 @@
-"""The whole burn-edge chain on the embedded default (README's first command).
+"""The whole burn-edge chain, offline, on the embedded default -- README's first command.
 
-For now: train the tiny binary ReActNet-A (stage 2: binary weights and activations) with labels on
-the embedded digits data set and print its test accuracy. Later phases (teacher, BURN, export,
-equivalence, benchmarks) plug in here.
+    python -m train.pipeline                       # digits-tiny preset, everything, into runs/pipeline
+    python -m train.pipeline --phases export verify bench report   # re-run later phases only
+    python -m train.pipeline --preset imagenet-reactnet-a --data-root /data/imagenet --out runs/in
+
+Phases (each reads the previous phases' files from --out, so any phase can run alone):
+
+  teacher   float teacher h: MoCo-v2-style self-supervised ResNet      -> teacher/checkpoint.pt
+            (or --teacher-checkpoint: a MoCo-v2 / torchvision / burn-edge checkpoint, phase skipped)
+  stage1    BURN stage 1: binary activations, float weights            -> stage1/checkpoint.pt
+  stage2    BURN stage 2: binary weights too, from stage 1 (phi and g)  -> stage2/checkpoint.pt
+  evaluate  linear probe + kNN of stage 1, stage 2 and a random-init     -> eval.json,
+            binary net; the stage-2 net with its linear probe folded      classifier/checkpoint.pt
+            in as the head is the deployable classifier
+  export    classifier -> ONNX, LCE TFLite (+ converter audit), float    -> export/model.onnx, model.tflite,
+            TFLite twin                                                     model_float.tflite, *.audit.json
+  verify    PyTorch vs onnxruntime vs LCE (3 kernels), block by block     -> verify.json, verify_blocks.png
+  bench     latency of the three models on this host                     -> bench.json, bench.csv
+  report    markdown + PNGs (training curves, accuracy, latency, error)  -> report/README.md
+
+Exit status: 0 when every phase ran and the equivalence gate passed; 1 if the gate failed; 2 on a
+user error (one ``error:`` line).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch.utils.data import DataLoader
-from tqdm import tqdm
+import torch.nn as nn
 
-from train.data import build_dataset, dataset_info, eval_transform, train_transform
-from train.errors import BurnEdgeError
-from train.models import reactnet_a
+from train.errors import BurnEdgeError, CheckpointError
+
+PHASES = ("teacher", "stage1", "stage2", "evaluate", "export", "verify", "bench", "report")
+
+
+class Paths:
+    """Where each phase writes (all under --out)."""
+
+    def __init__(self, out: str | Path):
+        self.out = Path(out)
+        self.teacher = self.out / "teacher" / "checkpoint.pt"
+        self.stage1 = self.out / "stage1" / "checkpoint.pt"
+        self.stage2 = self.out / "stage2" / "checkpoint.pt"
+        self.eval = self.out / "eval.json"
+        self.classifier = self.out / "classifier" / "checkpoint.pt"
+        self.export = self.out / "export"
+        self.onnx = self.export / "model.onnx"
+        self.lce = self.export / "model.tflite"
+        self.float = self.export / "model_float.tflite"
+        self.verify = self.out / "verify.json"
+        self.verify_png = self.out / "verify_blocks.png"
+        self.bench = self.out / "bench.json"
+        self.report = self.out / "report"
+
+
+def _need(path: Path, phase: str) -> Path:
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing: run the {phase!r} phase first (--phases {phase} ...)")
+    return path
+
+
+def _train(args, paths: Paths, **overrides) -> None:
+    from train.config import resolve_config
+    from train.pretrain import run
+
+    extra = {} if args.epochs is None else {"epochs": args.epochs}
+    run(resolve_config(args.preset, data_root=args.data_root, device=args.device, **overrides, **extra))
+
+
+def phase_teacher(args, paths: Paths) -> dict:
+    if args.teacher_checkpoint:
+        return {"skipped": f"using --teacher-checkpoint {args.teacher_checkpoint}"}
+    _train(args, paths, method="teacher", out=str(paths.teacher.parent))
+    return {}
+
+
+def _teacher(args, paths: Paths) -> str:
+    return args.teacher_checkpoint or str(_need(paths.teacher, "teacher"))
+
+
+def phase_stage1(args, paths: Paths) -> dict:
+    _train(args, paths, method="burn", stage=1, teacher_checkpoint=_teacher(args, paths),
+           out=str(paths.stage1.parent))
+    return {}
+
+
+def phase_stage2(args, paths: Paths) -> dict:
+    _train(args, paths, method="burn", stage=2, teacher_checkpoint=_teacher(args, paths),
+           init=str(_need(paths.stage1, "stage1")), out=str(paths.stage2.parent))
+    return {}
+
+
+def fold_linear_probe(model, probe: nn.Linear, mean: torch.Tensor, std: torch.Tensor):
+    """Replace model.head by ``probe((f - mean) / std)`` as one Linear: W' = W / std, b' = b - W' mean."""
+    from dataclasses import replace
+
+    head = nn.Linear(probe.in_features, probe.out_features)
+    with torch.no_grad():
+        head.weight.copy_(probe.weight / std)
+        head.bias.copy_(probe.bias - head.weight @ mean)
+    model.cfg = replace(model.cfg, num_classes=probe.out_features, head_hidden=0)
+    model.head = head
+    return model
+
+
+def phase_evaluate(args, paths: Paths) -> dict:
+    from train.checkpoint import reactnet_payload, read_checkpoint, save_checkpoint
+    from train.evaluate import EvalConfig, _data, evaluate, extract_features, linear_probe, load_backbone
+
+    protocols = ("linear", "knn")
+    res = {}
+    for name, ck, rnd in [("burn-stage2", paths.stage2, False), ("burn-stage1", paths.stage1, False),
+                          ("random-init", paths.stage2, True)]:
+        res[name] = evaluate(str(_need(ck, "stage2" if ck == paths.stage2 else "stage1")), protocols,
+                             EvalConfig(dataset=None, data_root=args.data_root, random_init=rnd))
+        print(f"  {name:12s} linear {res[name]['linear']['top1']:.1%}  kNN {res[name]['knn']['top1']:.1%}")
+    # The deployable classifier: stage-2 binary backbone + linear probe folded into a Linear head.
+    backbone, ckpt = load_backbone(str(paths.stage2))
+    train_set, info = _data(ckpt, EvalConfig(data_root=args.data_root), "train")
+    test_set, _ = _data(ckpt, EvalConfig(data_root=args.data_root), "test")
+    trf, try_ = extract_features(backbone, train_set, desc="train features")
+    tef, tey = extract_features(backbone, test_set, desc="test features")
+    mean, std = trf.mean(0), trf.std(0) + 1e-6
+    probe_res, probe = linear_probe(trf, try_, tef, tey, return_model=True)
+    model = fold_linear_probe(backbone.model, probe, mean, std).eval()
+    with torch.no_grad():
+        acc = float((model.forward_head(tef).argmax(1) == tey).float().mean())
+    cfg = read_checkpoint(paths.stage2).get("config") or {}
+    save_checkpoint(paths.classifier, reactnet_payload(model, method="burn+linear-probe", stage=2,
+                                                       config={"dataset": cfg.get("dataset", "digits")}))
+    res["classifier"] = {"test_top1": acc, "checkpoint": str(paths.classifier)}
+    print(f"  classifier   top-1 {acc:.1%} (stage-2 binary net + folded linear probe)")
+    paths.eval.write_text(json.dumps(res, indent=1))
+    return {"eval": str(paths.eval)}
+
+
+def phase_export(args, paths: Paths) -> dict:
+    from export import to_lce, to_onnx
+
+    ck = str(_need(paths.classifier, "evaluate"))
+    paths.export.mkdir(parents=True, exist_ok=True)
+    for name, rc in [("onnx", to_onnx.main([ck, "-o", str(paths.onnx)])),
+                     ("lce", to_lce.main([ck, "-o", str(paths.lce)])),
+                     ("float tflite", to_lce.main([ck, "-o", str(paths.float), "--float"]))]:
+        if rc != 0:
+            raise BurnEdgeError(f"{name} export failed (exit {rc})")
+    return {k: p.stat().st_size for k, p in [("onnx", paths.onnx), ("lce", paths.lce), ("float", paths.float)]}
+
+
+def phase_verify(args, paths: Paths) -> dict:
+    from export import verify
+
+    argv = [str(_need(paths.classifier, "evaluate")), "--onnx", str(_need(paths.onnx, "export")),
+            "--lce", str(_need(paths.lce, "export")), "--images", args.verify_images,
+            "--limit", str(args.verify_limit), "--report", str(paths.verify), "--plot", str(paths.verify_png)]
+    rc = verify.main(argv + ([] if args.localise else ["--no-localise"]))
+    if rc == 2:
+        raise BurnEdgeError("verify could not run (see the error above)")
+    return {"passed": rc == 0}
+
+
+def phase_bench(args, paths: Paths) -> dict:
+    from runtimes import report
+    from runtimes.bench import run_bench
+    from runtimes.hostinfo import host_info
+
+    models = [_need(p, "export") for p in (paths.onnx, paths.lce, paths.float)]
+    rows = run_bench(models, threads=args.threads, runs=args.bench_runs, warmup=3, kernels=("indirect", "default"))
+    print(report.format_table(rows))
+    report.write_json(paths.bench, rows, [host_info()], {"runs": args.bench_runs, "threads": args.threads})
+    report.write_csv(paths.bench.with_suffix(".csv"), rows)
+    return {"rows": len(rows)}
+
+
+def phase_report(args, paths: Paths, timings: dict | None = None) -> dict:
+    from train.report import write_report
+
+    md = write_report(paths, timings or {})
+    print(f"report: {md}")
+    return {"report": str(md)}
+
+
+PHASE_FNS = {"teacher": phase_teacher, "stage1": phase_stage1, "stage2": phase_stage2, "evaluate": phase_evaluate,
+             "export": phase_export, "verify": phase_verify, "bench": phase_bench, "report": phase_report}
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+    from train.config import PRESETS
+
+    p = argparse.ArgumentParser(prog="python -m train.pipeline", description=__doc__, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
-    p.add_argument("--batch-size", type=int, default=32, help="batch size (default 32)")
-    p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
-    p.add_argument("--width", type=float, default=0.25, help="ReActNet-A width multiplier (default 0.25)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--preset", default="digits-tiny", choices=sorted(PRESETS),
+                   help="training preset (default digits-tiny: the embedded, offline default)")
+    p.add_argument("--data-root", default=None, help="data folder for presets that need one (never downloaded)")
+    p.add_argument("--out", default="runs/pipeline", help="output folder (default runs/pipeline)")
+    p.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES),
+                   help="run only these phases, in pipeline order (default: all)")
+    p.add_argument("--teacher-checkpoint", default=None,
+                   help="use this teacher (MoCo-v2 / torchvision / burn-edge) instead of pretraining one")
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs for every training phase")
+    p.add_argument("--device", default="auto", help="training device: auto, cpu or cuda (default auto)")
+    p.add_argument("--verify-images", default="digits", help="verify inputs: digits, samples, noise or a folder")
+    p.add_argument("--verify-limit", type=int, default=64, help="images used by verify (default 64)")
+    p.add_argument("--no-localise", dest="localise", action="store_false",
+                   help="verify the whole model only (skip the per-block comparison)")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="bench thread counts (default 1 2)")
+    p.add_argument("--bench-runs", type=int, default=30, help="timed runs per bench configuration (default 30)")
     return p
-
-
-@torch.no_grad()
-def accuracy(model, loader) -> float:
-    model.eval()
-    correct = total = 0
-    for x, y in loader:
-        correct += (model(x).argmax(1) == y).sum().item()
-        total += len(y)
-    return correct / total
 
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
+    paths = Paths(args.out)
+    paths.out.mkdir(parents=True, exist_ok=True)
+    timings_file = paths.out / "timings.json"
+    timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
+    todo = [ph for ph in PHASES if ph in args.phases]
+    gate_ok = True
+    t_all = time.time()
     try:
-        torch.manual_seed(args.seed)
-        info = dataset_info("digits")
-        train_ds = build_dataset("digits", "train", transform=train_transform(info.input_size, info.mean, info.std))
-        test_ds = build_dataset("digits", "test", transform=eval_transform(info.input_size, info.mean, info.std))
-        train_dl = DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, drop_last=True)
-        test_dl = DataLoader(test_ds, batch_size=256)
-        model = reactnet_a(width=args.width, input_size=info.input_size, num_classes=info.num_classes)
-        opt = torch.optim.Adam(model.parameters(), lr=args.lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, args.epochs * len(train_dl))
-        t0 = time.time()
-        for epoch in range(args.epochs):
-            model.train()
-            bar = tqdm(train_dl, desc=f"epoch {epoch + 1}/{args.epochs}", leave=False, disable=None)
-            for x, y in bar:
-                loss = F.cross_entropy(model(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-        acc = accuracy(model, test_dl)
-        print(f"binary ReActNet-A (width {args.width}) on digits: test accuracy {acc:.1%} "
-              f"after {args.epochs} epochs in {time.time() - t0:.0f}s")
+        for i, ph in enumerate(todo, 1):
+            print(f"\n=== [{i}/{len(todo)}] {ph} ===", flush=True)
+            t0 = time.time()
+            res = phase_report(args, paths, timings) if ph == "report" else PHASE_FNS[ph](args, paths)
+            timings[ph] = round(time.time() - t0, 1)
+            timings_file.write_text(json.dumps(timings, indent=1))
+            if ph == "verify":
+                gate_ok = res["passed"]
+            print(f"--- {ph} done in {timings[ph]:.0f}s", flush=True)
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0
+    print(f"\npipeline finished in {time.time() - t_all:.0f}s; outputs in {paths.out}")
+    if not gate_ok:
+        print("equivalence gate FAILED (see verify.json)", file=sys.stderr)
+    return 0 if gate_ok else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,136 @@
+"""The pipeline's report folder: one markdown page plus PNGs, built only from the phases' output files.
+
+``write_report(paths, timings) -> report/README.md``; every section is skipped when its input file is
+missing, so the report can be regenerated after any subset of phases.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _read_metrics(run_dir: Path) -> list[dict]:
+    f = run_dir / "metrics.csv"
+    if not f.is_file():
+        return []
+    with open(f, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def plot_training_curves(runs: dict[str, Path], path: Path) -> bool:
+    """Loss against optimizer step for each training run that has a metrics.csv."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    drawn = False
+    for name, d in runs.items():
+        rows = [r for r in _read_metrics(d) if r.get("loss") not in (None, "")]
+        if rows:
+            ax.plot([float(r["step"]) for r in rows], [float(r["loss"]) for r in rows], label=name)
+            drawn = True
+    if drawn:
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("training loss")
+        ax.set_title("Training curves")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return drawn
+
+
+def plot_accuracy(ev: dict, path: Path) -> None:
+    plt = _plt()
+    names = [n for n in ("random-init", "burn-stage1", "burn-stage2") if n in ev]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    w = 0.38
+    for j, proto in enumerate(("linear", "knn")):
+        vals = [100 * ev[n][proto]["top1"] for n in names]
+        ax.bar([i + (j - 0.5) * w for i in range(len(names))], vals, w, label=proto)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("test top-1 (%)")
+    ax.set_title("Binary ReActNet-A features")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _md_table(header: list[str], rows: list[list]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return out + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+
+
+def write_report(paths, timings: dict) -> Path:
+    """Write ``paths.report/README.md`` (+ PNGs) from whatever phase outputs exist."""
+    rep = Path(paths.report)
+    rep.mkdir(parents=True, exist_ok=True)
+    md = ["# burn-edge pipeline report", ""]
+    if timings:
+        md += ["## Phases", ""] + _md_table(["phase", "seconds"], [[k, v] for k, v in timings.items()])
+        md += [f"| **total** | **{sum(timings.values()):.0f}** |", ""]
+    runs = {n: Path(getattr(paths, n)).parent for n in ("teacher", "stage1", "stage2")}
+    if plot_training_curves(runs, rep / "training_curves.png"):
+        md += ["## Training", "", "![training curves](training_curves.png)", ""]
+    if Path(paths.eval).is_file():
+        ev = json.loads(Path(paths.eval).read_text())
+        md += ["## Accuracy (linear probe / weighted kNN on frozen binary features, test split)", ""]
+        md += _md_table(["network", "linear top-1", "kNN top-1"],
+                        [[n, f"{ev[n]['linear']['top1']:.1%}", f"{ev[n]['knn']['top1']:.1%}"]
+                         for n in ("burn-stage2", "burn-stage1", "random-init") if n in ev])
+        if "classifier" in ev:
+            md += ["", f"Deployed classifier (stage-2 net + folded linear probe): "
+                       f"**{ev['classifier']['test_top1']:.1%}** test top-1."]
+        plot_accuracy(ev, rep / "accuracy.png")
+        md += ["", "![accuracy](accuracy.png)", ""]
+    exp = Path(paths.export)
+    if exp.is_dir():
+        files = [p for p in (paths.onnx, paths.lce, paths.float) if Path(p).is_file()]
+        md += ["## Export", ""] + _md_table(["file", "bytes"], [[Path(p).name, f"{Path(p).stat().st_size:,}"]
+                                                               for p in files])
+        audits = sorted(exp.glob("*.audit.json"))
+        for a in audits:
+            aud = json.loads(a.read_text())
+            ops = aud.get("op_counts") or aud.get("ops") or {}
+            if isinstance(ops, dict) and ops:
+                md += ["", f"`{a.name}` op counts: " + ", ".join(f"{k} {v}" for k, v in sorted(ops.items()))]
+        md += [""]
+    if Path(paths.verify).is_file():
+        v = json.loads(Path(paths.verify).read_text())
+        md += ["## Equivalence (PyTorch vs runtimes)", "", f"Gate: **{'PASS' if v['passed'] else 'FAIL'}** "
+               f"on {v['n_inputs']} {v['images']} images.", ""]
+        md += _md_table(["runtime", "max abs", "max rel", "cosine", "top-1 agree", "top-5 agree"],
+                        [[o["runtime"], f"{o['max_abs']:.2e}", f"{o['max_rel']:.2e}", f"{o['cosine']:.6f}",
+                          f"{o['top1']:.1%}", f"{o['top5']:.1%}"] for o in v["outputs"]])
+        for rt, fd in v.get("first_divergence", {}).items():
+            md += ["", f"- {rt}: first divergence at `{fd['stage']}`: {fd['explanation']}"]
+        if Path(paths.verify_png).is_file():
+            import shutil
+
+            shutil.copy(paths.verify_png, rep / "verify_blocks.png")
+            md += ["", "![error by block](verify_blocks.png)"]
+        md += [""]
+    if Path(paths.bench).is_file():
+        from runtimes.report import format_table, plot_rows
+
+        b = json.loads(Path(paths.bench).read_text())
+        md += ["## Latency on this host", "", "```", format_table(b["rows"]), "```", ""]
+        host = (b.get("hosts") or [{}])[0]
+        if host:
+            md += [f"Host: {host.get('cpu_model', '?')}, {host.get('usable_cpus', '?')} usable CPUs, "
+                   f"{host.get('arch', '?')}. {host.get('lce_note', '')}", ""]
+        plot_rows(rep / "latency.png", b["rows"])
+        md += ["![latency](latency.png)", ""]
+    out = rep / "README.md"
+    out.write_text("\n".join(md) + "\n")
+    return out
