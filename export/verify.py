@@ -49,8 +49,10 @@ RUNTIMES = ("onnxruntime",) + tuple(f"lce-{k}" for k in LCE_KERNELS)
 class Tolerances:
     """Gate thresholds (all configurable from the CLI)."""
 
-    min_top1: float = 0.99        # fraction of inputs whose top-1 class equals PyTorch's
-    min_cosine: float = 0.999     # mean cosine similarity of outputs
+    # A near-zero pre-sign value that float rounding flips changes one image's path through a deep binary
+    # net (lce_conversion.md 1.10), so whole-model bounds leave room for a few such images.
+    min_top1: float = 0.95        # fraction of inputs whose top-1 class equals PyTorch's
+    min_cosine: float = 0.99      # mean cosine similarity of outputs
     logit_rtol: float = 1e-3      # max |diff| / max |ref| of the final output
     block_rtol: float = 1e-3      # a stage "diverges" above this relative error
     margin_factor: float = 10.0   # near-zero margin = factor * input error + 1e-6 * max|pre-sign|
@@ -248,11 +250,18 @@ def flip_analysis(block, x_ref: torch.Tensor, x_rt: torch.Tensor, in_err: float,
         m = tol.margin_factor * in_err + 1e-6 * float(p_ref.abs().max())
         margin = max(margin, m)
         flipped = sign_pm1(p_ref) != sign_pm1(p_rt)
-        flips += int(flipped.sum())
-        flips_nz += int((flipped & (p_ref.abs() <= m)).sum())
+        n = int(flipped.sum())
+        if n and not flips:
+            # Judge the FIRST binariser that flips: a near-zero flip there changes a conv output, which then
+            # flips values of any size at the next binariser -- consequences, not independent evidence.
+            flips_nz = int((flipped & (p_ref.abs() <= m)).sum())
+            first = n
+        flips += n
         near += int((p_ref.abs() <= m).sum())
         exact += int((p_ref == 0).sum())
         total += p_ref.numel()
+    if flips and flips_nz == first:
+        flips_nz = flips  # every flip traces back to near-zero values at the first flipping binariser
     return dict(flips=flips, flip_rate=flips / max(total, 1), flips_near_zero=flips_nz, near_zero=near,
                 exact_zero=exact, margin=margin)
 

@@ -105,10 +105,10 @@ class PretrainConfig:
 PRESETS: dict[str, dict[str, dict]] = {
     # The embedded default: the whole chain (teacher -> BURN stage 1 -> stage 2) in minutes on 2 CPU cores.
     "digits-tiny": {
-        "*": dict(dataset="digits", width=0.25, num_blocks=13, head_hidden=256, head_dim=128,
+        "*": dict(dataset="digits", width=0.25, num_blocks=13, padding="one", head_hidden=256, head_dim=128,
                   teacher_arch="resnet18", teacher_small_input=False, batch_size=64, lr=2e-3,
                   warmup_epochs=1.0, log_every=10, moco_k=1024, moco_m=0.99, moco_dim=64, num_workers=1),
-        "teacher": dict(epochs=6, lr=1e-3, temperature=0.2),
+        "teacher": dict(epochs=3, lr=1e-3, temperature=0.2),
         "burn": dict(epochs=5),
         "s2bnn": dict(epochs=5),
         "supervised-kl": dict(epochs=5, temperature=1.0),

@@ -171,3 +171,18 @@ def test_lce_all_kernels_and_broken_lce_export(tiny_reactnet, digits16):
     assert not bad.passed
     fd = bad.first_divergence["lce-indirect"]
     assert fd["stage"] == "blocks.1" and fd["explanation"].startswith("real bug"), render(bad)
+
+
+@pytest.mark.lce
+def test_finds_lce_zero_padding_bug_on_2x2_maps(tiny_reactnet, digits16):
+    """A real converter/kernel issue the harness found: LCE's optimised bconv kernels (default, indirect) get
+    zero padding ('same-zero', corrected from same-one) wrong for a stride-1 3x3 conv on a 2x2 map, while
+    the reference kernel is exact. At 32x32 input, blocks.6 is the first such conv; one-padding is exact."""
+    model = _randomise_bn(tiny_reactnet(blocks=7, padding="zero"))
+    rep = verify(model, digits16[:4], runtimes=("lce-default", "lce-reference"))
+    fd = rep.first_divergence.get("lce-default")
+    assert fd and fd["stage"] == "blocks.6" and fd["explanation"].startswith("real bug"), render(rep)
+    assert "lce-reference" not in rep.first_divergence, render(rep)
+    one = _randomise_bn(tiny_reactnet(blocks=7, padding="one"))
+    rep_one = verify(one, digits16[:4], runtimes=("lce-default",), localise=False)
+    assert rep_one.passed and rep_one.outputs[0].max_rel < 1e-4, render(rep_one)
