@@ -14,7 +14,7 @@ Phases (each reads the previous phases' files from --out, so any phase can run a
             binary net; the stage-2 net with its linear probe folded      classifier/checkpoint.pt
             in as the head is the deployable classifier
   export    classifier -> ONNX, LCE TFLite (+ converter audit), float    -> export/model.onnx, model.tflite,
-            TFLite twin                                                     model_float.tflite, *.audit.json
+            TFLite twin (+ the Android demo's assets: --android-assets)     model_float.tflite, *.audit.json
   verify    PyTorch vs onnxruntime vs LCE (3 kernels), block by block     -> verify.json, verify_blocks.png
   bench     latency of the three models on this host                     -> bench.json, bench.csv
   report    markdown + PNGs (training curves, accuracy, latency, error)  -> report/README.md
@@ -150,6 +150,12 @@ def phase_export(args, paths: Paths) -> dict:
                      ("float tflite", to_lce.main([ck, "-o", str(paths.float), "--float"]))]:
         if rc != 0:
             raise BurnEdgeError(f"{name} export failed (exit {rc})")
+    if args.android_assets:
+        from export import android_assets
+
+        if android_assets.main(["--lce", str(paths.lce), "--float", str(paths.float), "--checkpoint", ck,
+                                "-o", args.android_assets]) != 0:
+            raise BurnEdgeError("writing the Android assets failed (see above)")
     return {k: p.stat().st_size for k, p in [("onnx", paths.onnx), ("lce", paths.lce), ("float", paths.float)]}
 
 
@@ -205,6 +211,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="use this teacher (MoCo-v2 / torchvision / burn-edge) instead of pretraining one")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs for every training phase")
     p.add_argument("--device", default="auto", help="training device: auto, cpu or cuda (default auto)")
+    p.add_argument("--android-assets", default=None, metavar="DIR",
+                   help="export phase: also write the models, labels and preprocessing metadata into the Android "
+                        "demo's assets (e.g. android_demo/app/src/main/assets)")
     p.add_argument("--verify-images", default="digits", help="verify inputs: digits, samples, noise or a folder")
     p.add_argument("--verify-limit", type=int, default=64, help="images used by verify (default 64)")
     p.add_argument("--no-localise", dest="localise", action="store_false",

@@ -55,11 +55,11 @@ def test_help_lists_phases(capsys):
 def test_full_pipeline_on_digits(tmp_path):
     """The README's first command end to end (shortened training): every phase's files, gate passes."""
     rc = main(["--out", str(tmp_path), "--epochs", "1", "--bench-runs", "3", "--threads", "1",
-               "--verify-limit", "16"])
+               "--verify-limit", "16", "--android-assets", str(tmp_path / "assets")])
     paths = Paths(tmp_path)
     assert rc == 0
     for p in (paths.teacher, paths.stage1, paths.stage2, paths.classifier, paths.onnx, paths.lce, paths.float,
-              paths.verify, paths.bench, paths.report / "README.md"):
+              paths.verify, paths.bench, paths.report / "README.md", tmp_path / "assets" / "metadata.json"):
         assert p.is_file(), p
     assert json.loads(paths.verify.read_text())["passed"]
     assert model_from_checkpoint(paths.classifier).cfg.num_classes == 10
