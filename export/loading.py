@@ -118,3 +118,14 @@ def load_model(path: str | Path, *, arch: ReActNetConfig | None = None, input_si
         mean, std = IMAGENET_MEAN, IMAGENET_STD
     return LoadedModel(model, path, file_sha256(path), tuple(mean), tuple(std), official)
 
+
+
+def load_stage(cl, args: argparse.Namespace) -> LoadedModel:
+    """The export CLIs' "load" checklist stage: read ``args.checkpoint`` with the arch options of
+    :func:`add_arch_args` and note what was loaded. ``cl`` is an :class:`export.stages.Checklist`."""
+    with cl.stage("load", args.checkpoint):
+        lm = load_model(args.checkpoint, arch=arch_from_args(args), input_size=args.input_size, dataset=args.dataset)
+        cfg = lm.model.cfg
+        cl.note(f"ReActNet-A width {cfg.width}, {cfg.num_blocks} blocks, {cfg.input_size}², "
+                f"stage {lm.stage}, padding {cfg.padding}, {cfg.num_classes} outputs")
+    return lm

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from export.common import OUTPUTS, make_metadata
 from export.errors import ExportError, FloatFallbackError
-from export.loading import add_arch_args, arch_from_args, load_model
+from export.loading import add_arch_args, load_stage
 from export.stages import Checklist
 from train.errors import BurnEdgeError
 
@@ -101,12 +101,7 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     cl = Checklist()
     try:
-        with cl.stage("load", args.checkpoint):
-            lm = load_model(args.checkpoint, arch=arch_from_args(args), input_size=args.input_size,
-                            dataset=args.dataset)
-            cfg = lm.model.cfg
-            cl.note(f"ReActNet-A width {cfg.width}, {cfg.num_blocks} blocks, {cfg.input_size}², "
-                    f"stage {lm.stage}, padding {cfg.padding}, {cfg.num_classes} outputs")
+        lm = load_stage(cl, args)
         suffix = "-float.tflite" if args.float_model else ".tflite"
         out = Path(args.out) if args.out else Path(args.checkpoint).with_name(Path(args.checkpoint).stem + suffix)
         export_lce(lm, out, output=args.output, float_model=args.float_model,

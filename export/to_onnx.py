@@ -19,7 +19,7 @@ import torch
 
 from export.common import OUTPUTS, make_metadata
 from export.errors import EquivalenceError
-from export.loading import add_arch_args, arch_from_args, load_model
+from export.loading import add_arch_args, load_stage
 from export.stages import Checklist
 from train.errors import BurnEdgeError
 
@@ -56,12 +56,8 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     cl = Checklist()
     try:
-        with cl.stage("load", args.checkpoint):
-            lm = load_model(args.checkpoint, arch=arch_from_args(args), input_size=args.input_size,
-                            dataset=args.dataset)
-            cfg = lm.model.cfg
-            cl.note(f"ReActNet-A width {cfg.width}, {cfg.num_blocks} blocks, {cfg.input_size}², "
-                    f"stage {lm.stage}, padding {cfg.padding}, {cfg.num_classes} outputs")
+        lm = load_stage(cl, args)
+        cfg = lm.model.cfg
         from export.onnx_graph import build_onnx, save_onnx
 
         with cl.stage("build", f"ONNX graph, output {args.output}"):
