@@ -138,52 +138,39 @@ def _ort_runner(proto) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: sess.run(None, {name: x.astype(np.float32)})[0]
 
 
-def _lce_runner(flatbuffer: bytes, kernel: str) -> Callable[[np.ndarray], np.ndarray]:
-    """LCE interpreter; input NCHW batch -> NHWC per image; spatial outputs back to NCHW."""
-    from larq_compute_engine.tflite.python.interpreter import Interpreter
+def _lce_outputs(flatbuffer: bytes, kernel: str, x: np.ndarray) -> list[np.ndarray]:
+    """Run the LCE interpreter on an NCHW batch, one NHWC image at a time.
 
-    interp = Interpreter(flatbuffer, num_threads=1, use_reference_bconv=(kernel == "reference"),
-                         use_indirect_bgemm=(kernel == "indirect"))
-
-    def run(x: np.ndarray) -> np.ndarray:
-        outs = []
-        for img in x:
-            y = interp.predict(np.ascontiguousarray(img.transpose(1, 2, 0)[None]).astype(np.float32))
-            outs.append(y[0])
-        y = np.stack(outs)
-        return y.transpose(0, 3, 1, 2) if y.ndim == 4 else y
-
-    return run
-
-
-def _onnx_model(model: ReActNetA, output: str, upto: str | None):
-    from export.onnx_graph import build_onnx
-
-    return build_onnx(model, output=output, upto=upto)
-
-
-def _lce_flatbuffer(model: ReActNetA, output: str, upto: str | None) -> bytes:
+    Returns one array per model output, batched and back in NCHW for spatial (stage) outputs.
+    """
     from export import lce
 
-    return lce.convert(lce.build_keras(model, output=output, upto=upto))
+    interp = lce.interpreter(flatbuffer, kernel)
+    per_img = [interp.predict(np.ascontiguousarray(img.transpose(1, 2, 0)[None]).astype(np.float32)) for img in x]
+    per_img = [o if isinstance(o, list) else [o] for o in per_img]  # a single output comes back bare
+    outs = [np.concatenate([o[j] for o in per_img]) for j in range(len(per_img[0]))]
+    return [y.transpose(0, 3, 1, 2) if y.ndim == 4 else y for y in outs]
 
 
-def make_runners(model: ReActNetA, runtimes, output: str, upto: str | None,
-                 onnx_path: str | None = None, lce_path: str | None = None) -> dict[str, Callable]:
-    """One callable per runtime: (N, 3, S, S) float32 NCHW -> the runtime's output (NCHW for stages).
+def make_runners(model: ReActNetA, runtimes, output: str, onnx_path: str | None = None,
+                 lce_path: str | None = None) -> dict[str, Callable]:
+    """One whole-model callable per runtime: (N, 3, S, S) float32 NCHW -> (N, K).
 
-    With ``upto=None`` and a given model file, that file is run instead of a fresh export.
+    A given model file (``onnx_path`` / ``lce_path``) is run as is; otherwise the model is exported afresh.
     """
+    from export.onnx_graph import build_onnx
+
     runners, flat = {}, None
     for rt in runtimes:
         if rt == "onnxruntime":
-            src = Path(onnx_path).read_bytes() if (onnx_path and upto is None) else _onnx_model(model, output, upto)
-            runners[rt] = _ort_runner(src)
+            runners[rt] = _ort_runner(Path(onnx_path).read_bytes() if onnx_path else build_onnx(model, output=output))
         elif rt.startswith("lce-") and rt[4:] in LCE_KERNELS:
             if flat is None:
-                flat = Path(lce_path).read_bytes() if (lce_path and upto is None) else \
-                    _lce_flatbuffer(model, output, upto)
-            runners[rt] = _lce_runner(flat, rt[4:])
+                from export import lce
+
+                flat = Path(lce_path).read_bytes() if lce_path else \
+                    lce.convert(lce.build_keras(model, output=output))
+            runners[rt] = lambda x, k=rt[4:], fb=flat: _lce_outputs(fb, k, x)[0]
         else:
             raise BurnEdgeError(f"unknown runtime {rt!r}; choose from {RUNTIMES}")
     return runners
@@ -195,25 +182,20 @@ def stage_outputs(model: ReActNetA, runtimes, x: np.ndarray, stages: list[str]) 
     ONNX: one truncated graph per stage (cheap). LCE: ONE conversion of a multi-output model whose outputs
     are all the stages (``build_keras(taps=...)``), matched to stages by their signature names.
     """
+    from export.onnx_graph import build_onnx
+
     res: dict[str, dict[str, np.ndarray]] = {}
     lce_rts = [rt for rt in runtimes if rt.startswith("lce-")]
     if "onnxruntime" in runtimes:
-        res["onnxruntime"] = {st: _ort_runner(_onnx_model(model, "logits", st))(x) for st in stages}
+        res["onnxruntime"] = {st: _ort_runner(build_onnx(model, upto=st))(x) for st in stages}
     if lce_rts:
-        from larq_compute_engine.tflite.python.interpreter import Interpreter
-
         from export import lce
         from export.audit import output_names
 
         flat = lce.convert(lce.build_keras(model, taps=stages))
         order = [stages[int(n.rsplit("_", 1)[1])] for n in output_names(flat)]  # "tap_07" -> stages[7]
         for rt in lce_rts:
-            k = rt[4:]
-            interp = Interpreter(flat, num_threads=1, use_reference_bconv=(k == "reference"),
-                                 use_indirect_bgemm=(k == "indirect"))
-            per_img = [interp.predict(np.ascontiguousarray(img.transpose(1, 2, 0)[None])) for img in x]
-            per_img = [o if isinstance(o, list) else [o] for o in per_img]  # one stage -> a bare array
-            res[rt] = {st: np.concatenate([o[j] for o in per_img]).transpose(0, 3, 1, 2) for j, st in enumerate(order)}
+            res[rt] = dict(zip(order, _lce_outputs(flat, rt[4:], x)))
     return res
 
 
@@ -301,7 +283,7 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
     xn = x.numpy().astype(np.float32)
     rep = VerifyReport(images=images, n_inputs=len(x), tolerances=asdict(tol))
     say("whole model")
-    for rt, run in make_runners(model, runtimes, output, None, onnx_path, lce_path).items():
+    for rt, run in make_runners(model, runtimes, output, onnx_path, lce_path).items():
         rep.outputs.append(output_diff(rt, ref[output].numpy(), run(xn)))
     if localise:
         stage_names = [f["module"] for f in model.feature_info()]
