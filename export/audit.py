@@ -272,13 +272,18 @@ def audit_file(path: str | Path, model: ReActNetA | None = None, *, allow_float_
     if write_json:
         audit_path(path).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     if not report.ok and not allow_float_fallback:
-        what = ", ".join(report.float_fallbacks[:4]) + (" ..." if len(report.float_fallbacks) > 4 else "")
-        raise FloatFallbackError(
-            f"{len(report.float_fallbacks) or 'some'} binary conv(s) did not become LceBconv2d "
-            f"({report.n_lce_bconv} LceBconv2d, expected {report.expected_bconv}): {what or 'count mismatch'}; "
-            "check for exact-zero weights, a non-where binariser or stage-1 weights "
-            "(pass --allow-float-fallback to keep the model anyway)")
+        raise fallback_error(report)
     return report
+
+
+def fallback_error(report: AuditReport) -> FloatFallbackError:
+    """The one-line error for an audit that found binary convs left as float ops (or a count mismatch)."""
+    what = ", ".join(report.float_fallbacks[:4]) + (" ..." if len(report.float_fallbacks) > 4 else "")
+    return FloatFallbackError(
+        f"{len(report.float_fallbacks) or 'some'} binary conv(s) did not become LceBconv2d "
+        f"({report.n_lce_bconv} LceBconv2d, expected {report.expected_bconv}): {what or 'count mismatch'}; "
+        "check for exact-zero weights, a non-where binariser or stage-1 weights "
+        "(pass --allow-float-fallback to keep the model anyway)")
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -299,7 +304,7 @@ def main(argv=None) -> int:
             Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
         print(report.render())
         if not report.ok and not args.allow_float_fallback:
-            audit_file(args.model, allow_float_fallback=False, write_json=False)  # raises the one-line error
+            raise fallback_error(report)
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
