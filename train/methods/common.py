@@ -90,3 +90,29 @@ def split_views(batch) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(views, (tuple, list)) or len(views) != 2:
         raise ConfigError("this method needs two augmented views per image (TwoViews transform)")
     return views[0], views[1]
+
+
+class FrozenTargetDistiller(nn.Module):
+    """Base of the KL-only baselines (S2-BNN, supervised-KL): a binary student distils a frozen target
+    ``teacher_head(teacher(x))``; nothing on the target side learns and no head is saved."""
+
+    frozen = ("teacher", "teacher_head")
+
+    def __init__(self, student: ReActNetA, teacher: Teacher, teacher_head: nn.Module, temperature: float):
+        super().__init__()
+        self.student, self.teacher, self.teacher_head = student, teacher.freeze(), teacher_head
+        self.teacher_head.eval().requires_grad_(False)
+        self.temperature = temperature
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.teacher_head.eval()
+        return self
+
+    @torch.no_grad()
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        """Frozen head(h(x)): (N, 3, S, S) -> (N, D)."""
+        return self.teacher_head(self.teacher(x))
+
+    def heads(self) -> dict[str, nn.Module]:
+        return {}

@@ -13,19 +13,22 @@ import torch.nn as nn
 
 from train.config import PretrainConfig
 from train.losses import kl_loss
-from train.methods.common import build_student, load_init, load_teacher_head, require_teacher, split_views
+from train.methods.common import (
+    FrozenTargetDistiller,
+    build_student,
+    load_init,
+    load_teacher_head,
+    require_teacher,
+    split_views,
+)
 from train.models import ReActNetA, Teacher
 
 
-class S2BNN(nn.Module):
+class S2BNN(FrozenTargetDistiller):
     data = "two_views"
-    frozen = ("teacher", "teacher_head")
 
     def __init__(self, student: ReActNetA, teacher: Teacher, teacher_head: nn.Module, temperature: float = 0.2):
-        super().__init__()
-        self.student, self.teacher, self.teacher_head = student, teacher.freeze(), teacher_head
-        self.teacher_head.eval().requires_grad_(False)
-        self.temperature = temperature
+        super().__init__(student, teacher, teacher_head, temperature)
 
     @classmethod
     def from_config(cls, cfg: PretrainConfig) -> "S2BNN":
@@ -37,16 +40,6 @@ class S2BNN(nn.Module):
             load_init(cfg.init, student, {}, cfg.method)
         return cls(student, teacher, head, cfg.temperature)
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.teacher_head.eval()
-        return self
-
-    @torch.no_grad()
-    def target(self, x: torch.Tensor) -> torch.Tensor:
-        """Frozen head(h(x)): (2N, 3, S, S) -> (2N, D)."""
-        return self.teacher_head(self.teacher(x))
-
     def forward(self, batch, step: int, total: int) -> dict:
         v1, v2 = split_views(batch)
         n = len(v1)
@@ -55,6 +48,3 @@ class S2BNN(nn.Module):
         t = self.temperature
         kl = (kl_loss(target[n:], student[:n], t) + kl_loss(target[:n], student[n:], t)) / 2  # crossed views
         return {"loss": kl, "kl": kl.detach()}
-
-    def heads(self) -> dict[str, nn.Module]:
-        return {}

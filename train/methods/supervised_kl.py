@@ -7,24 +7,19 @@ classifier, frozen. One augmented view per image; T = ``temperature`` (1.0 in th
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 
 from train.config import PretrainConfig
 from train.losses import kl_loss
-from train.methods.common import build_student, load_init, load_teacher_head, require_teacher
+from train.methods.common import FrozenTargetDistiller, build_student, load_init, load_teacher_head, require_teacher
 from train.models import ReActNetA, Teacher
 
 
-class SupervisedKL(nn.Module):
+class SupervisedKL(FrozenTargetDistiller):
     data = "supervised"
-    frozen = ("teacher", "teacher_head")
 
     def __init__(self, student: ReActNetA, teacher: Teacher, teacher_head: nn.Module, temperature: float = 1.0):
-        super().__init__()
-        self.student, self.teacher, self.teacher_head = student, teacher.freeze(), teacher_head
-        self.teacher_head.eval().requires_grad_(False)
-        self.temperature = temperature
+        super().__init__(student, teacher, teacher_head, temperature)
 
     @classmethod
     def from_config(cls, cfg: PretrainConfig) -> "SupervisedKL":
@@ -35,17 +30,7 @@ class SupervisedKL(nn.Module):
             load_init(cfg.init, student, {}, cfg.method)
         return cls(student, teacher, head, cfg.temperature)
 
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.teacher_head.eval()
-        return self
-
     def forward(self, batch, step: int, total: int) -> dict:
         x, _ = batch  # (N, 3, S, S), labels unused
-        with torch.no_grad():
-            target = self.teacher_head(self.teacher(x))  # (N, classes)
-        kl = kl_loss(target, self.student(x), self.temperature)
+        kl = kl_loss(self.target(x), self.student(x), self.temperature)  # target: (N, classes)
         return {"loss": kl, "kl": kl.detach()}
-
-    def heads(self) -> dict[str, nn.Module]:
-        return {}
