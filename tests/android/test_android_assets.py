@@ -9,15 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from export.android_assets import (
-    FORMAT,
-    LABELS_FILE,
-    MODEL_FILES,
-    AndroidAssetsError,
-    digits_samples,
-    main,
-    write_android_assets,
-)
+from export.android.contract import FORMAT, LABELS_FILE, MODEL_FILES
+from export.android.samples import digits_samples
+from export.android.writer import write_android_assets
+from export.android_assets import main
+from export.errors import AndroidAssetsError
 from train.checkpoint import reactnet_payload, save_checkpoint
 from train.data import DigitsDataset, dataset_info, eval_transform
 
@@ -219,6 +215,6 @@ class TestCliErrors:
             main(["--help"])
         assert e.value.code == 0
         text = capsys.readouterr().out
-        for opt in ("--lce", "--float", "--checkpoint", "--output", "--dataset", "--mean", "--std", "--labels",
+        for opt in ("--lce", "--float", "--checkpoint", "--out", "--dataset", "--mean", "--std", "--labels",
                     "--samples"):
             assert opt in text
