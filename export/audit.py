@@ -106,12 +106,13 @@ def _conv_signature(op: OpInfo) -> tuple[int, int, int, int] | None:
 
 
 def audit_flatbuffer(flatbuffer: bytes, model: ReActNetA | None = None, *, kind: str = "lce",
-                     upto: str | None = None) -> AuditReport:
+                     upto: str | None = None, what: str = "model") -> AuditReport:
     """Audit a flatbuffer. ``model`` (any weights; a meta-device model is fine) gives the expected binary convs.
 
     kind: "lce" (binary convs must be LceBconv2d) or "tflite-float" (float baseline: CONV_2D expected).
+    what: names the flatbuffer in errors (ModelFileError for bytes that are not a TFLite model).
     """
-    ops = read_ops(flatbuffer, "the flatbuffer")
+    ops = read_ops(flatbuffer, what)
     counts = Counter(op.name for op in ops)
     convs = [op for op in ops if op.name in (LCE_BCONV, FLOAT_CONV)]
     float_convs = [op for op in ops if op.name == FLOAT_CONV]
@@ -163,7 +164,7 @@ def audit_file(path: str | Path, model: ReActNetA | None = None, *, allow_float_
     kind = (meta or {}).get(META_KIND, "lce")
     if model is None and meta is not None and META_ARCH in meta:
         model = model_from_meta(meta)
-    report = audit_flatbuffer(path.read_bytes(), model, kind=kind, upto=upto)
+    report = audit_flatbuffer(path.read_bytes(), model, kind=kind, upto=upto, what=str(path))
     if write_json:
         atomic_write_json(sidecar_path(path, AUDIT_SUFFIX), report.to_dict())
     if not report.ok and not allow_float_fallback:
