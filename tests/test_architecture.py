@@ -76,3 +76,30 @@ def test_the_checker_names_file_and_line_of_a_bad_import(tmp_path):
         "runtimes/bad.py:5: runtimes imports train (allowed: ['common'])",
         "train/rel.py:1: train imports export (allowed: ['common'])",
     ]
+
+
+def readme_layout_paths(readme: str) -> list[str]:
+    """Paths named in the first column of README's layout table. A cell ``a/b.py`, `c.py`` names a/b.py and
+    a/c.py (later names are relative to the first one's folder)."""
+    section = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    paths = []
+    for row in section.splitlines():
+        if not row.startswith("| `"):
+            continue
+        names = [c.strip().strip("`") for c in row.split("|")[1].split(",")]
+        first = names[0].rstrip("/")
+        folder = first.rsplit("/", 1)[0] + "/" if "/" in first else ""
+        paths += [names[0]] + [n if "/" in n else folder + n for n in names[1:]]
+    return paths
+
+
+def test_readme_layout_table_matches_the_tree():
+    paths = readme_layout_paths((ROOT / "README.md").read_text(encoding="utf-8"))
+    missing = [p for p in paths if not (ROOT / p).exists()]
+    assert not missing, f"README's layout table names paths that do not exist: {missing}"
+    listed_dirs = {p.split("/")[0] for p in paths}
+    assert set(OURS) <= listed_dirs, f"packages missing from README's layout table: {set(OURS) - listed_dirs}"
+    modules = sorted(str(p.relative_to(ROOT)) for pkg in OURS for p in (ROOT / pkg).rglob("*.py")
+                     if p.name not in ("__init__.py", "__main__.py"))
+    unlisted = [m for m in modules if m not in paths and not any(m.startswith(p) for p in paths if p.endswith("/"))]
+    assert not unlisted, f"modules missing from README's layout table: {unlisted}"
