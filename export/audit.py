@@ -183,7 +183,7 @@ def fallback_error(report: AuditReport) -> FloatFallbackError:
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+    p = argparse.ArgumentParser(prog="python -m export.audit", description=__doc__, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="the .tflite file to audit (its .meta.json sidecar gives the architecture)")
     p.add_argument("--allow-float-fallback", action="store_true",

@@ -30,7 +30,7 @@ from runtimes.format import AUDIT_SUFFIX, sidecar_path
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+    p = argparse.ArgumentParser(prog="python -m export.to_lce", description=__doc__, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="burn-edge checkpoint (.pt) or official ReActNet-A state dict")
     p.add_argument("-o", "--out", default=None,

@@ -27,7 +27,7 @@ CHECK_RTOL = 1e-4  # max |onnx - torch| / max |torch| on the random check batch
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+    p = argparse.ArgumentParser(prog="python -m export.to_onnx", description=__doc__, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="burn-edge checkpoint (.pt) or official ReActNet-A state dict")
     p.add_argument("-o", "--out", default=None, help="output .onnx path (default: <checkpoint>.onnx beside it)")

@@ -68,7 +68,8 @@ LABELS = {
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="python -m pipeline.results", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="digits-tiny", choices=sorted(PRESETS), help="preset (default digits-tiny)")
     p.add_argument("--out", default="runs/results", help="folder for the runs and the table (default runs/results)")
     p.add_argument("--ablations", action="store_true", help="also train the ablation rows")

@@ -376,7 +376,7 @@ def format_result(res: dict) -> str:
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     d = EvalConfig()
-    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+    p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="burn-edge ReActNet or teacher checkpoint (checkpoint.pt)")
     p.add_argument("--protocol", action="append", choices=PROTOCOLS + ("all",),
