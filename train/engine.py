@@ -22,10 +22,10 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
+from common.errors import ConfigError
 from train.checkpoint import read_checkpoint, save_checkpoint
 from train.config import PretrainConfig
 from train.dist import DistInfo, all_gather_cat, all_reduce_mean
-from train.errors import ConfigError
 from train.loader import batch_images, build_train_loader, to_device
 from train.metrics import MetricsLogger, Throughput, progress_line
 from train.rng import capture_rng_state, restore_rng_state, seed_everything

@@ -14,10 +14,10 @@ from typing import Callable
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from common.errors import DatasetError
 from train.config import PretrainConfig
 from train.data import TwoViews, build_dataset, dataset_info, train_transform
 from train.dist import DistInfo
-from train.errors import DatasetError
 
 
 class EpochBatchSampler:

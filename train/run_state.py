@@ -17,9 +17,9 @@ from dataclasses import asdict
 
 import torch.nn as nn
 
+from common.errors import CheckpointError
 from train.checkpoint import reactnet_payload
 from train.config import PretrainConfig
-from train.errors import CheckpointError
 from train.models import ReActNetA
 
 

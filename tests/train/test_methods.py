@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from common.errors import CheckpointError
 from tests.train.helpers import tiny_config, write_teacher_checkpoint
 from train.checkpoint import read_checkpoint, save_checkpoint
-from train.errors import CheckpointError
 from train.methods import METHODS, Burn, build_method
 from train.run_state import checkpoint_payload
 
