@@ -88,3 +88,19 @@ def test_folded_classifier_equals_the_trained_probe_on_real_features(tiny_ckpt):
 def test_fold_needs_the_linear_protocol(tiny_ckpt):
     with pytest.raises(ConfigError, match="linear"):
         ev.deployable_classifier(str(tiny_ckpt), ("knn",), FAST)
+
+
+@pytest.mark.slow
+def test_fold_on_the_full_size_network():
+    """Full ReActNet-A (224², 1000-class head replaced): the folded head equals the probe on real-size features."""
+    torch.manual_seed(0)
+    model = reactnet_a(binary_weights=True).eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        feats = model.forward_features(x)  # (2, 1024)
+    probe = ev.LinearProbe(torch.nn.Linear(feats.shape[1], 7), feats.mean(0) + 0.1, feats.std(0) + 0.5)
+    model = ev.fold_linear_probe(model, probe)
+    with torch.no_grad():
+        logits = model(x)
+    assert model.cfg.num_classes == 7 and logits.shape == (2, 7)
+    assert torch.allclose(logits, probe(feats), atol=1e-4, rtol=1e-4)
