@@ -103,3 +103,27 @@ def test_readme_layout_table_matches_the_tree():
                      if p.name not in ("__init__.py", "__main__.py"))
     unlisted = [m for m in modules if m not in paths and not any(m.startswith(p) for p in paths if p.endswith("/"))]
     assert not unlisted, f"modules missing from README's layout table: {unlisted}"
+
+
+def test_runtimes_runs_without_train_and_export(tmp_path):
+    """Every runtimes module imports, and the bench CLI answers, with train/export/pipeline unimportable
+    (what a Raspberry Pi with only runtimes/ and common/ copied over sees)."""
+    import subprocess
+    import sys
+
+    modules = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts) for p in (ROOT / "runtimes").glob("*.py"))
+    code = f"""
+import importlib, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("train", "export", "pipeline"):
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+for m in {modules!r}:
+    importlib.import_module(m.removesuffix(".__init__"))
+from runtimes.bench import main
+sys.exit(main(["--help"]))
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "usage" in r.stdout, r.stdout[:200]
