@@ -73,7 +73,8 @@ class EvalConfig:
 def load_backbone(ckpt_path: str, random_init: bool = False, seed: int = 0) -> tuple[nn.Module, dict]:
     """(backbone, ckpt) where backbone(x) -> (N, C) pooled features, in eval mode.
 
-    ReActNet checkpoints give ``forward_features`` of the binary network; teacher checkpoints the
+    ReActNet checkpoints (burn-edge or official BURN/OpenSelfSup state dicts, whose backbone FC(1024,1024)
+    is part of the features) give ``forward_features`` of the binary network; teacher checkpoints the
     float ResNet. ``random_init`` rebuilds the same architecture with fresh weights (seeded).
     """
     ckpt = read_checkpoint(ckpt_path)
@@ -92,6 +93,12 @@ def load_backbone(ckpt_path: str, random_init: bool = False, seed: int = 0) -> t
             torch.manual_seed(seed)
             t = Teacher(TeacherConfig(**ckpt["teacher_arch"]))
         return t, ckpt
+    if kind is None:  # an official state dict: BURN (OpenSelfSup) layouts record their structure
+        model = model_from_checkpoint(ckpt)
+        if random_init:
+            torch.manual_seed(seed)
+            model = type(model)(model.cfg)
+        return _Features(model), ckpt
     raise CheckpointError(f"{ckpt_path}: not a burn-edge ReActNet or teacher checkpoint (kind={kind!r})")
 
 
