@@ -88,6 +88,11 @@ class Burn(Method):
             nn.Module.train(self.teacher, True)  # bypass Teacher.train's frozen-stays-eval rule
         return self
 
+    @property
+    def trains_classifier(self) -> bool:
+        """False for the official recipe's fixed random g (then g runs without an autograd graph)."""
+        return any(p.requires_grad for p in self.classifier.parameters())
+
     def lam(self, step: int, total: int) -> float:
         return lambda_at(self.lam_schedule, step, total, self.lam_start, self.lam_end)
 
@@ -101,7 +106,8 @@ class Burn(Method):
         n = len(v1)
         x = torch.cat([v1, v2])  # (2N, 3, S, S): both views in one pass
         h = self.teacher_features(x)  # (2N, C_h), no graph
-        target = self.classifier(h)  # g(h(x)): (2N, D), gradients reach g
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.trains_classifier):
+            target = self.classifier(h)  # g(h(x)): (2N, D); a graph only when g trains (paper recipe)
         k = self.student.forward_features(x)  # (2N, C_k)
         student = self.student.forward_head(k)  # l(k(x)): (2N, D)
         if self.fs_on == "features":
