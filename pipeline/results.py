@@ -113,29 +113,41 @@ def main(argv=None) -> int:
         if "teacher-moco" not in results["runs"]:
             results["runs"]["teacher-moco"] = {"0": evaluate(str(teachers["teacher-moco"]), ("linear", "knn"),
                                                              EvalConfig(data_root=args.data_root))}
-        for seed in args.seeds:
-            for name, (_, stages) in rows.items():
-                done = results["runs"].setdefault(name, {})
-                if str(seed) in done:
-                    continue
-                t0 = time.time()
-                ckpt = _train_row(args, out / name / f"seed{seed}", stages, seed, teachers, base)
-                src = ckpt or out / ALL_ROW / f"seed{seed}" / "stage2" / "checkpoint.pt"  # random init: same shape
-                r = evaluate(str(src), ("linear", "knn"), EvalConfig(random_init=ckpt is None, seed=seed,
-                                                                      data_root=args.data_root))
-                r["kl"] = {d.name: _kl_curve(d) for d in sorted((out / name / f"seed{seed}").glob("stage*"))
-                           if _kl_curve(d)} if ckpt is not None else {}
-                r["seconds"] = round(time.time() - t0, 1)
-                done[str(seed)] = r
-                print(f"[{name} seed {seed}] linear {r['linear']['top1']:.2%}  kNN {r['knn']['top1']:.2%} "
-                      f"({r['seconds']:.0f}s)", flush=True)
-                atomic_write_text(res_path, json.dumps(results, indent=1))
-                atomic_write_text(out / "results.md", format_table(results, rows, args))
+        for seed, name in schedule(args.seeds, list(rows)):
+            stages = rows[name][1]
+            done = results["runs"].setdefault(name, {})
+            if str(seed) in done:
+                continue
+            t0 = time.time()
+            ckpt = _train_row(args, out / name / f"seed{seed}", stages, seed, teachers, base)
+            src = ckpt or out / ALL_ROW / f"seed{seed}" / "stage2" / "checkpoint.pt"  # random init: same shape
+            r = evaluate(str(src), ("linear", "knn"), EvalConfig(random_init=ckpt is None, seed=seed,
+                                                                  data_root=args.data_root))
+            r["kl"] = {d.name: _kl_curve(d) for d in sorted((out / name / f"seed{seed}").glob("stage*"))
+                       if _kl_curve(d)} if ckpt is not None else {}
+            r["seconds"] = round(time.time() - t0, 1)
+            done[str(seed)] = r
+            print(f"[{name} seed {seed}] linear {r['linear']['top1']:.2%}  kNN {r['knn']['top1']:.2%} "
+                  f"({r['seconds']:.0f}s)", flush=True)
+            atomic_write_text(res_path, json.dumps(results, indent=1))
+            atomic_write_text(out / "results.md", format_table(results, rows, args))
         print(format_table(results, rows, args))
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+KEY_ROWS = ("burn", "random-init", "s2bnn", "supervised-kl", "abl1")  # the comparisons the goal is stated on
+
+
+def schedule(seeds: list[int], rows: list[str]) -> list[tuple[int, str]]:
+    """(seed, row) in training order: every row of the first seed (one whole table), then the key rows of
+    the other seeds, then the rest, so that an interrupted run has the most useful rows finished."""
+    first, rest = seeds[:1], seeds[1:]
+    key = [r for r in rows if r in KEY_ROWS]
+    return ([(s, r) for s in first for r in rows] + [(s, r) for s in rest for r in key]
+            + [(s, r) for s in rest for r in rows if r not in KEY_ROWS])
 
 
 def _train_row(args, run_dir: Path, stages: list[dict], seed: int, teachers: dict, base: dict) -> Path | None:
