@@ -38,7 +38,8 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from common.errors import BurnEdgeError, CheckpointError, ConfigError
-from train.checkpoint import model_from_checkpoint, read_checkpoint
+from common.files import refuse_same_path
+from train.checkpoint import model_from_checkpoint, reactnet_payload, read_checkpoint, save_checkpoint
 from train.data import build_dataset, dataset_info, eval_transform, train_transform
 from train.models import Teacher, TeacherConfig
 from train.models.teacher import load_teacher_weights
@@ -403,6 +404,15 @@ def deployable_classifier(ckpt_path: str, protocols=("linear", "knn"), ecfg: Eva
     return out, model, probe
 
 
+def classifier_payload(model, source: dict) -> dict:
+    """Checkpoint payload of a folded classifier made from the ``source`` checkpoint (method "<m>+linear-probe",
+    the source's stage, and the data set it was trained on, which sets the exported mean/std)."""
+    cfg = source.get("config") or {}
+    return reactnet_payload(model, method=f"{source.get('method') or 'unknown'}+linear-probe",
+                            stage=source.get("stage", 2 if model.cfg.binary_weights else 1),
+                            config={"dataset": cfg.get("dataset", "digits")})
+
+
 @torch.no_grad()
 def _feat_dim(backbone, dataset) -> int:
     backbone.eval()
@@ -422,6 +432,10 @@ def format_result(res: dict) -> str:
             lines.append(f"{p:12s} " + "  ".join(f"{k}: top-1 {v['top1']:.2%}" for k, v in r.items()))
         else:
             lines.append(f"{p:12s} " + "  ".join(f"{k}: {v['mean']:.2%} ± {v['std']:.2%}" for k, v in r.items()))
+    if "classifier" in res:
+        c = res["classifier"]
+        lines.append(f"{'classifier':12s} top-1 {c['test_top1']:.2%} (linear probe folded into the head)"
+                     + (f" -> {c['checkpoint']}" if c.get("checkpoint") else ""))
     return "\n".join(lines)
 
 
@@ -457,6 +471,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--svm-c", type=float, default=d.svm_c, help=f"LinearSVC C (default {d.svm_c})")
     p.add_argument("--device", default=d.device, help="cpu or cuda (default cpu)")
     p.add_argument("--json", default=None, help="also write the results as JSON to this file")
+    p.add_argument("--classifier", default=None, metavar="CKPT.pt",
+                   help="also save the deployable classifier here: the network with its linear probe folded into "
+                        "the head (adds the linear protocol; ReActNet checkpoints only); export it with "
+                        "python -m export.to_onnx / export.to_lce")
     return p
 
 
@@ -472,8 +490,16 @@ def main(argv=None) -> int:
                       knn_t=args.knn_t, semi_fractions=tuple(args.semi_fractions), semi_epochs=args.semi_epochs,
                       semi_lr=args.semi_lr, shots=tuple(args.shots), fewshot_seeds=args.fewshot_seeds,
                       svm_c=args.svm_c, random_init=args.random_init, device=args.device)
+    if args.classifier and "linear" not in protocols:
+        protocols = ["linear", *protocols]
     try:
-        res = evaluate(args.checkpoint, protocols, ecfg)
+        if args.classifier:
+            refuse_same_path(args.classifier, args.checkpoint, what="--classifier")
+            res, model, _ = deployable_classifier(args.checkpoint, protocols, ecfg)
+            save_checkpoint(args.classifier, classifier_payload(model, read_checkpoint(args.checkpoint)))
+            res["classifier"]["checkpoint"] = str(args.classifier)
+        else:
+            res = evaluate(args.checkpoint, protocols, ecfg)
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
