@@ -210,7 +210,8 @@ def torch_stages(model: ReActNetA, x: torch.Tensor) -> dict[str, torch.Tensor]:
     for i, blk in enumerate(model.blocks):
         h = blk(h)
         out[f"blocks.{i}"] = h
-    out["features"] = torch.flatten(model.pool(h), 1)
+    feats = torch.flatten(model.pool(h), 1)
+    out["features"] = feats if model.mlp is None else model.mlp(feats)  # official BURN FC(C, C) + ReLU
     out["logits"] = model.forward_head(out["features"])
     return out
 
