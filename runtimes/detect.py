@@ -13,6 +13,7 @@ import importlib.util
 from pathlib import Path
 
 from runtimes.errors import ModelFileError
+from runtimes.tflite_verify import verify_tflite
 
 LCE_OP_NAMES = (b"LceBconv2d", b"LceQuantize", b"LceDequantize", b"LceBMaxPool2d")
 SUFFIX_BACKEND = {".onnx": "onnxruntime", ".tflite": None}  # None: decided by the operator codes
@@ -45,6 +46,8 @@ def tflite_op_names(path: str | Path) -> list[str]:
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ModelFileError(f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier)")
     schema = _tflite_schema()
+    if schema is not None:
+        verify_tflite(data, str(path))
     if schema is None:
         return sorted({n.decode() for n in LCE_OP_NAMES if n in data})
     try:

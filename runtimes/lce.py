@@ -20,6 +20,7 @@ import numpy as np
 from runtimes.base import LCE_KERNELS, BaseRunner, ModelMeta
 from runtimes.errors import ModelFileError, RuntimeBackendError
 from runtimes.tflite import dequantize_output
+from runtimes.tflite_verify import verify_tflite_file
 
 
 def _lce_interpreter_cls():
@@ -52,7 +53,7 @@ class LceRunner(BaseRunner):
             raise RuntimeBackendError(f"unknown LCE kernel {kernel!r}; choose one of {', '.join(LCE_KERNELS)}")
         interpreter_cls = _lce_interpreter_cls()
         try:
-            data = Path(path).read_bytes()
+            data = verify_tflite_file(path)  # never hand unverified bytes to the native interpreter
             self.interpreter = interpreter_cls(data, num_threads=int(threads),
                                                use_reference_bconv=kernel == "reference",
                                                use_indirect_bgemm=kernel == "indirect", use_xnnpack=bool(xnnpack))
@@ -62,6 +63,9 @@ class LceRunner(BaseRunner):
         self.kernel = kernel
         self.xnnpack = xnnpack
         self._wrapper = self.interpreter.interpreter  # the pybind LiteInterpreter: predict(list) -> list
+        if len(self.interpreter.input_shapes) != 1:
+            raise ModelFileError(f"{path}: expected one image input, the model has "
+                                 f"{len(self.interpreter.input_shapes)}")
         shape = tuple(int(d) for d in self.interpreter.input_shapes[0])
         if len(shape) != 4:
             raise ModelFileError(f"{path}: expected one 4-D image input, got shape {shape}")

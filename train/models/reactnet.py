@@ -249,6 +249,8 @@ def _official_key(key: str) -> str:
         return "head." + ".".join(parts[1:])
     if parts[0] != "feature" or len(parts) < 3:
         return key
+    if not parts[1].isdigit():
+        return key
     idx, rest = int(parts[1]), ".".join(parts[2:])
     if idx == 0:
         return "stem." + rest.replace("conv1.", "conv.", 1).replace("bn1.", "bn.", 1)
@@ -269,18 +271,23 @@ def convert_official_state_dict(state_dict: dict, model: ReActNetA) -> dict:
     target = model.state_dict()
     out, unexpected = {}, []
     for k, v in state_dict.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"official state dict entry {k!r} is a {type(v).__name__}, not a tensor")
         nk = _official_key(k)
         if nk not in target:
             if not k.endswith("num_batches_tracked"):
                 unexpected.append(k)
             continue
-        if v.shape != target[nk].shape:
-            if v.numel() == target[nk].numel() and nk.endswith(".weight") and "conv" in nk:
-                v = v.reshape(target[nk].shape)  # official stage-2 flat (O*I*k*k, 1) weights
+        want = tuple(target[nk].shape)
+        if tuple(v.shape) != want:
+            flat = (math.prod(want), 1)  # the one documented exception: stage-2 flat latent ``.weights``
+            if k.endswith(".weights") and tuple(v.shape) == flat and nk.startswith("blocks.") and len(want) == 4:
+                v = v.reshape(want)
             else:
                 raise CheckpointError(
-                    f"shape mismatch for {k} -> {nk}: checkpoint {tuple(v.shape)} vs model "
-                    f"{tuple(target[nk].shape)}; is the width / num_classes right?")
+                    f"shape mismatch for {k} (-> {nk}): expected {want}"
+                    + (f" (or the flat latent layout {flat})" if k.endswith(".weights") else "")
+                    + f", found {tuple(v.shape)}; is the width / num_classes right?")
         out[nk] = v
     missing = [k for k in target if k not in out and not k.endswith("num_batches_tracked")]
     if missing or unexpected:
