@@ -12,7 +12,7 @@ import functools
 import importlib.util
 from pathlib import Path
 
-from runtimes.errors import ModelFileError
+from common.errors import ModelFileError
 from runtimes.tflite_verify import verify_tflite
 
 LCE_OP_NAMES = (b"LceBconv2d", b"LceQuantize", b"LceDequantize", b"LceBMaxPool2d")

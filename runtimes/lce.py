@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import ModelFileError
 from runtimes.base import LCE_KERNELS, BaseRunner, ModelMeta
-from runtimes.errors import ModelFileError, RuntimeBackendError
+from runtimes.errors import RuntimeBackendError
 from runtimes.tflite import dequantize_output
 from runtimes.tflite_verify import verify_tflite_file
 
@@ -52,8 +53,8 @@ class LceRunner(BaseRunner):
         if kernel not in LCE_KERNELS:
             raise RuntimeBackendError(f"unknown LCE kernel {kernel!r}; choose one of {', '.join(LCE_KERNELS)}")
         interpreter_cls = _lce_interpreter_cls()
+        data = verify_tflite_file(path)  # never hand unverified bytes to the native interpreter
         try:
-            data = verify_tflite_file(path)  # never hand unverified bytes to the native interpreter
             self.interpreter = interpreter_cls(data, num_threads=int(threads),
                                                use_reference_bconv=kernel == "reference",
                                                use_indirect_bgemm=kernel == "indirect", use_xnnpack=bool(xnnpack))

@@ -13,7 +13,7 @@ what the C++ ``flatbuffers::Verifier`` does, in Python, against the real TFLite 
 
 The schema is not hand-copied: field kinds (scalar of n bytes, string, table, vector of scalars / strings /
 tables, union) are read from TensorFlow's generated ``schema_py_generated.py`` (the file the op reader uses).
-:func:`verify_tflite` raises :class:`runtimes.errors.ModelFileError` naming the first problem.
+:func:`verify_tflite` raises :class:`common.errors.ModelFileError` naming the first problem.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtimes.errors import ModelFileError
+from common.errors import ModelFileError
 
 MAX_DEPTH = 64
 MAX_TABLES = 1_000_000

@@ -13,8 +13,8 @@ Every method has:
 
 from __future__ import annotations
 
+from common.errors import ConfigError
 from train.config import PretrainConfig
-from train.errors import ConfigError
 from train.methods.burn import Burn
 from train.methods.s2bnn import S2BNN
 from train.methods.supervised import Supervised
