@@ -84,8 +84,8 @@ def stored_arch(ckpt: dict) -> ReActNetConfig:
                 raise CheckpointError(f"checkpoint arch field {k!r} is {v!r} ({type(v).__name__}), "
                                       f"expected {want.__name__}")
     for k, hi in _ARCH_LIMITS.items():  # a corrupt value must not allocate a model the size of the machine
-        if k in d and not 0 < d[k] <= hi:
-            raise CheckpointError(f"checkpoint arch field {k!r} = {d[k]!r} is outside (0, {hi}]")
+        if k in d and not 0 <= d[k] <= hi:
+            raise CheckpointError(f"checkpoint arch field {k!r} = {d[k]!r} is outside [0, {hi}]")
     try:
         return ReActNetConfig.from_dict(d)
     except ConfigError as e:
