@@ -23,6 +23,7 @@ import copy
 import json
 import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,6 +33,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from common.errors import BurnEdgeError, CheckpointError, ConfigError
+from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path
 from train.checkpoint import model_from_checkpoint, read_checkpoint
 from train.data import build_dataset, dataset_info, eval_transform, train_transform
 from train.models import Teacher, TeacherConfig
@@ -64,6 +66,7 @@ class EvalConfig:
     fewshot_seeds: int = 5
     svm_c: float = 1.0
     random_init: bool = False
+    test_on_train: bool = False  # an image folder without val/ may be tested on its training images
     device: str = "cpu"
 
 
@@ -112,7 +115,9 @@ def _data(ckpt: dict, ecfg: EvalConfig, split: str, augment: bool = False):
     info = dataset_info(name)
     tf = train_transform(info.input_size, info.mean, info.std) if augment else \
         eval_transform(info.input_size, info.mean, info.std, resize=name == "imagefolder")
-    return build_dataset(name, split, root=root, transform=tf), info
+    if split != "train" and ecfg.test_on_train and name == "imagefolder":
+        print(f"warning: --test-on-train: testing on the training images of {root}", file=sys.stderr)
+    return build_dataset(name, split, root=root, transform=tf, test_on_train=ecfg.test_on_train), info
 
 
 def _labels(ds) -> np.ndarray:
@@ -340,6 +345,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--fewshot-seeds", type=int, default=d.fewshot_seeds,
                    help=f"random draws per k for the SVM (default {d.fewshot_seeds})")
     p.add_argument("--svm-c", type=float, default=d.svm_c, help=f"LinearSVC C (default {d.svm_c})")
+    p.add_argument("--test-on-train", action="store_true",
+                   help="imagefolder without a val/ (or test/) split: test on the training images (refused by "
+                        "default: the accuracy would mean nothing)")
     p.add_argument("--device", default=d.device, help="cpu or cuda (default cpu)")
     p.add_argument("--json", default=None, help="also write the results as JSON to this file")
     return p
@@ -354,17 +362,20 @@ def main(argv=None) -> int:
                       linear_epochs=args.linear_epochs, linear_lr=args.linear_lr, knn_k=args.knn_k,
                       knn_t=args.knn_t, semi_fractions=tuple(args.semi_fractions), semi_epochs=args.semi_epochs,
                       semi_lr=args.semi_lr, shots=tuple(args.shots), fewshot_seeds=args.fewshot_seeds,
-                      svm_c=args.svm_c, random_init=args.random_init, device=args.device)
+                      svm_c=args.svm_c, random_init=args.random_init, test_on_train=args.test_on_train,
+                      device=args.device)
     try:
+        if args.json:  # before the long work: never overwrite the checkpoint, never fail only at the end
+            refuse_same_path(args.json, args.checkpoint, what="--json")
+            ensure_writable_dir(Path(args.json).parent)
         res = evaluate(args.checkpoint, protocols, ecfg)
+        res["eval_config"] = asdict(ecfg)
+        print(format_result(res))
+        if args.json:
+            atomic_write_text(args.json, json.dumps(res, indent=1) + "\n")
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    res["eval_config"] = asdict(ecfg)
-    print(format_result(res))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=1)
     return 0
 
 
