@@ -23,8 +23,10 @@ from pathlib import Path
 import torch
 
 from common.errors import BurnEdgeError
+from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path
 from export.common import META_ARCH, META_KIND
 from export.errors import ExportError, FloatFallbackError
+from runtimes.tflite_verify import verify_tflite
 from train.models.layers import BinaryConv2d
 from train.models.reactnet import ReActNetA, ReActNetConfig
 
@@ -125,6 +127,7 @@ def read_ops(flatbuffer: bytes) -> list[OpInfo]:
 
     if len(flatbuffer) < 8 or flatbuffer[4:8] != b"TFL3":
         raise ExportError("not a TFLite flatbuffer (no 'TFL3' file identifier)")
+    verify_tflite(flatbuffer, "the model")  # bounds first: the generated reader trusts every offset
     try:
         model = schema.Model.GetRootAs(flatbuffer, 0)
         codes = []
@@ -247,15 +250,24 @@ def read_meta(model_path: str | Path) -> dict | None:
     if not p.is_file():
         return None
     try:
-        return json.loads(p.read_text())
-    except json.JSONDecodeError as e:
+        meta = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ExportError(f"{p} is not valid JSON: {e}") from None
+    if not isinstance(meta, dict):
+        raise ExportError(f"{p} must hold a JSON object, not a {type(meta).__name__}")
+    return meta
 
 
 def model_from_meta(meta: dict) -> ReActNetA:
     """A ReActNetA skeleton (meta device, no weights) from the ``burn_edge.arch`` entry."""
-    with torch.device("meta"):
-        return ReActNetA(ReActNetConfig.from_dict(json.loads(meta[META_ARCH])))
+    try:
+        arch = json.loads(meta[META_ARCH]) if isinstance(meta[META_ARCH], str) else meta[META_ARCH]
+        if not isinstance(arch, dict):
+            raise TypeError(f"a {type(arch).__name__}, not an object")
+        with torch.device("meta"):
+            return ReActNetA(ReActNetConfig.from_dict(arch))
+    except (BurnEdgeError, json.JSONDecodeError, TypeError, ValueError) as e:
+        raise ExportError(f"the sidecar's {META_ARCH} is not a ReActNet architecture: {e}") from None
 
 
 def audit_file(path: str | Path, model: ReActNetA | None = None, *, allow_float_fallback: bool = False,
@@ -270,7 +282,7 @@ def audit_file(path: str | Path, model: ReActNetA | None = None, *, allow_float_
         model = model_from_meta(meta)
     report = audit_flatbuffer(path.read_bytes(), model, kind=kind, upto=upto)
     if write_json:
-        audit_path(path).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        atomic_write_text(audit_path(path), json.dumps(report.to_dict(), indent=2) + "\n")
     if not report.ok and not allow_float_fallback:
         raise fallback_error(report)
     return report
@@ -299,9 +311,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     try:
+        if args.json:
+            refuse_same_path(args.json, args.model, meta_path(args.model), what="--json")
+            ensure_writable_dir(Path(args.json).parent)
         report = audit_file(args.model, allow_float_fallback=True, write_json=args.json is None)
         if args.json:
-            Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+            atomic_write_text(args.json, json.dumps(report.to_dict(), indent=2) + "\n")
         print(report.render())
         if not report.ok and not args.allow_float_fallback:
             raise fallback_error(report)
