@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 
 from common.errors import BurnEdgeError
+from common.files import atomic_write_bytes, atomic_write_text
 from export.common import OUTPUTS, make_metadata
 from export.errors import ExportError, FloatFallbackError
-from common.files import atomic_write_bytes, atomic_write_text
 from export.loading import add_arch_args, load_stage, prepare_outputs
 from export.stages import Checklist
 

@@ -16,7 +16,8 @@ from common.files import atomic_save, atomic_write_text, atomic_writer
 
 COLUMNS = ["device", "model", "backend", "kernel", "threads", "batch", "runs", "warmup", "median_ms", "p10_ms",
            "p90_ms", "p5_ms", "p95_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "model_bytes",
-           "peak_mem_mb", "speedup_vs_float_tflite", "unstable", "unstable_why", "speedup_unstable", "runner", "median_source", "mem_method", "path"]
+           "peak_mem_mb", "speedup_vs_float_tflite", "unstable", "unstable_why", "speedup_unstable",
+           "runner", "median_source", "mem_method", "path"]
 
 
 def _is_float_tflite(row: dict) -> bool:
@@ -24,8 +25,9 @@ def _is_float_tflite(row: dict) -> bool:
 
 
 def add_speedups(rows: list[dict], cpus: int | None = None) -> None:
-    """Mark unstable rows (:func:`mark_unstable`, ``cpus`` = usable CPUs of this host), then set ``speedup_vs_float_tflite`` = (median of the first plain-TFLite row with the same device and threads)
-    / (this row's median); None when there is no such baseline."""
+    """Mark unstable rows (:func:`mark_unstable`, ``cpus`` = usable CPUs of this host), then set
+    ``speedup_vs_float_tflite`` = (median of the first plain-TFLite row with the same device and threads) /
+    (this row's median), None without such a baseline; ``speedup_unstable`` when either row is unstable."""
     mark_unstable(rows, cpus)
     base = {}
     for r in rows:
@@ -121,6 +123,9 @@ def write_csv(path: str | Path, rows: Sequence[dict]) -> None:
             w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
 
 
+BACKEND_COLORS = {"lce": "#2b8cbe", "tflite": "#f03b20", "onnxruntime": "#31a354"}
+
+
 def plot_rows(path: str | Path, rows: Sequence[dict], title: str = "Inference latency (median; whiskers p10-p90)"):
     """Horizontal bar chart of median latency per row, whiskers p10-p90 (or p5-p95), coloured by backend."""
     import matplotlib
@@ -133,7 +138,8 @@ def plot_rows(path: str | Path, rows: Sequence[dict], title: str = "Inference la
     for r in rows:
         k = f"/{r['kernel']}" if r.get("kernel") not in (None, "-") else ""
         dev = "" if r.get("device", "host") == "host" else f"{r['device']} "
-        labels.append(f"{dev}{r['model']} {r['backend']}{k} {r['threads']}thr" + (" (unstable!)" if r.get("unstable") else ""))
+        flag = " (unstable!)" if r.get("unstable") else ""
+        labels.append(f"{dev}{r['model']} {r['backend']}{k} {r['threads']}thr{flag}")
         m = r["median_ms"]
         a = r.get("p10_ms") if r.get("p10_ms") is not None else r.get("p5_ms")
         b = r.get("p90_ms") if r.get("p90_ms") is not None else r.get("p95_ms")

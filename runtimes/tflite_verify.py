@@ -234,7 +234,7 @@ class _Verifier:
                 v = self.deref(p, label)
                 for i in range(self.vector(v, 4, label)):
                     self.table(self.deref(v + 4 + 4 * i, f"{label}[{i}]"), f.ref, depth + 1, f"{label}[{i}]")
-        for fid, f in fields.items():  # unions: member table type from the <name>Type field
+        for f in fields.values():  # unions: member table type from the <name>Type field
             if f.kind != "union" or f.name not in present:
                 continue
             tp = present.get(f.name + "Type")
@@ -350,7 +350,8 @@ def _check_references(v: _Verifier, root: int) -> None:
                 v.fail(f"subgraph {si} operator {oi} uses operator code {idx} of {n_codes}")
             if "LargeCustomOptionsOffset" in of:
                 off = struct.unpack_from("<Q", v.buf, of["LargeCustomOptionsOffset"])[0]
-                size = struct.unpack_from("<Q", v.buf, of["LargeCustomOptionsSize"])[0] if "LargeCustomOptionsSize" in of else 0
+                size_at = of.get("LargeCustomOptionsSize")
+                size = struct.unpack_from("<Q", v.buf, size_at)[0] if size_at is not None else 0
                 if off > 1:
                     v.need(off, size, f"subgraph {si} operator {oi} large custom options")
             if "CustomOptions" in of:

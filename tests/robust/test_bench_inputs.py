@@ -43,7 +43,8 @@ def test_output_equal_to_input_is_refused(onnx_model, tmp_path, capsys, flag):
     m = tmp_path / "m.onnx"
     m.write_bytes(onnx_model.read_bytes())
     before = m.read_bytes()
-    assert bench.main([str(m), "--runs", "1", "--no-progress", "--no-isolate", flag, str(tmp_path / "." / "m.onnx")]) == 2
+    same = str(tmp_path / "." / "m.onnx")
+    assert bench.main([str(m), "--runs", "1", "--no-progress", "--no-isolate", flag, same]) == 2
     assert "is the input file" in _one_error(capsys) and m.read_bytes() == before
 
 

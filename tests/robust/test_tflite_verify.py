@@ -72,7 +72,8 @@ def test_native_crash_becomes_an_error_line(lce_model, tmp_path):
     bad = tmp_path / "stride0.tflite"
     bad.write_bytes(zero_conv_stride(lce_model.read_bytes()))
     verify_tflite(bad.read_bytes())  # structurally valid
-    p = subprocess.run([sys.executable, "-m", "runtimes.bench", str(bad), "--runs", "1", "--no-progress"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    p = subprocess.run([sys.executable, "-m", "runtimes.bench", str(bad), "--runs", "1", "--no-progress"], cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
     assert p.returncode == 2, (p.returncode, p.stderr[-2000:])
     err = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert len(err) == 1 and "crashed (SIGABRT)" in err[0] and "stride0.tflite" in err[0], err
