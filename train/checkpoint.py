@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import reprlib
 from pathlib import Path
 
 import torch
@@ -81,11 +82,11 @@ def stored_arch(ckpt: dict) -> ReActNetConfig:
                 isinstance(v, (int, float)) and not isinstance(v, bool) if want is float else
                 isinstance(v, want) and not isinstance(v, bool))
             if not ok:
-                raise CheckpointError(f"checkpoint arch field {k!r} is {v!r} ({type(v).__name__}), "
+                raise CheckpointError(f"checkpoint arch field {k!r} is {reprlib.repr(v)} ({type(v).__name__}), "
                                       f"expected {want.__name__}")
     for k, hi in _ARCH_LIMITS.items():  # a corrupt value must not allocate a model the size of the machine
         if k in d and not 0 <= d[k] <= hi:
-            raise CheckpointError(f"checkpoint arch field {k!r} = {d[k]!r} is outside [0, {hi}]")
+            raise CheckpointError(f"checkpoint arch field {k!r} = {reprlib.repr(d[k])} is outside [0, {hi}]")
     try:
         return ReActNetConfig.from_dict(d)
     except ConfigError as e:
@@ -121,7 +122,8 @@ def model_from_checkpoint(ckpt: dict | str | os.PathLike, arch: ReActNetConfig |
         try:
             model.load_state_dict(sd)
         except RuntimeError as e:
-            raise CheckpointError(f"checkpoint weights do not match its own architecture: {str(e)[:300]}") from None
+            detail = " ".join(str(e).split())  # torch's message spans lines; the CLI prints one
+            raise CheckpointError(f"checkpoint weights do not match its own architecture: {detail[:300]}") from None
         return model
     if ckpt.get("kind") is not None:
         raise CheckpointError(f"this is a {ckpt['kind']!r} checkpoint, not a ReActNet one")

@@ -70,6 +70,13 @@ def run_cli(main, argv, allowed=(0, 2)) -> tuple[int, str]:
     return rc, text
 
 
+class Seed(bytes):
+    """Seed file bytes with a short repr (hypothesis prints the arguments of a falsifying example)."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} seed bytes>"
+
+
 @pytest.fixture(scope="module")
 def ckpt_bytes(tmp_path_factory):
     torch.manual_seed(0)
@@ -77,7 +84,7 @@ def ckpt_bytes(tmp_path_factory):
 
     m = reactnet_a(width=0.25, input_size=32, num_classes=10, num_blocks=1).eval()
     p = save_checkpoint(tmp_path_factory.mktemp("fz") / "seed.pt", reactnet_payload(m, step=1))
-    return p.read_bytes()
+    return Seed(p.read_bytes())
 
 
 # ------------------------------------------------------------------------------------------ checkpoints
@@ -138,7 +145,7 @@ def test_wrong_types_in_checkpoints(tmp_path, payload, arch, tiny_reactnet):
 
 @pytest.fixture(scope="module")
 def tflite_seeds(lce_model, float_tflite_model):
-    return [lce_model.read_bytes(), float_tflite_model.read_bytes()]
+    return [Seed(lce_model.read_bytes()), Seed(float_tflite_model.read_bytes())]
 
 
 @pytest.mark.lce
