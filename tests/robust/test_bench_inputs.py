@@ -7,7 +7,7 @@ from onnx import TensorProto
 
 from runtimes import bench
 from runtimes.hostinfo import default_thread_counts
-from runtimes.report import add_speedups, format_table, mark_unstable
+from runtimes.latency_table import add_speedups, format_table, mark_unstable
 from tests.robust.models import onnx_with_inputs
 
 
