@@ -31,3 +31,7 @@ class DatasetError(BurnEdgeError):
 
 class ModelFileError(BurnEdgeError):
     """A model file is missing, has an unknown suffix, or the backend cannot load it (corrupt/truncated)."""
+
+
+class NonFiniteError(BurnEdgeError):
+    """A loss or weights became NaN/Inf: training stops without writing them (the last good checkpoint stays)."""

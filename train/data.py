@@ -122,6 +122,27 @@ def build_dataset(name: str, split: str = "train", root: str | None = None, tran
                            f"{str(e).splitlines()[0]}") from None
 
 
+def class_count(ds) -> int | None:
+    """Number of distinct labels of a data set with ``targets`` (or a Subset of one); None if unknown."""
+    from torch.utils.data import Subset
+
+    base, idx = (ds.dataset, ds.indices) if isinstance(ds, Subset) else (ds, None)
+    targets = getattr(base, "targets", None)
+    if targets is None:
+        return None
+    targets = list(targets)
+    return len({int(targets[i]) for i in idx} if idx is not None else {int(t) for t in targets})
+
+
+def require_classes(ds, where: str, minimum: int = 2) -> None:
+    """DatasetError unless ``ds`` has at least ``minimum`` classes: training with labels on one class learns
+    nothing and reports a perfect loss."""
+    n = class_count(ds)
+    if n is not None and n < minimum:
+        raise DatasetError(f"{where} has {n} class{'es' if n != 1 else ''}; training with labels needs at least "
+                           f"{minimum} (one sub-folder per class: <root>/train/<class>/<image>)")
+
+
 TEST_SPLIT_DIRS = ("val", "test")
 
 
