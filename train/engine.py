@@ -112,8 +112,8 @@ class Trainer:
         """Where the last good checkpoint is, for error messages."""
         path = self.out / CHECKPOINT_NAME
         if self.saved_step is None:
-            return f"no checkpoint was written by this run ({path} is unchanged)"
-        return f"the last good checkpoint is {path} (step {self.saved_step})"
+            return f"No checkpoint was written by this run ({path} is unchanged)"
+        return f"The last good checkpoint is {path} (step {self.saved_step})"
 
     def check_loss(self, loss: torch.Tensor, epoch: int) -> None:
         """Every micro-batch: stop before backward() on a NaN/Inf loss (all processes agree under DDP)."""

@@ -34,10 +34,10 @@ def test_exploding_lr_stops_at_the_first_nonfinite_loss_and_keeps_the_last_good_
     err = _errors(capsys)
     assert len(err) == 1 and err[0].startswith("error: ") and "lower --lr" in err[0], err
     ckpt = out / "checkpoint.pt"
-    if "no checkpoint was written" in err[0]:
+    if "No checkpoint was written" in err[0]:
         assert not ckpt.exists()
     else:
-        assert f"the last good checkpoint is {ckpt}" in err[0]
+        assert f"The last good checkpoint is {ckpt}" in err[0]
         ck = read_checkpoint(ckpt)
         assert all(bool(torch.isfinite(t).all()) for t in ck["model"].values() if t.is_floating_point())
         assert f"(step {ck['step']})" in err[0]
