@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from common.errors import BurnEdgeError
+from common.files import atomic_write_text
 from train.config import PRESETS, resolve_config
 from train.evaluate import EvalConfig, evaluate
 from train.pretrain import run
@@ -100,8 +101,8 @@ def main(argv=None) -> int:
                                                                                   data_root=args.data_root))
             print(f"[{name}] linear {results[name]['linear']['top1']:.2%}  kNN {results[name]['knn']['top1']:.2%} "
                   f"({time.time() - t0:.0f}s)")
-        (out / "results.json").write_text(json.dumps(results, indent=1))
-        (out / "results.md").write_text(format_table(results, args))
+        atomic_write_text(out / "results.json", json.dumps(results, indent=1))
+        atomic_write_text(out / "results.md", format_table(results, args))
         print(format_table(results, args))
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
