@@ -96,8 +96,8 @@ def phase_stage2(args, paths: Paths) -> dict:
 
 
 def phase_evaluate(args, paths: Paths) -> dict:
-    from train.checkpoint import reactnet_payload, read_checkpoint, save_checkpoint
-    from train.evaluate import EvalConfig, deployable_classifier, evaluate
+    from train.checkpoint import read_checkpoint, save_checkpoint
+    from train.evaluate import EvalConfig, classifier_payload, deployable_classifier, evaluate
 
     protocols = ("linear", "knn")
     ecfg = EvalConfig(dataset=None, data_root=args.data_root)
@@ -109,9 +109,7 @@ def phase_evaluate(args, paths: Paths) -> dict:
                              replace(ecfg, random_init=rnd))
     for name in ("burn-stage2", "burn-stage1", "random-init"):
         print(f"  {name:12s} linear {res[name]['linear']['top1']:.1%}  kNN {res[name]['knn']['top1']:.1%}")
-    cfg = read_checkpoint(paths.stage2).get("config") or {}
-    save_checkpoint(paths.classifier, reactnet_payload(model, method="burn+linear-probe", stage=2,
-                                                       config={"dataset": cfg.get("dataset", "digits")}))
+    save_checkpoint(paths.classifier, classifier_payload(model, read_checkpoint(paths.stage2)))
     acc = res["burn-stage2"].pop("classifier")["test_top1"]
     res["classifier"] = {"test_top1": acc, "checkpoint": str(paths.classifier)}
     print(f"  classifier   top-1 {acc:.1%} (stage-2 binary net + folded linear probe)")

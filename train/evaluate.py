@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from common.errors import BurnEdgeError, CheckpointError, ConfigError
 from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path
-from train.checkpoint import model_from_checkpoint, read_checkpoint
+from train.checkpoint import model_from_checkpoint, reactnet_payload, read_checkpoint, save_checkpoint
 from train.data import build_dataset, dataset_info, eval_transform, train_transform
 from train.models import Teacher, TeacherConfig
 from train.models.teacher import load_teacher_weights
@@ -357,6 +357,15 @@ def deployable_classifier(ckpt_path: str, protocols=("linear", "knn"), ecfg: Eva
     return out, model, probe
 
 
+def classifier_payload(model, source: dict) -> dict:
+    """Checkpoint payload of a folded classifier made from the ``source`` checkpoint (method "<m>+linear-probe",
+    the source's stage, and the data set it was trained on, which sets the exported mean/std)."""
+    cfg = source.get("config") or {}
+    return reactnet_payload(model, method=f"{source.get('method') or 'unknown'}+linear-probe",
+                            stage=source.get("stage", 2 if model.cfg.binary_weights else 1),
+                            config={"dataset": cfg.get("dataset", "digits")})
+
+
 @torch.no_grad()
 def _feat_dim(backbone, dataset) -> int:
     backbone.eval()
@@ -376,6 +385,10 @@ def format_result(res: dict) -> str:
             lines.append(f"{p:12s} " + "  ".join(f"{k}: top-1 {v['top1']:.2%}" for k, v in r.items()))
         else:
             lines.append(f"{p:12s} " + "  ".join(f"{k}: {v['mean']:.2%} ± {v['std']:.2%}" for k, v in r.items()))
+    if "classifier" in res:
+        c = res["classifier"]
+        lines.append(f"{'classifier':12s} top-1 {c['test_top1']:.2%} (linear probe folded into the head)"
+                     + (f" -> {c['checkpoint']}" if c.get("checkpoint") else ""))
     return "\n".join(lines)
 
 
@@ -410,6 +423,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                         "default: the accuracy would mean nothing)")
     p.add_argument("--device", default=d.device, help="cpu or cuda (default cpu)")
     p.add_argument("--json", default=None, help="also write the results as JSON to this file")
+    p.add_argument("--classifier", default=None, metavar="CKPT.pt",
+                   help="also save the deployable classifier here: the network with its linear probe folded into "
+                        "the head (adds the linear protocol; ReActNet checkpoints only); export it with "
+                        "python -m export.to_onnx / export.to_lce")
     return p
 
 
@@ -424,11 +441,20 @@ def main(argv=None) -> int:
                       semi_lr=args.semi_lr, shots=tuple(args.shots), fewshot_seeds=args.fewshot_seeds,
                       svm_c=args.svm_c, random_init=args.random_init, test_on_train=args.test_on_train,
                       device=args.device)
+    if args.classifier and "linear" not in protocols:
+        protocols = ["linear", *protocols]
     try:
-        if args.json:  # before the long work: never overwrite the checkpoint, never fail only at the end
-            refuse_same_path(args.json, args.checkpoint, what="--json")
-            ensure_writable_dir(Path(args.json).parent)
-        res = evaluate(args.checkpoint, protocols, ecfg)
+        # before the long work: never overwrite the checkpoint, never fail only at the end
+        for flag, out in (("--json", args.json), ("--classifier", args.classifier)):
+            if out:
+                refuse_same_path(out, args.checkpoint, what=flag)
+                ensure_writable_dir(Path(out).parent)
+        if args.classifier:
+            res, model, _ = deployable_classifier(args.checkpoint, protocols, ecfg)
+            save_checkpoint(args.classifier, classifier_payload(model, read_checkpoint(args.checkpoint)))
+            res["classifier"]["checkpoint"] = str(args.classifier)
+        else:
+            res = evaluate(args.checkpoint, protocols, ecfg)
         res["eval_config"] = asdict(ecfg)
         print(format_result(res))
         if args.json:

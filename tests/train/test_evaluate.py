@@ -5,7 +5,7 @@ import torch
 
 from common.errors import CheckpointError, ConfigError
 from train import evaluate as ev
-from train.checkpoint import reactnet_payload, save_checkpoint
+from train.checkpoint import model_from_checkpoint, reactnet_payload, read_checkpoint, save_checkpoint
 from train.models import build_teacher, reactnet_a
 
 
@@ -83,6 +83,19 @@ def test_folded_classifier_equals_the_trained_probe_on_real_features(tiny_ckpt):
     assert (logits.argmax(1) == expected.argmax(1)).all()
     assert probe.linear.out_features == 10 and probe.mean.shape == probe.std.shape == (model.feature_dim,)
     assert res["classifier"]["test_top1"] == pytest.approx(res["linear"]["top1"], abs=2 / len(test_set))
+
+
+def test_cli_saves_the_deployable_classifier(tiny_ckpt, tmp_path, capsys):
+    out = tmp_path / "classifier.pt"
+    assert ev.main([str(tiny_ckpt), "--protocol", "knn", "--classifier", str(out), "--linear-epochs", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "linear" in printed and "classifier" in printed and str(out) in printed  # linear added for the fold
+    ck = read_checkpoint(out)
+    assert ck["method"] == "burn+linear-probe" and ck["stage"] == 1 and ck["config"] == {"dataset": "digits"}
+    assert model_from_checkpoint(ck).cfg.num_classes == 10
+    assert ev.main([str(tiny_ckpt), "--classifier", str(tiny_ckpt)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --classifier") and err.count("\n") == 1
 
 
 def test_fold_needs_the_linear_protocol(tiny_ckpt):
