@@ -86,7 +86,7 @@ def build_train_loader(cfg: PretrainConfig, data_mode: str, dinfo: DistInfo) -> 
         raise DatasetError(f"the {cfg.dataset} training set at {cfg.data_root} is empty")
     if data_mode == "supervised":
         require_classes(base, f"the {cfg.dataset} training set" + (f" at {cfg.data_root}" if cfg.data_root else ""))
-    tf = (TwoViews(info.input_size, info.mean, info.std) if data_mode == "two_views"
+    tf = (TwoViews(info.input_size, info.mean, info.std, cfg.augment) if data_mode == "two_views"
           else train_transform(info.input_size, info.mean, info.std))
     sampler = EpochBatchSampler(len(base), cfg.batch_size, cfg.seed, dinfo.rank, dinfo.world_size)
     if len(sampler) < cfg.accum_steps:
