@@ -13,6 +13,7 @@ Every method has:
 
 from __future__ import annotations
 
+from train.cmim import with_cmim
 from train.config import PretrainConfig
 from train.errors import ConfigError
 from train.methods.burn import Burn
@@ -31,7 +32,7 @@ def build_method(cfg: PretrainConfig):
         raise ConfigError(f"unknown method {cfg.method!r}; choose one of {sorted(METHODS)}")
     if cfg.method == "teacher" and cfg.teacher_objective == "supervised":
         return Supervised.teacher_from_config(cfg)
-    return METHODS[cfg.method].from_config(cfg)
+    return with_cmim(METHODS[cfg.method].from_config(cfg), cfg)  # + alpha * CMIM when --cmim-weight > 0
 
 
 __all__ = ["METHODS", "build_method", "Burn", "S2BNN", "SupervisedKL", "Supervised", "MoCoTeacher"]
