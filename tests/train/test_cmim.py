@@ -6,12 +6,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.train.helpers import tiny_config
+from tests.train.helpers import tiny_config, write_teacher_checkpoint
+from train import pretrain
 from train.binary import sign_pm1
+from train.checkpoint import read_checkpoint
 from train.cmim import ActivationTap, WithCMIM, binariser_sites, parse_blocks, same_image_mask
 from train.errors import ConfigError
 from train.losses import cmim_loss, info_nce
 from train.methods import build_method
+from train.metrics import read_jsonl
 
 
 class TestLoss:
@@ -131,3 +134,46 @@ def test_cmim_refuses_the_float_teacher(tmp_path):
         tiny_config(tmp_path, method="teacher", cmim_weight=1.0)
     with pytest.raises(ConfigError):
         tiny_config(tmp_path, method="supervised", cmim_weight=1.0, cmim_negatives="queue")
+
+
+# ------------------------------------------------------------------------------------ in the engine
+
+
+@pytest.fixture(scope="module")
+def teacher_ckpt(tmp_path_factory):
+    return write_teacher_checkpoint(tmp_path_factory.mktemp("teacher") / "teacher.pt")
+
+
+@pytest.mark.parametrize("method", ["supervised", "supervised-kl", "s2bnn"])
+def test_binary_methods_train_with_cmim(method, teacher_ckpt, tmp_path):
+    pretrain.run(tiny_config(tmp_path, teacher_ckpt, method=method, stage=2, cmim_weight=1.0, cmim_bank=32,
+                             limit_train=32))
+    ck = read_checkpoint(tmp_path / "checkpoint.pt")
+    assert {"embed_b.blocks_1_rsign1.2.weight", "bank_f.blocks_1_rsign2.keys"} <= set(ck["heads"]["cmim"])
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    assert rows and all(math.isfinite(r["cmim"]) and 0 <= r["cmim_acc"] <= 1 for r in rows)
+
+
+def test_burn_stages_carry_cmim_heads_and_onnx_has_none(teacher_ckpt, tmp_path):
+    """BURN stage 1 -> 2 with CMIM: stage 2 starts from stage 1's CMIM heads (like g); the exported
+    ONNX graph holds the student only (no CMIM embedding or bank tensor)."""
+    kw = dict(method="burn", cmim_weight=0.5, cmim_dim=24, cmim_bank=40, cmim_blocks="all", limit_train=32)
+    pretrain.run(tiny_config(tmp_path / "s1", teacher_ckpt, stage=1, **kw))
+    s1 = read_checkpoint(tmp_path / "s1" / "checkpoint.pt")
+    cfg2 = tiny_config(tmp_path / "s2", teacher_ckpt, stage=2, init=str(tmp_path / "s1" / "checkpoint.pt"), **kw)
+    m = build_method(cfg2)
+    assert all(torch.equal(v, s1["heads"]["cmim"][k]) for k, v in m.cmim.state_dict().items())
+    pretrain.run(cfg2)
+    s2 = read_checkpoint(tmp_path / "s2" / "checkpoint.pt")
+    assert set(s2["heads"]) == {"classifier", "fs_projector", "cmim"}
+
+    import onnx
+
+    from export import to_onnx
+
+    out = tmp_path / "s2.onnx"
+    assert to_onnx.main([str(tmp_path / "s2" / "checkpoint.pt"), "-o", str(out)]) == 0
+    inits = onnx.load(str(out)).graph.initializer
+    assert inits and not any("cmim" in i.name or "embed" in i.name or "bank" in i.name for i in inits)
+    assert not any(24 in i.dims or 40 in i.dims for i in inits)  # the CMIM width / bank size appear nowhere
+    assert sum(math.prod(i.dims) for i in inits) <= sum(v.numel() for v in s2["model"].values())
