@@ -122,7 +122,8 @@ PRESETS: dict[str, dict[str, dict]] = {
     "digits-tiny": {
         "*": dict(dataset="digits", width=0.25, num_blocks=13, padding="one", head_hidden=256, head_dim=128,
                   teacher_arch="resnet18", teacher_small_input=False, batch_size=64, lr=2e-3,
-                  warmup_epochs=1.0, log_every=10, moco_k=1024, moco_m=0.99, moco_dim=64, num_workers=1),
+                  warmup_epochs=1.0, log_every=10, moco_k=1024, moco_m=0.99, moco_dim=64, num_workers=1,
+                  cmim_bank=1024),
         "teacher": dict(epochs=3, lr=1e-3, temperature=0.2),
         "burn": dict(epochs=5),
         "s2bnn": dict(epochs=5),

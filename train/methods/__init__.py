@@ -13,7 +13,7 @@ Every method has:
 
 from __future__ import annotations
 
-from train.cmim import with_cmim
+from train.methods.cmim import with_cmim
 from train.config import PretrainConfig
 from train.errors import ConfigError
 from train.methods.burn import Burn
