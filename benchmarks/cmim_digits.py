@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from common.errors import BurnEdgeError
 from train.config import resolve_config
-from train.errors import BurnEdgeError
 from train.evaluate import EvalConfig, evaluate
 from train.pretrain import run
 

@@ -6,9 +6,10 @@
   python benchmarks/train_speed.py --config tiny --cmim           # the same step without and with CMIM
 
 Inputs are random tensors already in memory, so the numbers are the model step only (no data
-loading or augmentation). ``--cmim`` times every config twice, without and with the CMIM term (the
-preset's ``--cmim-*`` defaults, alpha 0.1), and prints the overhead. The teacher runs under no_grad in eval mode, once for both views; on GPU
-the step uses channels_last and the chosen autocast dtype, as the engine does.
+loading or augmentation). The teacher runs under no_grad in eval mode, once for both views; on GPU
+the step uses channels_last and the chosen autocast dtype, as the engine does. ``--cmim`` times every
+config twice, without and with the CMIM term (the preset's ``--cmim-*`` defaults, alpha 0.1), the two
+variants taking turns step by step, and prints the overhead.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import time
 
 import torch
 
-from train.methods.cmim import with_cmim
 from train.config import resolve_config
 from train.methods import Burn
+from train.methods.cmim import with_cmim
 from train.methods.common import build_student, random_classifier
 from train.models import build_teacher
 

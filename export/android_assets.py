@@ -34,21 +34,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import hashlib
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from common.errors import BurnEdgeError
+from common.files import atomic_copy, atomic_write_text, sha256_file
 from export.errors import ExportError
 from train.data import DATASETS
-from train.errors import BurnEdgeError
 
 FORMAT = "burn-edge/android-assets"
 VERSION = 1
@@ -62,14 +60,6 @@ TFLITE_IDENTIFIER = b"TFL3"  # flatbuffer file identifier, bytes 4..8 of every .
 
 class AndroidAssetsError(ExportError):
     """The assets cannot be written: a missing/corrupt model, labels that do not fit the model, bad mean/std."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _check_tflite(path: Path, role: str) -> None:
@@ -135,25 +125,6 @@ def _check_sidecar(path: Path, role: str, size: tuple[int, int], mean: list[floa
                                      f"{size[0]}x{size[1]}")
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _write_text_atomic(dst: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, dst)
-
-
 def _safe_label(label: str) -> str:
     """An ASCII file-name fragment for a label (APK asset names are safest in ASCII)."""
     return "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "_" for c in label)[:40] or "x"
@@ -208,10 +179,10 @@ def write_android_assets(assets_dir: str | os.PathLike, *, lce_model: str | os.P
             dst.unlink(missing_ok=True)  # never leave a stale model the metadata does not describe
             model_meta[role] = None
             continue
-        _copy_atomic(Path(p), dst)
-        model_meta[role] = {"file": MODEL_FILES[role], "bytes": dst.stat().st_size, "sha256": _sha256(dst),
+        atomic_copy(Path(p), dst)
+        model_meta[role] = {"file": MODEL_FILES[role], "bytes": dst.stat().st_size, "sha256": sha256_file(dst),
                             "source": Path(p).name}
-    _write_text_atomic(out / LABELS_FILE, "".join(c + "\n" for c in names))
+    atomic_write_text(out / LABELS_FILE, "".join(c + "\n" for c in names))
 
     sample_dir = out / SAMPLES_DIR
     if sample_dir.is_dir():
@@ -233,7 +204,7 @@ def write_android_assets(assets_dir: str | os.PathLike, *, lce_model: str | os.P
     src = None
     if source_checkpoint is not None:
         sp = Path(source_checkpoint)
-        src = {"file": sp.name, "sha256": _sha256(sp) if sp.is_file() else None}
+        src = {"file": sp.name, "sha256": sha256_file(sp) if sp.is_file() else None}
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -250,7 +221,7 @@ def write_android_assets(assets_dir: str | os.PathLike, *, lce_model: str | os.P
         "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     path = out / METADATA_FILE
-    _write_text_atomic(path, json.dumps(meta, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(meta, indent=2) + "\n")
     return path
 
 

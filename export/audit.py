@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
+from common.errors import BurnEdgeError
 from export.common import META_ARCH, META_KIND
 from export.errors import ExportError, FloatFallbackError
-from train.errors import BurnEdgeError
 from train.models.layers import BinaryConv2d
 from train.models.reactnet import ReActNetA, ReActNetConfig
 

@@ -1,8 +1,8 @@
-"""Export errors. Every one is a :class:`train.errors.BurnEdgeError`, so CLIs print it as one ``error:`` line."""
+"""Export errors. Each is a :class:`common.errors.BurnEdgeError`, so CLIs print it as one ``error:`` line."""
 
 from __future__ import annotations
 
-from train.errors import BurnEdgeError
+from common.errors import BurnEdgeError
 
 
 class ExportError(BurnEdgeError):

@@ -21,11 +21,11 @@ import os
 import sys
 from pathlib import Path
 
+from common.errors import BurnEdgeError
 from export.common import OUTPUTS, make_metadata
 from export.errors import ExportError, FloatFallbackError
 from export.loading import add_arch_args, load_stage
 from export.stages import Checklist
-from train.errors import BurnEdgeError
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:

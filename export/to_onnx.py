@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.errors import BurnEdgeError
 from export.common import OUTPUTS, make_metadata
 from export.errors import EquivalenceError
 from export.loading import add_arch_args, load_stage
 from export.stages import Checklist
-from train.errors import BurnEdgeError
 
 CHECK_RTOL = 1e-4  # max |onnx - torch| / max |torch| on the random check batch
 

@@ -37,8 +37,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from common.errors import BurnEdgeError
 from train.binary import sign_pm1
-from train.errors import BurnEdgeError
 from train.models.reactnet import ReActNetA
 
 LCE_KERNELS = ("default", "indirect", "reference")

@@ -13,9 +13,10 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
+from common.errors import ModelFileError
 from runtimes.base import BACKENDS, LCE_KERNELS, META_KEYS, BaseRunner, ModelMeta, Runner, preprocess
 from runtimes.detect import detect_backend, is_lce_model, tflite_op_names
-from runtimes.errors import ModelFileError, RuntimeBackendError
+from runtimes.errors import RuntimeBackendError
 
 # backend name -> "module:class" (imported lazily: tensorflow takes seconds to import)
 RUNTIMES: dict[str, str] = {

@@ -40,7 +40,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from train.errors import BurnEdgeError
+from common.errors import BurnEdgeError
 
 log = logging.getLogger(__name__)
 

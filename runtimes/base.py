@@ -34,7 +34,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from runtimes.errors import ModelFileError
+from common.errors import ModelFileError
 
 META_PREFIX = "burn_edge."
 META_INPUT_SIZE = "burn_edge.input_size"

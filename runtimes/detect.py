@@ -12,7 +12,7 @@ import functools
 import importlib.util
 from pathlib import Path
 
-from runtimes.errors import ModelFileError
+from common.errors import ModelFileError
 
 LCE_OP_NAMES = (b"LceBconv2d", b"LceQuantize", b"LceDequantize", b"LceBMaxPool2d")
 SUFFIX_BACKEND = {".onnx": "onnxruntime", ".tflite": None}  # None: decided by the operator codes

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import ModelFileError
 from runtimes.base import LCE_KERNELS, BaseRunner, ModelMeta
-from runtimes.errors import ModelFileError, RuntimeBackendError
+from runtimes.errors import RuntimeBackendError
 from runtimes.tflite import dequantize_output
 
 

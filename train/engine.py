@@ -24,11 +24,11 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
+from common.errors import CheckpointError, ConfigError, DatasetError
 from train.checkpoint import reactnet_payload, read_checkpoint, save_checkpoint
 from train.config import PretrainConfig
 from train.data import TwoViews, build_dataset, dataset_info, train_transform
 from train.dist import DistInfo, all_gather_cat, all_reduce_mean
-from train.errors import CheckpointError, ConfigError, DatasetError
 from train.metrics import MetricsLogger, Throughput, progress_line
 from train.models import ReActNetA
 from train.schedules import lr_factor

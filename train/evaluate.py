@@ -31,9 +31,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
+from common.errors import BurnEdgeError, CheckpointError, ConfigError
 from train.checkpoint import model_from_checkpoint, read_checkpoint
 from train.data import build_dataset, dataset_info, eval_transform, train_transform
-from train.errors import BurnEdgeError, CheckpointError, ConfigError
 from train.models import Teacher, TeacherConfig
 from train.models.teacher import load_teacher_weights
 

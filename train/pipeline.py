@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from train.errors import BurnEdgeError, CheckpointError
+from common.errors import BurnEdgeError, CheckpointError
 
 PHASES = ("teacher", "stage1", "stage2", "evaluate", "export", "verify", "bench", "report")
 

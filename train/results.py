@@ -22,8 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from common.errors import BurnEdgeError
 from train.config import PRESETS, resolve_config
-from train.errors import BurnEdgeError
 from train.evaluate import EvalConfig, evaluate
 from train.pretrain import run
 

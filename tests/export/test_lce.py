@@ -11,13 +11,13 @@ import torch
 pytest.importorskip("larq_compute_engine")
 pytestmark = pytest.mark.lce
 
+from common.files import sha256_file  # noqa: E402
 from export import audit as audit_cli  # noqa: E402
 from export import to_lce  # noqa: E402
 from export.audit import audit_flatbuffer, audit_path, meta_path  # noqa: E402
 from export.common import META_KIND, META_LAYOUT, META_SOURCE  # noqa: E402
 from export.errors import ExportError  # noqa: E402
 from export.lce import KERNELS, build_keras, convert  # noqa: E402
-from export.loading import file_sha256  # noqa: E402
 from tests.export.helpers import edge_case_model, lce_run, randomize_eval_state, rel_err, torch_out  # noqa: E402
 from train.models import reactnet_a  # noqa: E402
 
@@ -110,7 +110,7 @@ def test_cli_trained_checkpoint_agrees_in_all_kernels(trained_ckpt, digits_test,
     for stage in ("load", "build", "convert", "audit", "save"):
         assert f"✓ {stage}" in printed
     meta = json.loads(meta_path(out).read_text())
-    assert meta[META_LAYOUT] == "NHWC" and meta[META_KIND] == "lce" and meta[META_SOURCE] == file_sha256(path)
+    assert meta[META_LAYOUT] == "NHWC" and meta[META_KIND] == "lce" and meta[META_SOURCE] == sha256_file(path)
     rep = json.loads(audit_path(out).read_text())
     assert rep["ok"] and rep["n_lce_bconv"] == 6 and rep["n_float_conv"] == 1
     x, _ = digits_test

@@ -6,14 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from common.errors import ConfigError
 from tests.train.helpers import tiny_config, write_teacher_checkpoint
 from train import pretrain
 from train.binary import sign_pm1
 from train.checkpoint import read_checkpoint
-from train.methods.cmim import ActivationTap, WithCMIM, binariser_sites, parse_blocks, same_image_mask
-from train.errors import ConfigError
 from train.losses import cmim_loss, info_nce
 from train.methods import build_method
+from train.methods.cmim import ActivationTap, WithCMIM, binariser_sites, parse_blocks, same_image_mask
 from train.metrics import read_jsonl
 
 

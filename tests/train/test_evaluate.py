@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
+from common.errors import CheckpointError
 from train import evaluate as ev
 from train.checkpoint import reactnet_payload, save_checkpoint
-from train.errors import CheckpointError
 from train.models import build_teacher, reactnet_a
 
 

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
+from common.errors import CheckpointError
 from tests.train.helpers import tiny_config, write_teacher_checkpoint
 from train.checkpoint import read_checkpoint, save_checkpoint
 from train.engine import checkpoint_payload
-from train.errors import CheckpointError
 from train.methods import METHODS, Burn, build_method
 
 

@@ -13,10 +13,10 @@ Every method has:
 
 from __future__ import annotations
 
-from train.methods.cmim import with_cmim
+from common.errors import ConfigError
 from train.config import PretrainConfig
-from train.errors import ConfigError
 from train.methods.burn import Burn
+from train.methods.cmim import with_cmim
 from train.methods.s2bnn import S2BNN
 from train.methods.supervised import Supervised
 from train.methods.supervised_kl import SupervisedKL

@@ -33,9 +33,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common.errors import CheckpointError, ConfigError
 from train.config import PretrainConfig
 from train.dist import all_gather_cat, gather_keep_local_grad, rank_and_world
-from train.errors import CheckpointError, ConfigError
 from train.losses import cmim_loss
 from train.methods.teacher_ssl import KeyQueue
 from train.models import ReActNetA
@@ -85,8 +85,11 @@ class ActivationTap:
         their autograd graph (a_B's gradient is the binariser's surrogate gradient).
         """
         rec: dict[str, list] = {name: [] for name in self.sites}
-        handles = [m.register_forward_hook(lambda mod, args, out, name=name: rec[name].append((mod.pre_sign(args[0]), out)))
-                   for name, m in self.sites.items()]
+
+        def keep(name):
+            return lambda mod, args, out: rec[name].append((mod.pre_sign(args[0]), out))
+
+        handles = [m.register_forward_hook(keep(name)) for name, m in self.sites.items()]
         try:
             yield rec
         finally:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from common.errors import CheckpointError, ConfigError
 from train.checkpoint import read_checkpoint
 from train.config import PretrainConfig
 from train.data import dataset_info
-from train.errors import CheckpointError, ConfigError
 from train.models import ReActNetA, Teacher, build_teacher, reactnet_a
 from train.models.reactnet import build_head
 

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, fields
 import torch
 import torch.nn as nn
 
+from common.errors import CheckpointError, ConfigError
 from train.binary import ACTIVATION_GRADS
-from train.errors import CheckpointError, ConfigError
 from train.models.layers import PADDING_MODES, BinaryConv2d, RPReLU, RSign
 
 # Output channels of the stem followed by the 13 blocks at width 1.0 (official ReActNet-A).

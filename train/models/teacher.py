@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-from train.errors import CheckpointError, ConfigError
+from common.errors import CheckpointError, ConfigError
 
 TEACHER_ARCHS = {
     "resnet18": torchvision.models.resnet18,
