@@ -1,7 +1,7 @@
 """Does CMIM help on the embedded default? supervised vs supervised + CMIM, BURN vs BURN + CMIM, over seeds.
 
   python benchmarks/cmim_digits.py --teacher-checkpoint runs/teacher/checkpoint.pt --out runs/cmim
-  python benchmarks/cmim_digits.py ... --seeds 0 1 2 --epochs 3 --cmim-weight 0.1
+  python benchmarks/cmim_digits.py ... --seeds 0 1 2 --epochs 1 --supervised-epochs 2 --warmup-epochs 0.25
 
 Every row is trained with the digits-tiny preset (plus ``--epochs`` if given) for each seed; the "+ CMIM"
 rows differ only by ``--cmim-weight`` (and the preset's other ``--cmim-*`` defaults), so each pair shares
@@ -48,8 +48,12 @@ def train_row(name: str, seed: int, args) -> tuple[Path, float]:
         out = Path(args.out) / f"{name}-seed{seed}" / stage
         ck = out / "checkpoint.pt"
         extra = dict(cmim_weight=args.cmim_weight) if cmim else {}
-        if args.epochs:
-            extra["epochs"] = args.epochs
+        epochs = args.supervised_epochs if overrides["method"] == "supervised" and args.supervised_epochs else \
+            args.epochs
+        if epochs:
+            extra["epochs"] = epochs
+        if args.warmup_epochs is not None:
+            extra["warmup_epochs"] = args.warmup_epochs
         if not (out / "done.json").is_file():
             print(f"[{name} seed {seed} {stage}] training", flush=True)
             cfg = resolve_config("digits-tiny", **overrides, **extra, seed=seed, out=str(out),
@@ -99,6 +103,9 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default 0 1 2)")
     p.add_argument("--rows", nargs="+", choices=sorted(ROWS), default=list(ROWS), help="rows (default all)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per stage (default: the preset's)")
+    p.add_argument("--supervised-epochs", type=int, default=None,
+                   help="epochs of the one-stage supervised rows (default: --epochs)")
+    p.add_argument("--warmup-epochs", type=float, default=None, help="LR warm-up per stage (default: the preset's)")
     p.add_argument("--cmim-weight", type=float, default=0.1, help="alpha of the + CMIM rows (default 0.1)")
     args = p.parse_args(argv)
     results: dict = {name: {} for name in args.rows}
