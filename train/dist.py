@@ -52,19 +52,6 @@ def init_from_env(device: str = "auto") -> DistInfo:
     return DistInfo(rank, world, local_rank, dev)
 
 
-def is_main() -> bool:
-    return not dist.is_initialized() or dist.get_rank() == 0
-
-
-def world_size() -> int:
-    return dist.get_world_size() if dist.is_initialized() else 1
-
-
-def barrier() -> None:
-    if dist.is_initialized():
-        dist.barrier()
-
-
 @torch.no_grad()
 def all_reduce_mean(t: torch.Tensor) -> torch.Tensor:
     """Mean of ``t`` over processes (returns a new tensor; ``t`` itself when single-process)."""

@@ -2,12 +2,11 @@
 
 Every method has:
 
-* ``student``: the network being trained and saved as the checkpoint's ``"model"`` (the binary
-  ReActNet-A, or the float teacher for ``--method teacher``);
+* ``network``: the network being trained and saved as the checkpoint's ``"model"`` (the binary
+  student ReActNet-A, or the float encoder for ``--method teacher``);
 * ``forward(batch, step, total) -> dict`` with a scalar ``"loss"`` tensor plus logged scalars;
 * ``heads() -> {name: module}``: other trained state saved under ``"heads"`` (BURN's classifier g,
   MoCo's projector / key encoder / queue) and restored by ``--resume`` and ``--init``;
-* ``frozen``: child names loaded from the teacher checkpoint, neither trained nor saved;
 * ``data``: ``"two_views"`` (self-supervised) or ``"supervised"`` (one view + labels).
 """
 
