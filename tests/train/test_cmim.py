@@ -101,7 +101,7 @@ def test_wrapper_trains_student_and_heads(tmp_path, negatives):
                       cmim_dim=8, cmim_blocks="0,1", cmim_pool=2)
     m = build_method(cfg)
     assert isinstance(m, WithCMIM) and set(m.heads()) == {"cmim"}
-    assert m.student is m.method.student and m.data == "supervised"
+    assert m.network is m.student is m.method.student and m.data == "supervised"
     ptr_before = m.cmim.bank_b["blocks_0_rsign1"].keys.clone() if negatives == "bank" else None
     res = m((torch.randn(6, 3, 32, 32), torch.randint(0, 10, (6,))), 0, 10)
     assert set(res) >= {"loss", "acc", "cmim", "cmim_acc"}

@@ -36,7 +36,9 @@ import torch.nn.functional as F
 from common.errors import CheckpointError, ConfigError
 from train.config import PretrainConfig
 from train.dist import all_gather_cat, gather_keep_local_grad, rank_and_world
+from train.loader import batch_images
 from train.losses import cmim_loss
+from train.methods.common import Method
 from train.methods.teacher_ssl import KeyQueue
 from train.models import ReActNetA
 from train.models.layers import RSign
@@ -137,10 +139,10 @@ def same_image_mask(rows: int, images: int, rank: int, world: int, device=None) 
     return ids[:, None] == every_ids[None, :]
 
 
-class WithCMIM(nn.Module):
+class WithCMIM(Method):
     """Any training method + alpha * CMIM on its binary student (see the module docstring).
 
-    Looks like the wrapped method to the engine: ``student``, ``data``, ``frozen``, ``heads()`` (the
+    Looks like the wrapped method to the engine: ``network``, ``data``, ``heads()`` (the
     method's heads plus ``"cmim"``) and ``forward(batch, step, total) -> dict`` (``loss`` includes the
     term; ``cmim`` = the term, ``cmim_acc`` = fraction of binary anchors whose own float embedding is
     the most similar candidate, the "is the contrastive task being solved" signal).
@@ -183,18 +185,18 @@ class WithCMIM(nn.Module):
             raise CheckpointError(f"--init {path}: its CMIM heads differ from this run's --cmim-* options: "
                                   f"{str(e)[:200]}") from None
 
-    # --- the engine's view of a method
+    # --- the engine's view of a method (train.methods.common.Method)
     @property
     def student(self) -> nn.Module:
         return self.method.student
 
     @property
-    def data(self) -> str:
-        return self.method.data
+    def network(self) -> nn.Module:
+        return self.method.network
 
     @property
-    def frozen(self) -> tuple:
-        return tuple(f"method.{name}" for name in self.method.frozen)
+    def data(self) -> str:
+        return self.method.data
 
     def heads(self) -> dict[str, nn.Module]:
         return {**self.method.heads(), "cmim": self.cmim}
@@ -202,8 +204,7 @@ class WithCMIM(nn.Module):
     def forward(self, batch, step: int, total: int) -> dict:
         with self.tap.record() as rec:
             res = dict(self.method(batch, step, total))
-        images = len(batch[0][0]) if self.data == "two_views" else len(batch[0])
-        term, acc = self.term(rec, images)
+        term, acc = self.term(rec, batch_images(batch, self.data))
         res["loss"] = res["loss"] + self.weight * term
         res["cmim"], res["cmim_acc"] = term.detach(), acc
         return res
