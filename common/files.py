@@ -47,16 +47,15 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_save(path: PathLike, write: Callable[[Path], Any]) -> Path:
-    """Call ``write(tmp_path)`` (for libraries that want a path), then rename the temp over ``path``.
-
-    The temp keeps ``path``'s suffix. Creates the parent folder. Returns ``Path(path)``.
-    """
+@contextlib.contextmanager
+def _temp_then_replace(path: PathLike) -> Iterator[Path]:
+    """Yield a fresh temp path beside ``path``; on a clean exit fsync it and rename it over ``path``,
+    on any exception (KeyboardInterrupt included) remove it and re-raise."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_for(path)
     try:
-        write(tmp)
+        yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -64,7 +63,16 @@ def atomic_save(path: PathLike, write: Callable[[Path], Any]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
-    return path
+
+
+def atomic_save(path: PathLike, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp_path)`` (for libraries that want a path), then rename the temp over ``path``.
+
+    The temp keeps ``path``'s suffix. Creates the parent folder. Returns ``Path(path)``.
+    """
+    with _temp_then_replace(path) as tmp:
+        write(tmp)
+    return Path(path)
 
 
 @contextlib.contextmanager
@@ -74,19 +82,8 @@ def atomic_writer(path: PathLike, mode: str = "wb", **open_kwargs) -> Iterator[I
         raise ValueError(f"atomic_writer mode must be 'w' or 'wb', not {mode!r}")
     if mode == "w":
         open_kwargs = {"encoding": "utf-8", "newline": "\n", **open_kwargs}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_for(path)
-    try:
-        with open(tmp, mode, **open_kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    with _temp_then_replace(path) as tmp, open(tmp, mode, **open_kwargs) as f:
+        yield f
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:

@@ -24,3 +24,7 @@ class FloatFallbackError(ExportError):
 
 class EquivalenceError(ExportError):
     """An exported model disagrees with PyTorch beyond the stated tolerance."""
+
+
+class AndroidAssetsError(ExportError):
+    """The assets cannot be written: a missing/corrupt model, labels that do not fit the model, bad mean/std."""

@@ -38,10 +38,10 @@ import numpy as np
 import torch
 
 from common.errors import BurnEdgeError
+from runtimes.format import LCE_KERNELS
 from train.binary import sign_pm1
 from train.models.reactnet import ReActNetA
 
-LCE_KERNELS = ("default", "indirect", "reference")
 RUNTIMES = ("onnxruntime",) + tuple(f"lce-{k}" for k in LCE_KERNELS)
 
 
@@ -50,7 +50,7 @@ class Tolerances:
     """Gate thresholds (all configurable from the CLI)."""
 
     # A near-zero pre-sign value that float rounding flips changes one image's path through a deep binary
-    # net (lce_conversion.md 1.10), so whole-model bounds leave room for a few such images.
+    # net (docs/export.md, LCE converter facts 6), so whole-model bounds leave room for a few such images.
     min_top1: float = 0.95        # fraction of inputs whose top-1 class equals PyTorch's
     min_cosine: float = 0.99      # mean cosine similarity of outputs
     logit_rtol: float = 1e-3      # max |diff| / max |ref| of the final output
@@ -190,7 +190,7 @@ def stage_outputs(model: ReActNetA, runtimes, x: np.ndarray, stages: list[str]) 
         res["onnxruntime"] = {st: _ort_runner(build_onnx(model, upto=st))(x) for st in stages}
     if lce_rts:
         from export import lce
-        from export.audit import output_names
+        from runtimes.tflite_flatbuffer import output_names
 
         flat = lce.convert(lce.build_keras(model, taps=stages))
         order = [stages[int(n.rsplit("_", 1)[1])] for n in output_names(flat)]  # "tap_07" -> stages[7]
@@ -380,7 +380,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=64, help="use at most this many images (default 64)")
     p.add_argument("--dataset", default=None,
                    help="data set whose mean/std preprocess the inputs (default: the one the checkpoint records)")
-    p.add_argument("--output", choices=("logits", "features"), default="logits", help="which output to compare")
+    p.add_argument("--model-output", dest="output", choices=("logits", "features"), default="logits",
+                   help="which model output to compare (default logits)")
     p.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=RUNTIMES,
                    help="runtimes to check (default: all)")
     p.add_argument("--no-localise", action="store_true", help="skip the per-stage comparison")

@@ -8,8 +8,18 @@ import sys
 import pytest
 
 from common.errors import BurnEdgeError, ConfigError
-from common.files import (atomic_copy, atomic_save, atomic_write_bytes, atomic_write_json, atomic_write_text,
-                          atomic_writer, ensure_writable_dir, refuse_same_path, remove_stale_temps, sha256_file)
+from common.files import (
+    atomic_copy,
+    atomic_save,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    atomic_writer,
+    ensure_writable_dir,
+    refuse_same_path,
+    remove_stale_temps,
+    sha256_file,
+)
 
 
 def _names(folder):

@@ -12,8 +12,8 @@ from onnx import numpy_helper
 
 from common.files import sha256_file
 from export import to_onnx
-from export.common import META_ARCH, META_MEAN, META_OUTPUT, META_SOURCE
 from export.onnx_graph import build_onnx
+from runtimes.format import META_ARCH, META_MEAN, META_OUTPUT, META_SOURCE
 from tests.export.helpers import edge_case_model, ort_run, randomize_eval_state, rel_err, torch_out
 from train.data import dataset_info
 from train.models import reactnet_a
@@ -67,7 +67,7 @@ def test_cli_exports_trained_checkpoint_with_metadata(trained_ckpt, digits_test,
     got, ref = ort_run(proto, x), torch_out(model, x)
     assert (got.argmax(1) == ref.argmax(1)).all()
     # Per image: <= 1e-4 relative. Over 450 images a pre-sign value within float rounding of 0 can flip in
-    # one image (see lce_conversion.md 1.10); the verify harness must then explain it as such a flip.
+    # one image (docs/export.md, LCE converter facts 6); the verify harness must then explain it as such a flip.
     per_image = np.abs(got - ref).max(1) / np.abs(ref).max()
     assert (per_image <= 1e-4).mean() >= 0.99
     if (per_image > 1e-4).any():

@@ -121,7 +121,7 @@ def write_report(paths, timings: dict) -> Path:
             md += ["", "![error by block](verify_blocks.png)"]
         md += [""]
     if Path(paths.bench).is_file():
-        from runtimes.report import format_table, plot_rows
+        from runtimes.latency_table import format_table, plot_rows
 
         b = json.loads(Path(paths.bench).read_text())
         md += ["## Latency on this host", "", "```", format_table(b["rows"]), "```", ""]
