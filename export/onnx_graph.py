@@ -189,6 +189,8 @@ def _reactnet(m: ReActNetA, x: str, ctx: OnnxContext) -> str:
         if ctx.upto == f"blocks.{i}":
             return x
     x = ctx.convert(m.pool, x, "pool")
+    if m.mlp is not None:  # official BURN use_mlp: FC(C, C) + ReLU, part of the features
+        x = ctx.convert(m.mlp, x, "mlp")
     return x if ctx.output == "features" else ctx.convert(m.head, x, "head")
 
 

@@ -83,13 +83,13 @@ def _teacher(args, paths: Paths) -> str:
 
 
 def phase_stage1(args, paths: Paths) -> dict:
-    _train(args, paths, method="burn", stage=1, teacher_checkpoint=_teacher(args, paths),
+    _train(args, paths, method="burn", stage=1, recipe=args.recipe, teacher_checkpoint=_teacher(args, paths),
            out=str(paths.stage1.parent))
     return {}
 
 
 def phase_stage2(args, paths: Paths) -> dict:
-    _train(args, paths, method="burn", stage=2, teacher_checkpoint=_teacher(args, paths),
+    _train(args, paths, method="burn", stage=2, recipe=args.recipe, teacher_checkpoint=_teacher(args, paths),
            init=str(_need(paths.stage1, "stage1")), out=str(paths.stage2.parent))
     return {}
 
@@ -173,7 +173,7 @@ PHASE_FNS = {"teacher": phase_teacher, "stage1": phase_stage1, "stage2": phase_s
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    from train.config import PRESETS
+    from train.config import PRESETS, RECIPES
 
     p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -186,6 +186,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--teacher-checkpoint", default=None,
                    help="use this teacher (MoCo-v2 / torchvision / burn-edge) instead of pretraining one")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs for every training phase")
+    p.add_argument("--recipe", default="official", choices=sorted(RECIPES),
+                   help="BURN objective (default official: frozen random g, as the official code; paper: g trained "
+                        "jointly); docs/training.md compares them")
     p.add_argument("--device", default="auto", help="training device: auto, cpu or cuda (default auto)")
     p.add_argument("--android-assets", default=None, metavar="DIR",
                    help="export phase: also write the models, labels and preprocessing metadata into the Android "

@@ -19,7 +19,13 @@ import torch
 
 from common.errors import CheckpointError
 from common.files import atomic_writer
-from train.models.reactnet import ReActNetA, ReActNetConfig, convert_official_state_dict
+from train.models.reactnet import (
+    ReActNetA,
+    ReActNetConfig,
+    convert_official_state_dict,
+    infer_official_arch,
+    is_burn_layout,
+)
 
 FORMAT = "burn-edge/1"
 
@@ -62,8 +68,10 @@ def reactnet_payload(model: ReActNetA, **extra) -> dict:
 def model_from_checkpoint(ckpt: dict | str | os.PathLike, arch: ReActNetConfig | None = None) -> ReActNetA:
     """Rebuild a ReActNetA from a burn-edge checkpoint (arch read from it) or an official state dict.
 
-    ``arch`` is required for official state dicts (they do not record their configuration) and, when
-    given for a burn-edge checkpoint, must equal the stored one.
+    ``arch`` is required for official ReActNet state dicts (they do not record their configuration) and, when
+    given for a burn-edge checkpoint, must equal the stored one. Official BURN (OpenSelfSup) state dicts
+    record their width, blocks, backbone FC and head, which override ``arch`` (see
+    :func:`train.models.reactnet.infer_official_arch`).
     """
     if not isinstance(ckpt, dict):
         ckpt = read_checkpoint(ckpt)
@@ -82,7 +90,9 @@ def model_from_checkpoint(ckpt: dict | str | os.PathLike, arch: ReActNetConfig |
     sd = ckpt.get("state_dict", ckpt.get("model", ckpt))
     if not isinstance(sd, dict) or not any(isinstance(v, torch.Tensor) for v in sd.values()):
         raise CheckpointError("not a checkpoint: no state dict with tensors found")
-    if arch is None:
+    if is_burn_layout(sd):  # BURN records its structure (width, feature MLP, head); the rest comes from arch
+        arch = infer_official_arch(sd, arch)
+    elif arch is None:
         raise CheckpointError("an official-format state dict records no architecture; pass one "
                               "(e.g. ReActNetConfig(binary_weights=True))")
     model = ReActNetA(arch)

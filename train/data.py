@@ -6,10 +6,16 @@
 * ``cifar10`` / ``cifar100`` -- torchvision's CIFAR from a local ``root`` (never downloaded here).
 * ``imagefolder`` -- any ``root/{train,val}/<class>/<image>`` tree (ImageNet layout).
 
-Augmentations follow the official BURN config (BYOL pipeline): RandomResizedCrop (bicubic), flip,
-colour jitter (0.4, 0.4, 0.4, 0.1) with p = 0.8, grayscale p = 0.2, Gaussian blur sigma in [0.1, 2]
-(p = 1.0 on view 1, 0.1 on view 2), no solarisation. For small inputs (S <= 64) the crop scale starts
-at 0.2 instead of 0.08 and the blur kernel is ~10 % of S, as is usual for CIFAR-sized SSL.
+Two-view augmentations (:class:`TwoViews`, ``augment``):
+
+* ``"official"`` -- the official BURN config (react_burn_stage*.py): RandomResizedCrop (bicubic),
+  horizontal flip, colour jitter (0.4, 0.4, 0.4, 0.1) with p = 0.6, grayscale p = 0.2, Gaussian blur
+  sigma in [0.1, 2] with p = 0.2 on *both* views, no solarisation.
+* ``"byol"`` -- BYOL's asymmetric pipeline: jitter p = 0.8, grayscale p = 0.2, blur p = 1.0 on view 1
+  and 0.1 on view 2 (what burn-edge used before; *not* the official BURN pipeline).
+
+For small inputs (S <= 64) the crop scale starts at 0.2 instead of 0.08 and the blur kernel is ~10 % of
+S, as is usual for CIFAR-sized SSL.
 """
 
 from __future__ import annotations
@@ -128,8 +134,8 @@ def eval_transform(size: int, mean, std, resize: bool = False) -> T.Compose:
     return T.Compose(ops + _to_float(mean, std))
 
 
-def view_transform(size: int, mean, std, blur_p: float) -> T.Compose:
-    """One BURN/BYOL augmentation view (see module docstring)."""
+def view_transform(size: int, mean, std, blur_p: float, jitter_p: float = 0.8) -> T.Compose:
+    """One augmentation view (see module docstring): (3, S, S) uint8 image -> normalised float tensor."""
     small = size <= 64
     k = max(3, int(0.1 * size) // 2 * 2 + 1)
     return T.Compose([
@@ -137,7 +143,7 @@ def view_transform(size: int, mean, std, blur_p: float) -> T.Compose:
         T.RandomResizedCrop(size, scale=(0.2 if small else 0.08, 1.0),
                             interpolation=T.InterpolationMode.BICUBIC, antialias=True),
         T.RandomHorizontalFlip(),
-        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=jitter_p),
         T.RandomGrayscale(p=0.2),
         T.RandomApply([T.GaussianBlur(k, sigma=(0.1, 2.0))], p=blur_p),
         T.ToDtype(torch.float32, scale=True),
@@ -145,12 +151,19 @@ def view_transform(size: int, mean, std, blur_p: float) -> T.Compose:
     ])
 
 
-class TwoViews:
-    """image -> (view1, view2), two independent augmentations (BYOL's asymmetric blur)."""
+# (jitter p, blur p view 1, blur p view 2) per two-view pipeline
+AUGMENTS = {"official": (0.6, 0.2, 0.2), "byol": (0.8, 1.0, 0.1)}
 
-    def __init__(self, size: int, mean, std):
-        self.t1 = view_transform(size, mean, std, blur_p=1.0)
-        self.t2 = view_transform(size, mean, std, blur_p=0.1)
+
+class TwoViews:
+    """image -> (view1, view2), two independent augmentations of the ``augment`` pipeline."""
+
+    def __init__(self, size: int, mean, std, augment: str = "official"):
+        if augment not in AUGMENTS:
+            raise ConfigError(f"unknown augmentation {augment!r}; choose one of {sorted(AUGMENTS)}")
+        jitter_p, blur1, blur2 = AUGMENTS[augment]
+        self.t1 = view_transform(size, mean, std, blur_p=blur1, jitter_p=jitter_p)
+        self.t2 = view_transform(size, mean, std, blur_p=blur2, jitter_p=jitter_p)
 
     def __call__(self, img):
         return self.t1(img), self.t2(img)

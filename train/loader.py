@@ -84,7 +84,7 @@ def build_train_loader(cfg: PretrainConfig, data_mode: str, dinfo: DistInfo) -> 
         base = Subset(base, range(min(cfg.limit_train, len(base))))
     if len(base) == 0:
         raise DatasetError(f"the {cfg.dataset} training set at {cfg.data_root} is empty")
-    tf = (TwoViews(info.input_size, info.mean, info.std) if data_mode == "two_views"
+    tf = (TwoViews(info.input_size, info.mean, info.std, cfg.augment) if data_mode == "two_views"
           else train_transform(info.input_size, info.mean, info.std))
     sampler = EpochBatchSampler(len(base), cfg.batch_size, cfg.seed, dinfo.rank, dinfo.world_size)
     if len(sampler) < cfg.accum_steps:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from common.errors import ConfigError
 
-FS_KINDS = ("cosine", "l1", "l2", "none")
+FS_KINDS = ("cosine", "normalized-l2", "l1", "l2", "none")
 
 
 class LossParts(NamedTuple):
@@ -44,6 +44,7 @@ def feature_similarity(a: torch.Tensor, b: torch.Tensor, kind: str = "cosine") -
     """L_FS between two (N, D) feature batches -> scalar.
 
     cosine: mean over the batch of 1 - <a,b>/(|a||b|)   (paper; 0 for parallel, 1 for orthogonal)
+    normalized-l2: mean over the batch of sum_d (a/|a| - b/|b|)_d^2 = 2 (1 - cos)   (official code)
     l1:     mean |a - b| over all N*D elements
     l2:     mean (a - b)^2 over all N*D elements
     none:   0 (a zero that keeps the graph)
@@ -52,6 +53,8 @@ def feature_similarity(a: torch.Tensor, b: torch.Tensor, kind: str = "cosine") -
         raise ConfigError(f"feature similarity needs equal shapes, got {tuple(a.shape)} and {tuple(b.shape)}")
     if kind == "cosine":
         return (1.0 - F.cosine_similarity(a, b, dim=1, eps=1e-8)).mean()
+    if kind == "normalized-l2":
+        return (F.normalize(a, dim=1) - F.normalize(b, dim=1)).pow(2).sum(1).mean()
     if kind == "l1":
         return F.l1_loss(a, b)
     if kind == "l2":

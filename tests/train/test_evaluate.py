@@ -17,13 +17,15 @@ def tiny_ckpt(tmp_path_factory):
                            reactnet_payload(m, method="burn", stage=1, config={"dataset": "digits"}))
 
 
-FAST = ev.EvalConfig(linear_epochs=5, semi_fractions=(0.05,), semi_epochs=1, shots=(1, 2), fewshot_seeds=2)
+FAST = ev.EvalConfig(linear_epochs=5, linear_paper_epochs=2, semi_fractions=(0.05,), semi_epochs=1, shots=(1, 2),
+                     fewshot_seeds=2)
 
 
 def test_all_protocols_on_a_tiny_checkpoint(tiny_ckpt):
     res = ev.evaluate(str(tiny_ckpt), ev.PROTOCOLS, FAST)
-    for p in ("linear", "knn"):
+    for p in ("linear", "linear-paper", "knn"):
         assert 0.0 <= res[p]["top1"] <= res[p]["top5"] <= 1.0
+    assert res["linear-paper"]["epochs"] == 2
     assert res["knn"]["top1"] > 0.3  # pooled stem-level features of digits are already informative
     assert set(res["fewshot-svm"]) == {"1-shot", "2-shot"}
     r1 = res["fewshot-svm"]["1-shot"]
