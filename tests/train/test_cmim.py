@@ -126,7 +126,7 @@ def test_the_term_alone_trains_the_network_below_the_tap(tmp_path):
     assert term.item() > 0 and 0 <= acc.item() <= 1
     term.backward()
     assert m.student.stem.conv.weight.grad.abs().sum() > 0  # through the binarisers' surrogate gradients
-    assert m.student.head.weight.grad is None  # the head lies after the tapped binarisers
+    assert all(p.grad is None for p in m.student.head.parameters())  # the head lies after the tapped binarisers
 
 
 def test_cmim_refuses_the_float_teacher(tmp_path):
@@ -165,7 +165,7 @@ def test_burn_stages_carry_cmim_heads_and_onnx_has_none(teacher_ckpt, tmp_path):
     assert all(torch.equal(v, s1["heads"]["cmim"][k]) for k, v in m.cmim.state_dict().items())
     pretrain.run(cfg2)
     s2 = read_checkpoint(tmp_path / "s2" / "checkpoint.pt")
-    assert set(s2["heads"]) == {"classifier", "fs_projector", "cmim"}
+    assert {"classifier", "cmim"} <= set(s2["heads"])  # next to BURN's own heads
 
     import onnx
 
