@@ -222,8 +222,13 @@ def fit(cfg: PretrainConfig, method: nn.Module, dinfo: DistInfo,
 
 @torch.no_grad()
 def check_ranks_in_sync(method: nn.Module, dinfo: DistInfo) -> None:
-    """Raise if DDP let the trained parameters drift apart between processes (compares per-tensor sums)."""
-    sums = torch.stack([p.detach().double().sum() for p in method.parameters() if p.requires_grad]).cpu()
+    """Raise if DDP let the trained parameters drift apart between processes (compares per-tensor sums).
+
+    Buffers of modules marked ``replicated = True`` (the memory queues, which every process feeds with
+    the all-gathered batch) are compared too."""
+    tensors = [p for p in method.parameters() if p.requires_grad]
+    tensors += [b for m in method.modules() if getattr(m, "replicated", False) for b in m.buffers()]
+    sums = torch.stack([t.detach().double().sum() for t in tensors]).cpu()
     every = all_gather_cat(sums.to(dinfo.device)[None]).cpu()  # (world, P)
     if not torch.equal(every, every[:1].expand_as(every)):
         raise RuntimeError("DDP processes ended with different parameters")
