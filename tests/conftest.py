@@ -18,3 +18,20 @@ def tiny_reactnet():
         return reactnet_a(width=width, input_size=size, num_classes=num_classes, num_blocks=blocks, **kw)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def realistic_model():
+    """Factory for the realistic full-size ReActNet-A (see ``tests/realistic.py``), cached per arguments:
+    ``realistic_model(input_size=224, seed=0, **kw)``. Tests must not modify the returned model."""
+    from tests.realistic import realistic_reactnet
+
+    cache = {}
+
+    def make(input_size: int = 224, seed: int = 0, **kw):
+        key = (input_size, seed, tuple(sorted(kw.items())))
+        if key not in cache:
+            cache[key] = realistic_reactnet(input_size, seed, **kw)
+        return cache[key]
+
+    return make
