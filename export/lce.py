@@ -283,15 +283,17 @@ def build_keras(model: ReActNetA, output: str = "logits", upto: str | None = Non
 
 
 @torch.no_grad()
-def build_isolated_keras(model: ReActNetA, output: str = "logits",
-                         input_size: int | None = None) -> tuple[keras.Model, dict[str, str]]:
+def build_isolated_keras(model: ReActNetA, output: str = "logits", input_size: int | None = None, *,
+                         whole: bool = False) -> tuple[keras.Model, dict[str, str]]:
     """Every stage of ``model.stages(output)`` as its own subgraph, side by side in one model (teacher forcing).
 
     Input ``s<k>_in`` (k = stage index, 2 digits): stage k's (1, ...) input, NHWC for maps; outputs
     ``s<k>_out`` (its output) and ``s<k>_p<j>`` (the j-th binariser input inside it that is not the stage
     input: a Block's ``y``), maps in normal orientation (each stage flips H/W on entry and exit, exactly
     as the whole model does once). Same converters and module paths as :func:`build_keras`.
-    Returns the Keras model and {output name: ``"<stage>"`` or ``"<stage>:<value>"``}.
+    ``whole=True`` adds the whole chained network beside them (input ``input``, output ``whole``), so one
+    LCE conversion serves both the end-to-end and the stage comparison.
+    Returns the Keras model and {output name: ``"<stage>"``, ``"<stage>:<value>"`` or ``"whole"``}.
     """
     ctx = KerasContext(float_model=False)
     ctx.output, ctx.upto, ctx.taps, ctx.tap_outputs = check_output(output), None, set(), {}
@@ -311,6 +313,11 @@ def build_isolated_keras(model: ReActNetA, output: str = "logits",
             outs.append(FlipHW(name=out_name)(v) if len(v.shape) == 4 else
                         keras.layers.Identity(name=out_name)(v))
             names[out_name] = key
+    if whole:
+        size = int(input_size or model.cfg.input_size)
+        ins.append(keras.Input(shape=(size, size, 3), batch_size=1, name="input"))
+        outs.append(keras.layers.Identity(name="whole")(ctx.convert(model, ins[-1])))
+        names["whole"] = "whole"
     return keras.Model(ins, outs, name="reactnet_a_isolated"), names
 
 

@@ -215,21 +215,20 @@ def _lce_run(flatbuffer: bytes, kernel: str, inputs: list[np.ndarray]) -> list[n
 
 def whole_model_outputs(model: ReActNetA, runtimes, x: np.ndarray, output: str, onnx_path=None,
                         lce_path=None) -> dict[str, np.ndarray]:
-    """{runtime: (N, K) output of the whole model}; a given file is run as is, else exported afresh."""
+    """{runtime: (N, K) output of the whole model} for the given files (run as is) or fresh ONNX exports.
+    Fresh LCE whole models come with the stage model (:func:`isolated_outputs`), one conversion for both."""
     from export.onnx_graph import build_onnx
 
-    res, flat = {}, None
-    for rt in runtimes:
-        if rt == "onnxruntime":
-            data = Path(onnx_path).read_bytes() if onnx_path else build_onnx(model, output=output).SerializeToString()
-            sess = _ort_session(data, onnx_path or "the fresh ONNX export")
-            res[rt] = sess.run(None, {sess.get_inputs()[0].name: x})[0]
-        else:
-            if flat is None:
-                from export import lce
-
-                flat = Path(lce_path).read_bytes() if lce_path else lce.convert(lce.build_keras(model, output=output))
-                _check_lce_loads(flat, lce_path or "the fresh LCE export")
+    res = {}
+    if "onnxruntime" in runtimes:
+        data = Path(onnx_path).read_bytes() if onnx_path else build_onnx(model, output=output).SerializeToString()
+        sess = _ort_session(data, onnx_path or "the fresh ONNX export")
+        res["onnxruntime"] = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    lce_rts = [rt for rt in runtimes if rt.startswith("lce-")]
+    if lce_rts and lce_path:
+        flat = Path(lce_path).read_bytes()
+        _check_lce_loads(flat, lce_path)
+        for rt in lce_rts:
             res[rt] = _lce_run(flat, rt[4:], [x])[0]
     return res
 
@@ -244,12 +243,14 @@ def _check_lce_loads(flatbuffer: bytes, what: str) -> None:
         raise ExportError(f"{what} is not a loadable TFLite model: {str(e).splitlines()[0][:300]}") from None
 
 
-def isolated_outputs(model: ReActNetA, runtimes, stage_inputs: dict[str, np.ndarray],
-                     output: str) -> dict[str, dict[str, np.ndarray]]:
+def isolated_outputs(model: ReActNetA, runtimes, stage_inputs: dict[str, np.ndarray], output: str,
+                     lce_whole_input: np.ndarray | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Teacher-forced outputs: {runtime: {"<stage>" or "<stage>:<value>": array (NCHW / (N, C))}}.
 
     stage_inputs: {stage: PyTorch's (N, ...) input to it}. One multi-input model per runtime family
     (``onnx_graph.build_isolated`` / ``lce.build_isolated_keras``), one conversion for all LCE kernels.
+    ``lce_whole_input`` (N, 3, S, S): the LCE model also holds the whole network, run on these images;
+    its output comes back under ``"whole"``.
     """
     res: dict[str, dict[str, np.ndarray]] = {}
     if "onnxruntime" in runtimes:
@@ -264,10 +265,13 @@ def isolated_outputs(model: ReActNetA, runtimes, stage_inputs: dict[str, np.ndar
         from export import lce
         from export.audit import output_names
 
-        km, keys = lce.build_isolated_keras(model, output)
+        whole = lce_whole_input is not None
+        km, keys = lce.build_isolated_keras(model, output, whole=whole)
         flat = lce.convert(km)
         order = list(stage_inputs)
-        ins = [stage_inputs[order[int(n[1:3])]] for n in _lce_input_names(flat)]  # "s03_in" -> stage 3
+        feeds = {f"s{k:02d}_in": stage_inputs[st] for k, st in enumerate(order)} | (
+            {"input": lce_whole_input} if whole else {})
+        ins = [feeds[n] for n in _lce_input_names(flat)]
         outs = [keys[n] for n in output_names(flat)]
         for rt in lce_rts:
             res[rt] = dict(zip(outs, _lce_run(flat, rt[4:], ins)))
@@ -424,17 +428,23 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
     xn = x.numpy().astype(np.float32)
     say("whole model")
     t0 = time.perf_counter()
-    for rt, out in whole_model_outputs(model, runtimes, xn, output, onnx_path, lce_path).items():
-        d = output_diff(rt, outs[list(outs)[-1]].numpy(), out)
+    whole = whole_model_outputs(model, runtimes, xn, output, onnx_path, lce_path)
+    rep.seconds["whole model"] = time.perf_counter() - t0
+    lce_fresh = any(rt.startswith("lce-") for rt in runtimes) and not lce_path
+    if localise or lce_fresh:
+        say("stages")
+        t0 = time.perf_counter()
+        stage_rts = runtimes if localise else [rt for rt in runtimes if rt.startswith("lce-")]
+        got = isolated_outputs(model, stage_rts, {k: v.numpy() for k, v in ins.items()}, output,
+                               lce_whole_input=xn if lce_fresh else None)
+        whole |= {rt: got[rt].pop("whole") for rt in runtimes if rt.startswith("lce-") and lce_fresh}
+        rep.seconds["stages"] = time.perf_counter() - t0
+    for rt in runtimes:
+        d = output_diff(rt, outs[list(outs)[-1]].numpy(), whole[rt])
         rep.outputs.append(d)
         if d.nonfinite:
             rep.failures.append(f"{rt}: {d.nonfinite} non-finite values in the whole model's output")
-    rep.seconds["whole model"] = time.perf_counter() - t0
     if localise:
-        say("stages")
-        t0 = time.perf_counter()
-        got = isolated_outputs(model, runtimes, {k: v.numpy() for k, v in ins.items()}, output)
-        rep.seconds["stages"] = time.perf_counter() - t0
         modules = dict(model.stages(output))
         for stage in outs:
             for rt in runtimes:
