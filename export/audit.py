@@ -17,33 +17,18 @@ import argparse
 import json
 import sys
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
-from export.common import META_ARCH, META_KIND
+from common.errors import BurnEdgeError
+from common.files import atomic_write_json
 from export.errors import ExportError, FloatFallbackError
-from train.errors import BurnEdgeError
+from runtimes.format import AUDIT_SUFFIX, META_ARCH, META_KIND, read_sidecar, sidecar_path
+from runtimes.tflite_flatbuffer import ACTIVATION, FLOAT_CONV, LCE_BCONV, PADDING, OpInfo, read_ops
 from train.models.layers import BinaryConv2d
 from train.models.reactnet import ReActNetA, ReActNetConfig
-
-_PADDING = {0: "SAME", 1: "VALID"}
-_ACTIVATION = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT", 6: "SIGMOID"}
-_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 9: "int8"}
-
-
-@dataclass
-class OpInfo:
-    """One operator of the main subgraph, in execution order."""
-
-    index: int
-    name: str                              # builtin name (CONV_2D) or custom code (LceBconv2d)
-    input_shapes: list[list[int]]
-    output_shapes: list[list[int]]
-    output_types: list[str]
-    weight_bytes: int = 0                  # bytes of the filter buffer (input 1) for conv ops
-    options: dict = field(default_factory=dict)  # custom options (flexbuffer) or conv builtin options
 
 
 @dataclass
@@ -99,76 +84,6 @@ class AuditReport:
         return "\n".join(lines)
 
 
-def _schema():
-    """TFLite's generated flatbuffer schema, loaded from its file so TensorFlow itself is not imported (~7 s)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("tensorflow")
-    if spec is None or not spec.submodule_search_locations:
-        raise ExportError("the audit needs the TFLite schema shipped with tensorflow (install the [lce] extra)")
-    path = Path(spec.submodule_search_locations[0]) / "lite" / "python" / "schema_py_generated.py"
-    if not path.is_file():  # pragma: no cover - unusual TF layout
-        from tensorflow.lite.python import schema_py_generated
-
-        return schema_py_generated
-    mod_spec = importlib.util.spec_from_file_location("_burn_edge_tflite_schema", path)
-    module = importlib.util.module_from_spec(mod_spec)
-    mod_spec.loader.exec_module(module)
-    return module
-
-
-def read_ops(flatbuffer: bytes) -> list[OpInfo]:
-    """Parse the main subgraph's operators (TFLite schema, custom options via flexbuffers)."""
-    from flatbuffers import flexbuffers
-
-    schema = _schema()
-
-    if len(flatbuffer) < 8 or flatbuffer[4:8] != b"TFL3":
-        raise ExportError("not a TFLite flatbuffer (no 'TFL3' file identifier)")
-    try:
-        model = schema.Model.GetRootAs(flatbuffer, 0)
-        codes = []
-        builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-        for i in range(model.OperatorCodesLength()):
-            oc = model.OperatorCodes(i)
-            code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
-            custom = oc.CustomCode()
-            codes.append(custom.decode() if custom else builtin_names.get(code, f"BUILTIN_{code}"))
-        g = model.Subgraphs(0)
-    except Exception as e:  # flatbuffers raises assorted errors on garbage bytes
-        raise ExportError(f"not a TFLite flatbuffer ({type(e).__name__})") from None
-
-    def tensor(i):
-        return g.Tensors(i)
-
-    def buffer_bytes(t) -> int:
-        b = model.Buffers(t.Buffer())
-        return int(b.Size()) if b.Offset() > 1 else int(b.DataLength())
-
-    ops = []
-    for i in range(g.OperatorsLength()):
-        op = g.Operators(i)
-        name = codes[op.OpcodeIndex()]
-        ins = [op.Inputs(j) for j in range(op.InputsLength())]
-        outs = [op.Outputs(j) for j in range(op.OutputsLength())]
-        info = OpInfo(i, name, [tensor(t).ShapeAsNumpy().tolist() if t >= 0 else [] for t in ins],
-                      [tensor(t).ShapeAsNumpy().tolist() for t in outs],
-                      [_TYPES.get(tensor(t).Type(), str(tensor(t).Type())) for t in outs])
-        if name in ("LceBconv2d", "CONV_2D") and len(ins) > 1:
-            info.weight_bytes = buffer_bytes(tensor(ins[1]))
-        if name == "LceBconv2d" and op.CustomOptionsLength():
-            info.options = dict(flexbuffers.Loads(op.CustomOptionsAsNumpy().tobytes()))
-        elif name == "CONV_2D":
-            o = schema.Conv2DOptions()
-            table = op.BuiltinOptions()
-            if table is not None:
-                o.Init(table.Bytes, table.Pos)
-                info.options = {"padding": o.Padding(), "stride_height": o.StrideH(), "stride_width": o.StrideW(),
-                                "fused_activation_function": o.FusedActivationFunction()}
-        ops.append(info)
-    return ops
-
-
 def expected_bconvs(model: ReActNetA, upto: str | None = None) -> list[tuple[str, BinaryConv2d]]:
     """``(module path, module)`` of every BinaryConv2d in module order, up to stage ``upto`` (inclusive)."""
     rows = [(p, m) for p, m in model.named_modules() if isinstance(m, BinaryConv2d)]
@@ -186,20 +101,21 @@ def _conv_signature(op: OpInfo) -> tuple[int, int, int, int] | None:
         return None
     o, kh, _, packed = op.input_shapes[1]
     stride = int(op.options.get("stride_height", 1))
-    cin = int(op.options["channels_in"]) if op.name == "LceBconv2d" else packed
+    cin = int(op.options["channels_in"]) if op.name == LCE_BCONV else packed
     return o, kh, stride, cin
 
 
 def audit_flatbuffer(flatbuffer: bytes, model: ReActNetA | None = None, *, kind: str = "lce",
-                     upto: str | None = None) -> AuditReport:
+                     upto: str | None = None, what: str = "model") -> AuditReport:
     """Audit a flatbuffer. ``model`` (any weights; a meta-device model is fine) gives the expected binary convs.
 
     kind: "lce" (binary convs must be LceBconv2d) or "tflite-float" (float baseline: CONV_2D expected).
+    what: names the flatbuffer in errors (ModelFileError for bytes that are not a TFLite model).
     """
-    ops = read_ops(flatbuffer)
+    ops = read_ops(flatbuffer, what)
     counts = Counter(op.name for op in ops)
-    convs = [op for op in ops if op.name in ("LceBconv2d", "CONV_2D")]
-    float_convs = [op for op in ops if op.name == "CONV_2D"]
+    convs = [op for op in ops if op.name in (LCE_BCONV, FLOAT_CONV)]
+    float_convs = [op for op in ops if op.name == FLOAT_CONV]
     rows: list[ConvRow] = []
     fallbacks: list[str] = []
     expected = None
@@ -216,40 +132,20 @@ def audit_flatbuffer(flatbuffer: bytes, model: ReActNetA | None = None, *, kind:
                     continue
                 used.add(op.index)
                 row.op, row.op_index, row.weight_bytes = op.name, op.index, op.weight_bytes
-                row.padding = _PADDING.get(op.options.get("padding"))
-                row.fused_activation = _ACTIVATION.get(op.options.get("fused_activation_function"))
+                row.padding = PADDING.get(op.options.get("padding"))
+                row.fused_activation = ACTIVATION.get(op.options.get("fused_activation_function"))
                 row.output_type = op.output_types[0] if op.output_types else None
-                if op.name == "LceBconv2d":
+                if op.name == LCE_BCONV:
                     row.pad_values = float(op.options.get("pad_values", 0))
                 break
             rows.append(row)
-            if kind == "lce" and row.op != "LceBconv2d":
+            if kind == "lce" and row.op != LCE_BCONV:
                 fallbacks.append(f"{path} -> {row.op or 'not found'}")
     elif kind == "lce":
         fallbacks = [f"op {op.index} CONV_2D" for op in float_convs[1:]]
-    n_lce = counts.get("LceBconv2d", 0)
+    n_lce = counts.get(LCE_BCONV, 0)
     ok = not fallbacks and (expected is None or kind != "lce" or n_lce == expected)
     return AuditReport(kind, len(flatbuffer), dict(counts), rows, fallbacks, n_lce, len(float_convs), expected, ok)
-
-
-def meta_path(model_path: str | Path) -> Path:
-    p = Path(model_path)
-    return p.with_name(p.name + ".meta.json") if p.suffix != ".tflite" else p.with_suffix(".meta.json")
-
-
-def audit_path(model_path: str | Path) -> Path:
-    return Path(model_path).with_suffix(".audit.json")
-
-
-def read_meta(model_path: str | Path) -> dict | None:
-    """The ``<model>.meta.json`` sidecar (``burn_edge.*`` keys), or None when absent."""
-    p = meta_path(model_path)
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise ExportError(f"{p} is not valid JSON: {e}") from None
 
 
 def model_from_meta(meta: dict) -> ReActNetA:
@@ -264,13 +160,13 @@ def audit_file(path: str | Path, model: ReActNetA | None = None, *, allow_float_
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"model not found: {path}")
-    meta = read_meta(path)
+    meta = read_sidecar(path)
     kind = (meta or {}).get(META_KIND, "lce")
     if model is None and meta is not None and META_ARCH in meta:
         model = model_from_meta(meta)
-    report = audit_flatbuffer(path.read_bytes(), model, kind=kind, upto=upto)
+    report = audit_flatbuffer(path.read_bytes(), model, kind=kind, upto=upto, what=str(path))
     if write_json:
-        audit_path(path).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        atomic_write_json(sidecar_path(path, AUDIT_SUFFIX), report.to_dict())
     if not report.ok and not allow_float_fallback:
         raise fallback_error(report)
     return report
@@ -287,7 +183,7 @@ def fallback_error(report: AuditReport) -> FloatFallbackError:
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+    p = argparse.ArgumentParser(prog="python -m export.audit", description=__doc__, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", help="the .tflite file to audit (its .meta.json sidecar gives the architecture)")
     p.add_argument("--allow-float-fallback", action="store_true",
@@ -301,7 +197,7 @@ def main(argv=None) -> int:
     try:
         report = audit_file(args.model, allow_float_fallback=True, write_json=args.json is None)
         if args.json:
-            Path(args.json).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+            atomic_write_json(args.json, report.to_dict())
         print(report.render())
         if not report.ok and not args.allow_float_fallback:
             raise fallback_error(report)
@@ -314,21 +210,3 @@ def main(argv=None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-def output_names(flatbuffer: bytes) -> list[str]:
-    """Names of the main subgraph's outputs, in the interpreter's output order.
-
-    Uses the SignatureDef keys when the converter wrote them (they are the Keras output layer names,
-    e.g. ``tap_03``), else the output tensors' names.
-    """
-    schema = _schema()
-    model = schema.Model.GetRootAs(flatbuffer, 0)
-    g = model.Subgraphs(0)
-    outs = [g.Outputs(i) for i in range(g.OutputsLength())]
-    by_tensor = {}
-    for s in range(model.SignatureDefsLength()):
-        sd = model.SignatureDefs(s)
-        for j in range(sd.OutputsLength()):
-            tm = sd.Outputs(j)
-            by_tensor[tm.TensorIndex()] = tm.Name().decode()
-    return [by_tensor.get(i) or g.Tensors(i).Name().decode() for i in outs]

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
 from export.errors import ExportError
+from runtimes.format import (
+    META_ARCH,
+    META_INPUT_SIZE,
+    META_KIND,
+    META_LAYOUT,
+    META_MEAN,
+    META_OUTPUT,
+    META_SOURCE,
+    META_STD,
+)
 from train.models.reactnet import ReActNetA
 
 OUTPUTS = ("logits", "features")
-
-# Metadata keys (ONNX metadata_props; ``<model>.meta.json`` beside a .tflite). Values are strings;
-# lists/dicts are JSON. runtimes/ reads these.
-META_ARCH = "burn_edge.arch"                # JSON of ReActNetConfig
-META_INPUT_SIZE = "burn_edge.input_size"    # "224"
-META_MEAN = "burn_edge.mean"                # JSON list of 3 floats (RGB, on [0, 1] pixels)
-META_STD = "burn_edge.std"                  # JSON list of 3 floats
-META_LAYOUT = "burn_edge.layout"            # "NCHW" (ONNX) / "NHWC" (TFLite)
-META_OUTPUT = "burn_edge.output"            # "logits" | "features" | a feature_info module path
-META_SOURCE = "burn_edge.source_sha256"     # sha256 of the source checkpoint file ("" if none)
-META_KIND = "burn_edge.kind"                # "onnx" | "lce" | "tflite-float"
-META_FLIP_HW = "burn_edge.flip_hw"          # always "false": the LCE model flips H/W itself, feed normal images
 
 
 def check_output(output: str) -> str:
@@ -45,7 +42,7 @@ def check_upto(model: ReActNetA, upto: str | None) -> str | None:
 
 def make_metadata(model: ReActNetA, *, output: str, layout: str, kind: str, mean, std,
                   source_sha256: str = "") -> dict[str, str]:
-    """The ``burn_edge.*`` metadata dict (all values strings)."""
+    """The ``burn_edge.*`` metadata dict (all values strings; keys: :mod:`runtimes.format`)."""
     return {
         META_ARCH: json.dumps(model.cfg.to_dict(), sort_keys=True),
         META_INPUT_SIZE: str(model.cfg.input_size),
@@ -55,7 +52,6 @@ def make_metadata(model: ReActNetA, *, output: str, layout: str, kind: str, mean
         META_OUTPUT: output,
         META_SOURCE: source_sha256,
         META_KIND: kind,
-        META_FLIP_HW: "false",
     }
 
 

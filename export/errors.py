@@ -1,8 +1,8 @@
-"""Export errors. Every one is a :class:`train.errors.BurnEdgeError`, so CLIs print it as one ``error:`` line."""
+"""Export errors. Each is a :class:`common.errors.BurnEdgeError`, so CLIs print it as one ``error:`` line."""
 
 from __future__ import annotations
 
-from train.errors import BurnEdgeError
+from common.errors import BurnEdgeError
 
 
 class ExportError(BurnEdgeError):
@@ -24,3 +24,7 @@ class FloatFallbackError(ExportError):
 
 class EquivalenceError(ExportError):
     """An exported model disagrees with PyTorch beyond the stated tolerance."""
+
+
+class AndroidAssetsError(ExportError):
+    """The assets cannot be written: a missing/corrupt model, labels that do not fit the model, bad mean/std."""

@@ -4,7 +4,7 @@ Model contract (see :func:`build_keras`):
 
 * input: float32 (1, S, S, 3), **normal NHWC images** (normalised with the metadata mean/std). Batch size
   is fixed to 1 (LCE's converter needs a static batch to recognise the binariser).
-* PyTorch padding geometry is reproduced exactly with the flip trick (lce_conversion.md section 1.4):
+* PyTorch padding geometry is reproduced exactly with the flip trick (docs/export.md, LCE converter facts 4):
   the model flips its input in H and W once (one ``REVERSE_V2``), every 3x3 kernel (stem included) is
   stored flipped, every conv uses TF ``padding="same"``, and spatial outputs (``upto``) are flipped back
   before they leave the model. Everything else in ReActNet-A (1x1 convs, BN, PReLU, biases,
@@ -35,6 +35,7 @@ import torch.nn as nn  # noqa: E402
 from export.common import check_output, check_upto, stage_io  # noqa: E402
 from export.errors import ExportError  # noqa: E402
 from export.registry import ConverterRegistry, WalkContext  # noqa: E402
+from runtimes.format import LCE_INTERPRETER_FLAGS, LCE_KERNELS  # noqa: E402
 from train.models.layers import BinaryConv2d, GlobalAvgPool, RPReLU, RSign  # noqa: E402
 from train.models.reactnet import Block, ReActNetA, Stem  # noqa: E402
 
@@ -335,16 +336,12 @@ def convert_float(keras_model: keras.Model) -> bytes:
 
 
 def interpreter(flatbuffer: bytes, kernel: str = "default", num_threads: int = 1):
-    """An LCE Python interpreter; ``kernel`` in {"default", "reference", "indirect"} picks the bconv kernel.
+    """An LCE Python interpreter; ``kernel`` (one of ``runtimes.format.LCE_KERNELS``) picks the bconv kernel.
 
     ``.predict(x)`` takes (1, S, S, 3) NHWC float32 and returns the model output.
     """
     from larq_compute_engine.tflite.python.interpreter import Interpreter
 
-    if kernel not in KERNELS:
-        raise ExportError(f"unknown LCE kernel {kernel!r}; choose one of {KERNELS}")
-    return Interpreter(flatbuffer, num_threads=num_threads, use_reference_bconv=kernel == "reference",
-                       use_indirect_bgemm=kernel == "indirect")
-
-
-KERNELS = ("default", "reference", "indirect")
+    if kernel not in LCE_KERNELS:
+        raise ExportError(f"unknown LCE kernel {kernel!r}; choose one of {LCE_KERNELS}")
+    return Interpreter(flatbuffer, num_threads=num_threads, **LCE_INTERPRETER_FLAGS[kernel])

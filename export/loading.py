@@ -15,10 +15,10 @@ up to its global pool); a size the network cannot take gives a ConfigError namin
 from __future__ import annotations
 
 import argparse
-import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from common.files import sha256_file
 from train.checkpoint import model_from_checkpoint, read_checkpoint
 from train.data import DATASETS, IMAGENET_MEAN, IMAGENET_STD, dataset_info
 from train.models.reactnet import NUM_BLOCKS, ReActNetA, ReActNetConfig
@@ -39,14 +39,6 @@ class LoadedModel:
     def stage(self) -> int:
         """1 = float weights (stage 1), 2 = binary weights."""
         return 2 if self.model.cfg.binary_weights else 1
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def add_arch_args(p: argparse.ArgumentParser) -> None:
@@ -116,7 +108,7 @@ def load_model(path: str | Path, *, arch: ReActNetConfig | None = None, input_si
         mean, std = info.mean, info.std
     else:
         mean, std = IMAGENET_MEAN, IMAGENET_STD
-    return LoadedModel(model, path, file_sha256(path), tuple(mean), tuple(std), official)
+    return LoadedModel(model, path, sha256_file(path), tuple(mean), tuple(std), official)
 
 
 

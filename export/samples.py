@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.errors import DatasetError
 from train.data import build_dataset, eval_transform
-from train.errors import DatasetError
 
 SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "immunohistochemistry",
                  "hubble_deep_field", "retina", "clock", "moon", "brick", "grass", "gravel", "cell", "colorwheel")

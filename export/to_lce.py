@@ -1,6 +1,6 @@
 """Export a burn-edge checkpoint (or an official ReActNet-A state dict) to a Larq Compute Engine model.
 
-    python -m export.to_lce ckpt.pt [-o model.tflite] [--output logits|features] [--float]
+    python -m export.to_lce ckpt.pt [-o model.tflite] [--model-output logits|features] [--float]
                                     [--allow-float-fallback] [--input-size N]
 
 The .tflite takes (1, S, S, 3) float32 **NHWC** images, normalised with the mean/std in
@@ -21,21 +21,22 @@ import os
 import sys
 from pathlib import Path
 
+from common.errors import BurnEdgeError
 from export.common import OUTPUTS, make_metadata
 from export.errors import ExportError, FloatFallbackError
 from export.loading import add_arch_args, load_stage
 from export.stages import Checklist
-from train.errors import BurnEdgeError
+from runtimes.format import AUDIT_SUFFIX, sidecar_path
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+    p = argparse.ArgumentParser(prog="python -m export.to_lce", description=__doc__, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="burn-edge checkpoint (.pt) or official ReActNet-A state dict")
     p.add_argument("-o", "--out", default=None,
                    help="output .tflite path (default: <checkpoint>.tflite, or <checkpoint>-float.tflite "
                         "with --float)")
-    p.add_argument("--output", choices=OUTPUTS, default="logits",
+    p.add_argument("--model-output", dest="output", choices=OUTPUTS, default="logits",
                    help="model output: logits (1, classes) or pooled features (1, C) (default logits)")
     p.add_argument("--float", dest="float_model", action="store_true",
                    help="plain float TFLite model of the same network (tf.lite converter, no LCE ops)")
@@ -69,7 +70,7 @@ def export_lce(lm, out: Path, *, output: str = "logits", float_model: bool = Fal
         raise ExportError(f"{lm.source} is a stage-1 checkpoint (float weights): LCE needs binary weights; "
                           "pass --float for a float TFLite model, or export a stage-2 checkpoint")
     _quiet_tensorflow()
-    from export.audit import audit_flatbuffer, audit_path, meta_path
+    from export.audit import audit_flatbuffer
     from export.lce import build_keras, convert, convert_float
 
     with cl.stage("build", f"tf_keras + larq, output {output}"):
@@ -87,8 +88,8 @@ def export_lce(lm, out: Path, *, output: str = "logits", float_model: bool = Fal
         out.write_bytes(data)
         meta = make_metadata(lm.model, output=output, layout="NHWC", kind=kind, mean=lm.mean, std=lm.std,
                              source_sha256=lm.sha256)
-        meta_path(out).write_text(json.dumps(meta, indent=2) + "\n")
-        audit_path(out).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        sidecar_path(out).write_text(json.dumps(meta, indent=2) + "\n")
+        sidecar_path(out, AUDIT_SUFFIX).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     if not report.ok and not allow_float_fallback:
         raise FloatFallbackError(
             f"{len(report.float_fallbacks)} binary conv(s) did not become LceBconv2d "

@@ -1,6 +1,6 @@
 """Export a burn-edge checkpoint (or an official ReActNet-A state dict) to ONNX.
 
-    python -m export.to_onnx ckpt.pt [-o model.onnx] [--output logits|features] [--input-size N]
+    python -m export.to_onnx ckpt.pt [-o model.onnx] [--model-output logits|features] [--input-size N]
 
 The graph takes ``input`` (batch, 3, S, S) float32 NCHW, normalised with the mean/std stored in the
 metadata (``burn_edge.mean`` / ``burn_edge.std``), batch dynamic; it outputs ``logits`` or ``features``.
@@ -17,21 +17,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.errors import BurnEdgeError
 from export.common import OUTPUTS, make_metadata
 from export.errors import EquivalenceError
 from export.loading import add_arch_args, load_stage
 from export.stages import Checklist
-from train.errors import BurnEdgeError
 
 CHECK_RTOL = 1e-4  # max |onnx - torch| / max |torch| on the random check batch
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+    p = argparse.ArgumentParser(prog="python -m export.to_onnx", description=__doc__, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="burn-edge checkpoint (.pt) or official ReActNet-A state dict")
     p.add_argument("-o", "--out", default=None, help="output .onnx path (default: <checkpoint>.onnx beside it)")
-    p.add_argument("--output", choices=OUTPUTS, default="logits",
+    p.add_argument("--model-output", dest="output", choices=OUTPUTS, default="logits",
                    help="graph output: logits (N, classes) or pooled features (N, C) (default logits)")
     p.add_argument("--no-check", action="store_true",
                    help="skip the onnxruntime-vs-PyTorch check on a random batch (default: check)")

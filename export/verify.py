@@ -34,7 +34,6 @@ Block verdicts always describe a fresh export of the checkpoint by the same conv
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -46,12 +45,13 @@ from typing import Callable
 import numpy as np
 import torch
 
+from common.errors import BurnEdgeError, ConfigError
+from common.files import atomic_save, atomic_write_json, refuse_same_path
 from export.errors import ExportError
-from train.errors import BurnEdgeError, ConfigError
+from runtimes.format import LCE_KERNELS
 from train.models.layers import BinaryConv2d
 from train.models.reactnet import ReActNetA
 
-LCE_KERNELS = ("default", "indirect", "reference")
 RUNTIMES = ("onnxruntime",) + tuple(f"lce-{k}" for k in LCE_KERNELS)
 EXACT, FLIPS, BUG, NONFINITE = "exact", "near-zero flips", "real bug", "non-finite"
 
@@ -114,9 +114,21 @@ class VerifyReport:
         return not self.failures
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        """JSON-ready: non-finite numbers become None (JSON has no NaN)."""
+        d = _json_safe(asdict(self))
         d["passed"] = self.passed
+        d["summary"] = {rt: verdict_summary(self, rt) for rt in dict.fromkeys(v.runtime for v in self.stages)}
         return d
+
+
+def _json_safe(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
 
 
 # ----------------------------------------------------------------------------------- metrics
@@ -234,9 +246,12 @@ def whole_model_outputs(model: ReActNetA, runtimes, x: np.ndarray, output: str, 
 
 
 def _check_lce_loads(flatbuffer: bytes, what: str) -> None:
-    """A model file the TFLite loader rejects ends as an ExportError, not a crash later on."""
+    """A model file the flatbuffer reader or the TFLite loader rejects ends as one error, not a crash later."""
     import tensorflow as tf
 
+    from runtimes.tflite_flatbuffer import read_ops
+
+    read_ops(flatbuffer, what)  # ModelFileError on a non-TFLite or corrupt flatbuffer
     try:
         tf.lite.Interpreter(model_content=flatbuffer)
     except Exception as e:
@@ -263,7 +278,7 @@ def isolated_outputs(model: ReActNetA, runtimes, stage_inputs: dict[str, np.ndar
     lce_rts = [rt for rt in runtimes if rt.startswith("lce-")]
     if lce_rts:
         from export import lce
-        from export.audit import output_names
+        from runtimes.tflite_flatbuffer import output_names
 
         whole = lce_whole_input is not None
         km, keys = lce.build_isolated_keras(model, output, whole=whole)
@@ -292,7 +307,7 @@ def chained_outputs(model: ReActNetA, runtimes, x: np.ndarray, stages: list[str]
     lce_rts = [rt for rt in runtimes if rt.startswith("lce-")]
     if lce_rts:
         from export import lce
-        from export.audit import output_names
+        from runtimes.tflite_flatbuffer import output_names
 
         flat = lce.convert(lce.build_keras(model, output, taps=stages))
         order = [stages[int(n.rsplit("_", 1)[1])] for n in output_names(flat)]  # "tap_07" -> stages[7]
@@ -485,7 +500,9 @@ def _cell(v: StageVerdict) -> str:
         return f"exact {v.max_rel:.0e}"
     if v.verdict == FLIPS:
         return f"flips {v.flips} {v.replay_rel:.0e}"
-    return "NaN/Inf" if v.verdict == NONFINITE else f"BUG {v.replay_rel if v.replay_rel == v.replay_rel else v.max_rel:.1e}"
+    if v.verdict == NONFINITE:
+        return "NaN/Inf"
+    return f"BUG {v.replay_rel if np.isfinite(v.replay_rel) else v.max_rel:.1e}"
 
 
 def render(rep: VerifyReport) -> str:
@@ -550,7 +567,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=64, help="use at most this many images, >= 1 (default 64)")
     p.add_argument("--dataset", default=None,
                    help="data set whose mean/std preprocess the inputs (default: the one the checkpoint records)")
-    p.add_argument("--output", choices=("logits", "features"), default="logits", help="which output to compare")
+    p.add_argument("--model-output", dest="output", choices=("logits", "features"), default="logits",
+                   help="which model output to compare (default logits)")
     p.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=RUNTIMES,
                    help="runtimes to check (default: all)")
     p.add_argument("--no-localise", action="store_true",
@@ -577,6 +595,9 @@ def main(argv=None) -> int:
     try:
         if args.limit < 1:
             raise ConfigError(f"--limit must be >= 1, got {args.limit}")
+        for out in (args.report, args.plot):
+            if out:
+                refuse_same_path(out, args.checkpoint, args.onnx, args.lce, what="--report/--plot")
         for flag, path in (("--onnx", args.onnx), ("--lce", args.lce)):
             if path and not Path(path).is_file():
                 raise ExportError(f"{flag} {path}: no such file")
@@ -607,9 +628,9 @@ def main(argv=None) -> int:
         return 2
     print(render(rep))
     if args.report:
-        Path(args.report).write_text(json.dumps(rep.to_dict(), indent=2))
+        atomic_write_json(args.report, rep.to_dict())
     if args.plot and rep.stages:
-        plot_blocks(rep, args.plot)
+        atomic_save(args.plot, lambda tmp: plot_blocks(rep, tmp))
     return 0 if rep.passed else 1
 
 

@@ -4,7 +4,7 @@
     r = runtimes.load("model.tflite", threads=1, kernel="indirect")   # backend picked from the file
     logits = r.run(r.preprocess(images_uint8))                         # (N, 3, H, W) float32 -> (N, K)
 
-Backends (``RUNTIMES``): ``onnxruntime`` (.onnx), ``tflite`` (.tflite without LCE ops; ``ai_edge_litert`` or
+Backends (``RUNNER_CLASSES``): ``onnxruntime`` (.onnx), ``tflite`` (.tflite without LCE ops; ``ai_edge_litert`` or
 ``tf.lite``) and ``lce`` (.tflite with ``Lce*`` custom ops). Latency benchmarks: ``python -m runtimes.bench``.
 """
 
@@ -13,12 +13,14 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from runtimes.base import BACKENDS, LCE_KERNELS, META_KEYS, BaseRunner, ModelMeta, Runner, preprocess
+from common.errors import ModelFileError
+from runtimes.base import BACKENDS, BaseRunner, ModelMeta, Runner, preprocess
 from runtimes.detect import detect_backend, is_lce_model, tflite_op_names
-from runtimes.errors import ModelFileError, RuntimeBackendError
+from runtimes.errors import RuntimeBackendError
+from runtimes.format import LCE_KERNELS, META_KEYS
 
 # backend name -> "module:class" (imported lazily: tensorflow takes seconds to import)
-RUNTIMES: dict[str, str] = {
+RUNNER_CLASSES: dict[str, str] = {
     "onnxruntime": "runtimes.ort:OrtRunner",
     "tflite": "runtimes.tflite:TFLiteRunner",
     "lce": "runtimes.lce:LceRunner",
@@ -29,16 +31,16 @@ BACKEND_ALIASES = {"ort": "onnxruntime", "onnx": "onnxruntime", "tf": "tflite", 
 def runner_class(backend: str) -> type:
     """The runner class registered for a backend name (aliases: ort, onnx, tf, larq)."""
     name = BACKEND_ALIASES.get(backend, backend)
-    if name not in RUNTIMES:
-        raise RuntimeBackendError(f"unknown backend {backend!r}; choose one of {', '.join(RUNTIMES)}")
-    module, cls = RUNTIMES[name].split(":")
+    if name not in RUNNER_CLASSES:
+        raise RuntimeBackendError(f"unknown backend {backend!r}; choose one of {', '.join(RUNNER_CLASSES)}")
+    module, cls = RUNNER_CLASSES[name].split(":")
     return getattr(importlib.import_module(module), cls)
 
 
 def load(path: str | Path, backend: str | None = None, threads: int = 1, **opts) -> BaseRunner:
     """Load a model and return a runner with ``run((N, 3, H, W) float32) -> (N, ...) float32``.
 
-    backend: None picks from the file (see :func:`runtimes.detect.detect_backend`), or one of ``RUNTIMES``.
+    backend: None picks from the file (see :func:`runtimes.detect.detect_backend`), or one of ``RUNNER_CLASSES``.
     threads: intra-op threads (>= 1). opts: backend options, e.g. ``kernel="indirect"`` (lce),
     ``xnnpack=False`` (tflite/lce), ``spinning=True`` (onnxruntime). Raises ModelFileError for a missing,
     unknown or corrupt file and RuntimeBackendError for a bad backend/option.
@@ -58,6 +60,6 @@ def load(path: str | Path, backend: str | None = None, threads: int = 1, **opts)
     return runner_class(name)(path, threads=threads, **opts)
 
 
-__all__ = ["BACKENDS", "LCE_KERNELS", "META_KEYS", "RUNTIMES", "BaseRunner", "ModelFileError", "ModelMeta",
+__all__ = ["BACKENDS", "LCE_KERNELS", "META_KEYS", "RUNNER_CLASSES", "BaseRunner", "ModelFileError", "ModelMeta",
            "Runner", "RuntimeBackendError", "detect_backend", "is_lce_model", "load", "preprocess", "runner_class",
            "tflite_op_names"]

@@ -40,7 +40,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from train.errors import BurnEdgeError
+from common.errors import BurnEdgeError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ VERSION = 1
 # The app's backend names -> the names runtimes.bench uses for the same thing on a host.
 BACKEND_NAMES = {"lce": "lce", "float": "tflite"}
 ROW_KEYS = ("model", "backend", "kernel", "threads", "median_ms", "p10_ms", "p90_ms", "runs", "device")
-# Also filled, with the same names as runtimes.report.COLUMNS ("runner" is always "android-app").
+# Also filled, with the same names as runtimes.latency_table.COLUMNS ("runner" is always "android-app").
 EXTRA_KEYS = ("warmup", "mean_ms", "min_ms", "max_ms", "runner")
 
 

@@ -9,20 +9,7 @@ same input, whatever the model's own layout::
 TFLite and LCE models are NHWC with batch size 1 (the LCE converter forces batch 1), so their runners transpose
 each image to (1, H, W, 3) and loop over the batch. ONNX models keep NCHW.
 
-Metadata keys (written by ``export/``; ONNX stores them in ``ModelProto.metadata_props``, a ``.tflite`` model in
-a JSON sidecar ``<model>.meta.json``, i.e. ``model.tflite`` -> ``model.meta.json`` (``model.tflite.meta.json``
-is read too); values are strings, lists are JSON-encoded):
-
-=========================  ===========================================================================
-``burn_edge.input_size``   ``"224"`` (square) or JSON ``[H, W]`` (``[3, H, W]``, ``[1, 3, H, W]``, ``[H, W, 3]`` too)
-``burn_edge.mean``         JSON list of 3 floats, per RGB channel, on the [0, 1] scale (torchvision style)
-``burn_edge.std``          JSON list of 3 floats, same scale
-``burn_edge.layout``       ``"NCHW"`` or ``"NHWC"``: the layout of the model's own input tensor
-``burn_edge.output``       free text naming the output, e.g. ``"logits"`` or ``"features"``
-``burn_edge.arch``         JSON object / free text describing the architecture (passed through)
-``burn_edge.flip_hw``      optional ``"true"``: the model expects the image flipped in H and W (the LCE
-                           "flip trick" for PyTorch padding geometry); runners apply the flip themselves
-=========================  ===========================================================================
+Metadata keys and the sidecar file name: :mod:`runtimes.format` (the contract ``export/`` writes).
 """
 
 from __future__ import annotations
@@ -34,42 +21,20 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from runtimes.errors import ModelFileError
-
-META_PREFIX = "burn_edge."
-META_INPUT_SIZE = "burn_edge.input_size"
-META_MEAN = "burn_edge.mean"
-META_STD = "burn_edge.std"
-META_LAYOUT = "burn_edge.layout"
-META_OUTPUT = "burn_edge.output"
-META_ARCH = "burn_edge.arch"
-META_FLIP_HW = "burn_edge.flip_hw"
-META_KEYS = (META_INPUT_SIZE, META_MEAN, META_STD, META_LAYOUT, META_OUTPUT, META_ARCH, META_FLIP_HW)
-SIDECAR_SUFFIX = ".meta.json"
+from common.errors import ModelFileError
+from runtimes.format import (
+    META_ARCH,
+    META_INPUT_SIZE,
+    META_LAYOUT,
+    META_MEAN,
+    META_OUTPUT,
+    META_PREFIX,
+    META_STD,
+    decode_value,
+    read_sidecar,
+)
 
 BACKENDS = ("onnxruntime", "tflite", "lce")
-LCE_KERNELS = ("default", "indirect", "reference")
-
-
-def sidecar_path(model_path: str | Path) -> Path:
-    """``model.tflite`` -> ``model.meta.json``: the metadata sidecar the exporter writes beside a TFLite/LCE model."""
-    p = Path(model_path)
-    return p.with_suffix(SIDECAR_SUFFIX) if p.suffix else p.with_name(p.name + SIDECAR_SUFFIX)
-
-
-def sidecar_candidates(model_path: str | Path) -> list[Path]:
-    """Sidecar names read, in order: ``model.meta.json`` (exporter), then ``model.tflite.meta.json``."""
-    p = Path(model_path)
-    return list(dict.fromkeys([sidecar_path(p), p.with_name(p.name + SIDECAR_SUFFIX)]))
-
-
-def _parse_json_value(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
 
 
 def _input_hw(value: Any) -> tuple[int, int] | None:
@@ -93,8 +58,7 @@ class ModelMeta:
     """Preprocessing and description read from a model's metadata (all fields optional).
 
     input_hw: (H, W) the model expects; mean/std: 3 floats each on the [0, 1] scale; layout: the model's own
-    input layout ("NCHW"/"NHWC"); flip_hw: feed the image flipped in H and W; raw: every ``burn_edge.*`` key as
-    stored (strings).
+    input layout ("NCHW"/"NHWC"); raw: every ``burn_edge.*`` key as stored (strings).
     """
 
     input_hw: tuple[int, int] | None = None
@@ -103,40 +67,29 @@ class ModelMeta:
     layout: str | None = None
     output: str | None = None
     arch: Any = None
-    flip_hw: bool = False
     raw: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelMeta:
         """Build from a ``{key: value}`` map (values JSON strings or already-decoded objects)."""
         raw = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in d.items() if k.startswith(META_PREFIX)}
-        mean, std = _parse_json_value(d.get(META_MEAN)), _parse_json_value(d.get(META_STD))
-        flip = _parse_json_value(d.get(META_FLIP_HW, False))
+        mean, std = decode_value(d.get(META_MEAN)), decode_value(d.get(META_STD))
         layout = d.get(META_LAYOUT)
         return cls(
-            input_hw=_input_hw(_parse_json_value(d.get(META_INPUT_SIZE))),
+            input_hw=_input_hw(decode_value(d.get(META_INPUT_SIZE))),
             mean=tuple(float(v) for v in mean) if mean is not None else None,
             std=tuple(float(v) for v in std) if std is not None else None,
             layout=str(layout).upper() if layout else None,
             output=d.get(META_OUTPUT),
-            arch=_parse_json_value(d.get(META_ARCH)),
-            flip_hw=flip in (True, "true", "True", "1", 1),
+            arch=decode_value(d.get(META_ARCH)),
             raw=raw,
         )
 
     @classmethod
     def from_sidecar(cls, model_path: str | Path) -> ModelMeta:
-        """Read the sidecar (see :func:`sidecar_candidates`) next to a .tflite model; empty metadata if none."""
-        p = next((c for c in sidecar_candidates(model_path) if c.is_file()), None)
-        if p is None:
-            return cls()
-        try:
-            d = json.loads(p.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise ModelFileError(f"metadata sidecar {p} is not valid JSON: {e}") from e
-        if not isinstance(d, dict):
-            raise ModelFileError(f"metadata sidecar {p} must hold a JSON object, got {type(d).__name__}")
-        return cls.from_dict(d)
+        """Read the sidecar (:func:`runtimes.format.sidecar_path`) of a .tflite model; empty metadata if none."""
+        d = read_sidecar(model_path)
+        return cls() if d is None else cls.from_dict(d)
 
 
 def preprocess(images: np.ndarray, meta: ModelMeta | None = None, *, layout: str | None = None,
@@ -190,7 +143,7 @@ class Runner(Protocol):
 
 
 class BaseRunner:
-    """Shared plumbing: input checks, NCHW->NHWC conversion, optional H/W flip, batch loop."""
+    """Shared plumbing: input checks, NCHW->NHWC conversion, batch loop."""
 
     backend = "?"
     kernel = "-"
@@ -228,8 +181,6 @@ class BaseRunner:
         if x.ndim != 4 or (want and all(d > 0 for d in want) and tuple(x.shape[1:]) != want):
             raise ValueError(f"{self.name} expects an NCHW float batch (N, {', '.join(map(str, want))}), "
                              f"got shape {tuple(np.shape(batch))}")
-        if self.meta.flip_hw:
-            x = x[:, :, ::-1, ::-1]
         return x
 
     def _to_model_layout(self, x: np.ndarray) -> np.ndarray:

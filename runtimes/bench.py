@@ -23,15 +23,15 @@ from pathlib import Path
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from common.errors import BurnEdgeError, ConfigError  # noqa: E402
 from runtimes import load, runner_class  # noqa: E402
 from runtimes.adb import ADB_DIR  # noqa: E402
-from runtimes.base import LCE_KERNELS  # noqa: E402
 from runtimes.detect import detect_backend  # noqa: E402
 from runtimes.errors import RemoteError  # noqa: E402
+from runtimes.format import LCE_KERNELS  # noqa: E402
 from runtimes.hostinfo import format_host, host_info  # noqa: E402
-from runtimes.report import add_speedups, format_table, plot_rows, write_csv, write_json  # noqa: E402
+from runtimes.latency_table import add_speedups, format_table, plot_rows, write_csv, write_json  # noqa: E402
 from runtimes.stats import MemoryProbe, summarize  # noqa: E402
-from train.errors import BurnEdgeError, ConfigError  # noqa: E402
 
 
 def _import_backend(backend: str) -> None:

@@ -1,16 +1,15 @@
-"""Runtime errors. Each is a :class:`train.errors.BurnEdgeError`, so CLIs print it as one ``error: ...`` line."""
+"""Runtime errors. Each is a :class:`common.errors.BurnEdgeError`, so CLIs print it as one ``error: ...`` line.
+
+A missing/corrupt model file raises :class:`common.errors.ModelFileError` (shared with export).
+"""
 
 from __future__ import annotations
 
-from train.errors import BurnEdgeError
+from common.errors import BurnEdgeError
 
 
 class RuntimeBackendError(BurnEdgeError):
     """A runtime cannot be used: unknown backend name, missing optional package, bad kernel/thread option."""
-
-
-class ModelFileError(BurnEdgeError):
-    """A model file is missing, has an unknown suffix, or the backend cannot load it (corrupt/truncated)."""
 
 
 class RemoteError(BurnEdgeError):

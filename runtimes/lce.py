@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.base import LCE_KERNELS, BaseRunner, ModelMeta
-from runtimes.errors import ModelFileError, RuntimeBackendError
+from common.errors import ModelFileError
+from runtimes.base import BaseRunner, ModelMeta
+from runtimes.errors import RuntimeBackendError
+from runtimes.format import LCE_INTERPRETER_FLAGS, LCE_KERNELS
 from runtimes.tflite import dequantize_output
 
 
@@ -53,9 +55,8 @@ class LceRunner(BaseRunner):
         interpreter_cls = _lce_interpreter_cls()
         try:
             data = Path(path).read_bytes()
-            self.interpreter = interpreter_cls(data, num_threads=int(threads),
-                                               use_reference_bconv=kernel == "reference",
-                                               use_indirect_bgemm=kernel == "indirect", use_xnnpack=bool(xnnpack))
+            self.interpreter = interpreter_cls(data, num_threads=int(threads), use_xnnpack=bool(xnnpack),
+                                               **LCE_INTERPRETER_FLAGS[kernel])
         except (OSError, ValueError, RuntimeError) as e:
             raise ModelFileError(f"LCE cannot load {path}: {str(e).splitlines()[0] if str(e) else e!r}") from e
         super().__init__(path, threads, ModelMeta.from_sidecar(path))

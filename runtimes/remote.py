@@ -12,13 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from runtimes.base import LCE_KERNELS
 from runtimes.benchmark_output import BenchmarkOutput, parse_benchmark_output
 from runtimes.detect import detect_backend
 from runtimes.errors import RemoteError
+from runtimes.format import LCE_BENCHMARK_FLAGS, LCE_KERNELS
 from runtimes.hostinfo import GOVERNOR_PATH, cpu_model_from_cpuinfo, lce_kernel_note, warnings_for
 
-KERNEL_FLAGS = {"default": [], "indirect": ["--use_indirect_bgemm=true"], "reference": ["--use_reference_bconv=true"]}
 BINARY_MEMORY_METHOD = "benchmark binary's 'Memory footprint' overall (MB, approximate, as printed by the tool)"
 
 
@@ -131,7 +130,7 @@ def bench_with_binary(transport: Transport, models: Sequence[str | Path], binary
         rows = []
         for m, backend, kernel, t in tqdm(configs, desc=f"bench {transport.label}", disable=not progress):
             args = [rbin, f"--graph={remote_model[m]}", f"--num_threads={t}", f"--num_runs={runs}",
-                    f"--warmup_runs={warmup}", *KERNEL_FLAGS.get(kernel, []), *extra_args]
+                    f"--warmup_runs={warmup}", *LCE_BENCHMARK_FLAGS.get(kernel, []), *extra_args]
             text = transport.run(" ".join(shlex.quote(a) for a in args) + " 2>&1", timeout=None)
             out = parse_benchmark_output(text)
             rows.append(row_from_output(out, model=m, backend=backend, kernel=kernel, threads=t,

@@ -11,8 +11,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from runtimes.base import sidecar_candidates, sidecar_path
 from runtimes.errors import RemoteError
+from runtimes.format import LCE_KERNELS, sidecar_path
 
 
 class SshTransport:
@@ -92,7 +92,7 @@ class SshTransport:
 
 def bench_with_remote_python(transport: SshTransport, models: Sequence[str | Path], *, python: str = "python3",
                              threads: Sequence[int] = (1,), runs: int = 50, warmup: int = 5,
-                             kernels: Sequence[str] = ("default", "indirect", "reference"), keep: bool = False,
+                             kernels: Sequence[str] = LCE_KERNELS, keep: bool = False,
                              log=print) -> tuple[list[dict], dict]:
     """Copy the models, run ``<python> -m runtimes.bench`` on the remote (it must have burn-edge installed),
     fetch its JSON and return (rows, remote host facts) with every row's ``device`` set to the transport label.
@@ -106,8 +106,8 @@ def bench_with_remote_python(transport: SshTransport, models: Sequence[str | Pat
         for i, m in enumerate(models):
             remote.append(f"{rdir}/{i}_{m.name}")
             transport.push(m, remote[-1])
-            side = next((c for c in sidecar_candidates(m) if c.is_file()), None)
-            if side is not None:
+            side = sidecar_path(m)
+            if side.is_file():
                 transport.push(side, str(sidecar_path(remote[-1])))
         out = f"{rdir}/bench.json"
         cmd = (f"cd {shlex.quote(rdir)} && {python} -m runtimes.bench {' '.join(map(shlex.quote, remote))} "

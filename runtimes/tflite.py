@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import ModelFileError
 from runtimes.base import BaseRunner, ModelMeta
-from runtimes.errors import ModelFileError, RuntimeBackendError
+from runtimes.errors import RuntimeBackendError
 
 
 def _interpreter_module():

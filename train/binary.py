@@ -44,40 +44,28 @@ def binarize_weight_values(w: torch.Tensor) -> torch.Tensor:
     return weight_scale(w) * sign_pm1(w)
 
 
-class _ApproxSign(torch.autograd.Function):
-    @staticmethod
+def _surrogate(name: str, value, grad_factor) -> type[torch.autograd.Function]:
+    """An autograd Function: forward ``value(x)``, backward ``grad * grad_factor(x)`` (x: the saved input)."""
+
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return sign_pm1(x)
+        return value(x)
 
-    @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return grad * torch.clamp(2.0 - 2.0 * x.abs(), min=0.0)
+        return grad * grad_factor(x).to(grad.dtype)
+
+    methods = {"forward": staticmethod(forward), "backward": staticmethod(backward)}
+    return type(name, (torch.autograd.Function,), methods)
 
 
-class _SteSign(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return sign_pm1(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * (x.abs() <= 1).to(grad.dtype)
+def _clipped_identity_grad(x: torch.Tensor) -> torch.Tensor:
+    return x.abs() <= 1  # d clamp(x, -1, 1) / dx
 
 
-class _BinaryWeight(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, w):
-        ctx.save_for_backward(w)
-        return binarize_weight_values(w)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (w,) = ctx.saved_tensors
-        return grad * (w.abs() <= 1).to(grad.dtype)
+_ApproxSign = _surrogate("_ApproxSign", sign_pm1, lambda x: torch.clamp(2.0 - 2.0 * x.abs(), min=0.0))
+_SteSign = _surrogate("_SteSign", sign_pm1, _clipped_identity_grad)
+_BinaryWeight = _surrogate("_BinaryWeight", binarize_weight_values, _clipped_identity_grad)
 
 
 def approx_sign(x: torch.Tensor) -> torch.Tensor:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import torch
 
-from train.errors import CheckpointError
+from common.errors import CheckpointError
+from common.files import atomic_writer
 from train.models.reactnet import ReActNetA, ReActNetConfig, convert_official_state_dict
 
 FORMAT = "burn-edge/1"
@@ -29,21 +29,10 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
 
     A crash mid-write leaves any previous file at ``path`` intact.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, **payload}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    with atomic_writer(path, "wb") as f:
+        torch.save(payload, f)
+    return Path(path)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:

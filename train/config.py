@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
-from train.errors import ConfigError
+from common.errors import ConfigError
 from train.losses import FS_KINDS
 from train.schedules import LAMBDA_SCHEDULES
 

@@ -22,7 +22,7 @@ import argparse
 import copy
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -31,9 +31,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
+from common.errors import BurnEdgeError, CheckpointError, ConfigError
 from train.checkpoint import model_from_checkpoint, read_checkpoint
 from train.data import build_dataset, dataset_info, eval_transform, train_transform
-from train.errors import BurnEdgeError, CheckpointError, ConfigError
 from train.models import Teacher, TeacherConfig
 from train.models.teacher import load_teacher_weights
 
@@ -106,7 +106,8 @@ class _Features(nn.Module):
         return self.model.forward_features(x)
 
 
-def _data(ckpt: dict, ecfg: EvalConfig, split: str, augment: bool = False):
+def eval_dataset(ckpt: dict, ecfg: EvalConfig, split: str, augment: bool = False):
+    """(data set, DatasetInfo) of ``split``: ``ecfg.dataset``, else the one the checkpoint was trained on (digits)."""
     name = ecfg.dataset or (ckpt.get("config") or {}).get("dataset") or "digits"
     root = ecfg.data_root or (ckpt.get("config") or {}).get("data_root")
     info = dataset_info(name)
@@ -155,13 +156,38 @@ def _topk(logits: torch.Tensor, y: torch.Tensor) -> dict:
     return {"top1": float((top[:, 0] == y).float().mean()), f"top{k}": float((top == y[:, None]).any(1).float().mean())}
 
 
+@dataclass
+class LinearProbe:
+    """A trained linear probe: ``logits = linear((f - mean) / std)``.
+
+    f: (N, C) frozen features -> (N, K) logits; mean/std: (C,) statistics of the training features
+    (std has 1e-6 added, so a constant feature does not divide by zero).
+    """
+
+    linear: nn.Linear
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @torch.no_grad()
+    def __call__(self, f: torch.Tensor) -> torch.Tensor:
+        return self.linear((f - self.mean) / self.std)
+
+    def folded(self) -> nn.Linear:
+        """One ``nn.Linear`` equal to the probe on raw features: W' = W / std, b' = b - W' mean."""
+        head = nn.Linear(self.linear.in_features, self.linear.out_features)
+        with torch.no_grad():
+            head.weight.copy_(self.linear.weight / self.std)
+            head.bias.copy_(self.linear.bias - head.weight @ self.mean)
+        return head
+
+
 def linear_probe(train_f, train_y, test_f, test_y, *, epochs: int = 100, lr: float = 1e-2, wd: float = 0.0,
                  batch_size: int = 256, seed: int = 0, return_model: bool = False):
     """Linear classifier on standardised frozen features (Adam, cosine LR). Returns top-1/top-5
-    (and, with ``return_model``, the nn.Linear that takes ``(f - train_f.mean(0)) / (train_f.std(0) + 1e-6)``)."""
+    (and, with ``return_model``, the trained :class:`LinearProbe`)."""
     g = torch.Generator().manual_seed(seed)
     mean, std = train_f.mean(0), train_f.std(0) + 1e-6
-    xtr, xte = (train_f - mean) / std, (test_f - mean) / std
+    xtr = (train_f - mean) / std
     n_cls = int(max(train_y.max(), test_y.max())) + 1
     torch.manual_seed(seed)
     clf = nn.Linear(xtr.shape[1], n_cls)
@@ -177,9 +203,18 @@ def linear_probe(train_f, train_y, test_f, test_y, *, epochs: int = 100, lr: flo
             loss.backward()
             opt.step()
             sched.step()
-    with torch.no_grad():
-        res = _topk(clf(xte), test_y)
-    return (res, clf) if return_model else res
+    probe = LinearProbe(clf, mean, std)
+    res = _topk(probe(test_f), test_y)
+    return (res, probe) if return_model else res
+
+
+def fold_linear_probe(model, probe: LinearProbe):
+    """The deployable classifier: ``model`` (a ReActNetA, changed in place and returned) with its head
+    replaced by ``probe.folded()``, so ``model(x) == probe(model.forward_features(x))``.
+    ``model.cfg`` is updated (num_classes = the probe's classes, head_hidden = 0) so checkpoints rebuild it."""
+    model.cfg = replace(model.cfg, num_classes=probe.linear.out_features, head_hidden=0)
+    model.head = probe.folded()
+    return model
 
 
 def knn_classify(train_f, train_y, test_f, test_y, *, k: int = 20, t: float = 0.07, batch_size: int = 512) -> dict:
@@ -257,39 +292,64 @@ def semi_supervised(backbone: nn.Module, feat_dim: int, train_set, test_set, *, 
 
 def evaluate(ckpt_path: str, protocols=("linear", "knn"), ecfg: EvalConfig | None = None) -> dict:
     """Run ``protocols`` on a checkpoint; returns ``{protocol: result dict}`` plus ``"checkpoint"`` info."""
+    return _evaluate(ckpt_path, protocols, ecfg)[0]
+
+
+def _evaluate(ckpt_path: str, protocols, ecfg: EvalConfig | None):
+    """:func:`evaluate` -> (results, backbone, probe or None, (test features, test labels) or None)."""
     ecfg = ecfg or EvalConfig()
     bad = [p for p in protocols if p not in PROTOCOLS]
     if bad:
         raise ConfigError(f"unknown protocol(s) {bad}; choose from {list(PROTOCOLS)} or 'all'")
     backbone, ckpt = load_backbone(ckpt_path, ecfg.random_init, ecfg.seed)
-    train_set, info = _data(ckpt, ecfg, "train")
-    test_set, _ = _data(ckpt, ecfg, "test")
+    train_set, info = eval_dataset(ckpt, ecfg, "train")
+    test_set, _ = eval_dataset(ckpt, ecfg, "test")
     if len(train_set) == 0 or len(test_set) == 0:
         raise ConfigError("empty evaluation data set")
     if ecfg.random_init:
         recalibrate_bn(backbone, train_set, ecfg.batch_size)
     out = {"checkpoint": str(ckpt_path), "method": ckpt.get("method"), "stage": ckpt.get("stage"),
            "random_init": ecfg.random_init}
+    probe = None
     need_feats = any(p in protocols for p in ("linear", "knn", "fewshot-svm"))
     if need_feats:
         trf, try_ = extract_features(backbone, train_set, ecfg.batch_size, ecfg.device, "train features")
         tef, tey = extract_features(backbone, test_set, ecfg.batch_size, ecfg.device, "test features")
     if "linear" in protocols:
-        out["linear"] = linear_probe(trf, try_, tef, tey, epochs=ecfg.linear_epochs, lr=ecfg.linear_lr,
-                                     wd=ecfg.linear_wd, seed=ecfg.seed)
+        out["linear"], probe = linear_probe(trf, try_, tef, tey, epochs=ecfg.linear_epochs, lr=ecfg.linear_lr,
+                                            wd=ecfg.linear_wd, seed=ecfg.seed, return_model=True)
     if "knn" in protocols:
         out["knn"] = {**knn_classify(trf, try_, tef, tey, k=ecfg.knn_k, t=ecfg.knn_t), "k": ecfg.knn_k}
     if "fewshot-svm" in protocols:
         out["fewshot-svm"] = fewshot_svm(trf, try_, tef, tey, shots=ecfg.shots, seeds=ecfg.fewshot_seeds,
                                          c=ecfg.svm_c)
     if "semi" in protocols:
-        aug_set, _ = _data(ckpt, ecfg, "train", augment=True)
+        aug_set, _ = eval_dataset(ckpt, ecfg, "train", augment=True)
         feat_dim = _feat_dim(backbone, test_set)
         out["semi"] = {f"{fr:.0%}": semi_supervised(backbone, feat_dim, aug_set, test_set, fraction=fr,
                                                      epochs=ecfg.semi_epochs, lr=ecfg.semi_lr, seed=ecfg.seed,
                                                      device=ecfg.device)
                        for fr in ecfg.semi_fractions}
-    return out
+    return out, backbone, probe, (tef, tey) if need_feats else None
+
+
+def deployable_classifier(ckpt_path: str, protocols=("linear", "knn"), ecfg: EvalConfig | None = None):
+    """Evaluate a ReActNet checkpoint and fold its linear probe into the head: ``(results, model, probe)``.
+
+    ``results`` is :func:`evaluate`'s dict plus ``"classifier": {"test_top1"}``, the folded model's
+    top-1 on the test features (equal to the probe's, up to float rounding at ties); ``model(x) ==
+    probe(model.forward_features(x))``. Features are extracted once for all protocols. ``protocols``
+    must include "linear".
+    """
+    if "linear" not in protocols:
+        raise ConfigError("deployable_classifier needs the 'linear' protocol (its probe becomes the head)")
+    out, backbone, probe, (tef, tey) = _evaluate(ckpt_path, protocols, ecfg)
+    if not isinstance(backbone, _Features):
+        raise CheckpointError(f"{ckpt_path}: only a ReActNet checkpoint becomes a deployable classifier")
+    model = fold_linear_probe(backbone.model, probe).eval()
+    with torch.no_grad():
+        out["classifier"] = {"test_top1": float((model.forward_head(tef).argmax(1) == tey).float().mean())}
+    return out, model, probe
 
 
 @torch.no_grad()
@@ -316,7 +376,7 @@ def format_result(res: dict) -> str:
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     d = EvalConfig()
-    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
+    p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="burn-edge ReActNet or teacher checkpoint (checkpoint.pt)")
     p.add_argument("--protocol", action="append", choices=PROTOCOLS + ("all",),

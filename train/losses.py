@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from train.errors import ConfigError
+from common.errors import ConfigError
 
 FS_KINDS = ("cosine", "l1", "l2", "none")
 

@@ -34,12 +34,13 @@ import json
 import sys
 from pathlib import Path
 
+from common.errors import BurnEdgeError, ConfigError
 from train.checkpoint import read_checkpoint
 from train.config import PRESETS, PretrainConfig, add_config_arguments, resolve_config
 from train.dist import cleanup, init_from_env
-from train.engine import fit, seed_everything
-from train.errors import BurnEdgeError, ConfigError
+from train.engine import fit
 from train.methods import build_method
+from train.rng import seed_everything
 
 # Flags that may differ when resuming (they do not change the computation).
 RUN_CONTROL = ("out", "device", "num_workers", "log_every", "save_every", "tensorboard", "resume")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from train.errors import ConfigError
+from common.errors import ConfigError
 
 LAMBDA_SCHEDULES = ("cosine", "step", "constant")
 

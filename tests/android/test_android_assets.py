@@ -9,15 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from export.android_assets import (
-    FORMAT,
-    LABELS_FILE,
-    MODEL_FILES,
-    AndroidAssetsError,
-    digits_samples,
-    main,
-    write_android_assets,
-)
+from export.android.contract import FORMAT, LABELS_FILE, MODEL_FILES
+from export.android.samples import digits_samples
+from export.android.writer import write_android_assets
+from export.android_assets import main
+from export.errors import AndroidAssetsError
+from runtimes.format import sidecar_path
 from train.checkpoint import reactnet_payload, save_checkpoint
 from train.data import DigitsDataset, dataset_info, eval_transform
 
@@ -143,7 +140,7 @@ class TestAssetsFiles:
 
     def test_sidecar_must_agree_with_the_assets(self, tmp_path):
         m = fake_tflite(tmp_path / "m.tflite")
-        (tmp_path / "m.tflite.meta.json").write_text(json.dumps({"burn_edge.mean": "[0.5, 0.5, 0.5]"}))
+        sidecar_path(m).write_text(json.dumps({"burn_edge.mean": "[0.5, 0.5, 0.5]"}))
         with pytest.raises(AndroidAssetsError, match="exported with mean"):
             write_android_assets(tmp_path / "a", lce_model=m, arch={}, input_size=8, mean=(0.1,) * 3,
                                  std=(0.2,) * 3, class_names=["x"], source_checkpoint=None)
@@ -164,7 +161,7 @@ class TestAssetsFiles:
 
     def test_features_model_is_refused(self, tmp_path):
         m = fake_tflite(tmp_path / "m.tflite")
-        (tmp_path / "m.tflite.meta.json").write_text(json.dumps({"burn_edge.output": "features"}))
+        sidecar_path(m).write_text(json.dumps({"burn_edge.output": "features"}))
         with pytest.raises(AndroidAssetsError, match="needs a logits model"):
             write_android_assets(tmp_path / "a", float_model=m, arch={}, input_size=8, mean=(0.1,) * 3,
                                  std=(0.2,) * 3, class_names=["x"], source_checkpoint=None)
@@ -219,6 +216,6 @@ class TestCliErrors:
             main(["--help"])
         assert e.value.code == 0
         text = capsys.readouterr().out
-        for opt in ("--lce", "--float", "--checkpoint", "--output", "--dataset", "--mean", "--std", "--labels",
+        for opt in ("--lce", "--float", "--checkpoint", "--out", "--dataset", "--mean", "--std", "--labels",
                     "--samples"):
             assert opt in text

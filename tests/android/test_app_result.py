@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from export.android_assets import write_android_assets
+from export.android.writer import write_android_assets
 from runtimes.app_result import EXTRA_KEYS, ROW_KEYS, AppResultError, load_app_result, parse_app_result
 
 

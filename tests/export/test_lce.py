@@ -11,13 +11,13 @@ import torch
 pytest.importorskip("larq_compute_engine")
 pytestmark = pytest.mark.lce
 
+from common.files import sha256_file  # noqa: E402
 from export import audit as audit_cli  # noqa: E402
 from export import to_lce  # noqa: E402
-from export.audit import audit_flatbuffer, audit_path, meta_path  # noqa: E402
-from export.common import META_KIND, META_LAYOUT, META_SOURCE  # noqa: E402
+from export.audit import audit_flatbuffer  # noqa: E402
 from export.errors import ExportError  # noqa: E402
-from export.lce import KERNELS, build_keras, convert  # noqa: E402
-from export.loading import file_sha256  # noqa: E402
+from export.lce import build_keras, convert  # noqa: E402
+from runtimes.format import AUDIT_SUFFIX, LCE_KERNELS, META_KIND, META_LAYOUT, META_SOURCE, sidecar_path  # noqa: E402
 from tests.export.helpers import edge_case_model, lce_run, randomize_eval_state, rel_err, torch_out  # noqa: E402
 from train.models import reactnet_a  # noqa: E402
 
@@ -66,7 +66,7 @@ def test_padding_modes_and_stride2_geometry(padding, converted):
     s2 = next(r for r in report.convs if r.module == "blocks.1.conv3x3")
     assert (s2.stride, s2.padding, s2.pad_values) == (2, "SAME", 1.0 if padding == "one" else 0.0)
     ref = torch_out(model, x)
-    for kernel in KERNELS:
+    for kernel in LCE_KERNELS:
         assert rel_err(lce_run(flat, x, kernel), ref) <= 1e-3, kernel
 
 
@@ -78,7 +78,7 @@ def test_sign_of_zero_and_zero_weights_stay_binary_and_match(converted):
     x = torch.randn(2, 3, 16, 16)
     pre = model.stem(x) + model.blocks[0].rsign1.bias
     assert bool((pre[:, :4] == 0).all())  # binariser inputs exactly at the threshold: sign(0) must be +1
-    for kernel in KERNELS:
+    for kernel in LCE_KERNELS:
         assert rel_err(lce_run(flat, x, kernel), torch_out(model, x)) <= 1e-4, kernel
 
 
@@ -92,14 +92,15 @@ def test_float_fallback_is_detected_and_cli_fails(tmp_path, tiny_reactnet, capsy
     layer.set_weights([w])
     path = tmp_path / "bad.tflite"
     path.write_bytes(convert(km))
-    meta_path(path).write_text(json.dumps({"burn_edge.arch": json.dumps(model.cfg.to_dict()),
+    sidecar_path(path).write_text(json.dumps({"burn_edge.arch": json.dumps(model.cfg.to_dict()),
                                            META_KIND: "lce"}))
     assert audit_cli.main([str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: 1 binary conv(s) did not become LceBconv2d")
     assert "blocks.0.conv1x1.0 -> CONV_2D" in err[0]
     assert audit_cli.main([str(path), "--allow-float-fallback"]) == 0
-    assert json.loads(audit_path(path).read_text())["float_fallbacks"] == ["blocks.0.conv1x1.0 -> CONV_2D"]
+    audit = json.loads(sidecar_path(path, AUDIT_SUFFIX).read_text())
+    assert audit["float_fallbacks"] == ["blocks.0.conv1x1.0 -> CONV_2D"]
 
 
 def test_cli_trained_checkpoint_agrees_in_all_kernels(trained_ckpt, digits_test, tmp_path, capsys):
@@ -109,14 +110,14 @@ def test_cli_trained_checkpoint_agrees_in_all_kernels(trained_ckpt, digits_test,
     printed = capsys.readouterr().out
     for stage in ("load", "build", "convert", "audit", "save"):
         assert f"✓ {stage}" in printed
-    meta = json.loads(meta_path(out).read_text())
-    assert meta[META_LAYOUT] == "NHWC" and meta[META_KIND] == "lce" and meta[META_SOURCE] == file_sha256(path)
-    rep = json.loads(audit_path(out).read_text())
+    meta = json.loads(sidecar_path(out).read_text())
+    assert meta[META_LAYOUT] == "NHWC" and meta[META_KIND] == "lce" and meta[META_SOURCE] == sha256_file(path)
+    rep = json.loads(sidecar_path(out, AUDIT_SUFFIX).read_text())
     assert rep["ok"] and rep["n_lce_bconv"] == 6 and rep["n_float_conv"] == 1
     x, _ = digits_test
     ref = torch_out(model, x)
     flat = out.read_bytes()
-    for kernel in KERNELS:
+    for kernel in LCE_KERNELS:
         got = lce_run(flat, x, kernel)
         assert (got.argmax(1) == ref.argmax(1)).all(), kernel
         assert rel_err(got, ref) <= 1e-3, kernel
@@ -126,8 +127,8 @@ def test_cli_trained_checkpoint_agrees_in_all_kernels(trained_ckpt, digits_test,
 def test_cli_float_model_and_stage1_rule(trained_ckpt, digits_test, tmp_path, tiny_reactnet):
     path, model = trained_ckpt
     out = tmp_path / "tiny-float.tflite"
-    assert to_lce.main([str(path), "-o", str(out), "--float", "--output", "features"]) == 0
-    rep = json.loads(audit_path(out).read_text())
+    assert to_lce.main([str(path), "-o", str(out), "--float", "--model-output", "features"]) == 0
+    rep = json.loads(sidecar_path(out, AUDIT_SUFFIX).read_text())
     assert rep["kind"] == "tflite-float" and rep["n_lce_bconv"] == 0 and rep["n_float_conv"] == 7
     x, _ = digits_test
     assert rel_err(lce_run(out.read_bytes(), x[:32]), torch_out(model, x[:32], "features")) <= 1e-4

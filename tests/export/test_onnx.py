@@ -10,10 +10,10 @@ import pytest
 import torch
 from onnx import numpy_helper
 
+from common.files import sha256_file
 from export import to_onnx
-from export.common import META_ARCH, META_MEAN, META_OUTPUT, META_SOURCE
-from export.loading import file_sha256
 from export.onnx_graph import build_onnx
+from runtimes.format import META_ARCH, META_MEAN, META_OUTPUT, META_SOURCE
 from tests.export.helpers import edge_case_model, ort_run, randomize_eval_state, rel_err, torch_out
 from train.data import dataset_info
 from train.models import reactnet_a
@@ -61,7 +61,7 @@ def test_cli_exports_trained_checkpoint_with_metadata(trained_ckpt, digits_test,
     proto = onnx.load(str(out))
     meta = {p.key: p.value for p in proto.metadata_props}
     assert json.loads(meta[META_ARCH]) == model.cfg.to_dict()
-    assert meta[META_SOURCE] == file_sha256(path) and meta[META_OUTPUT] == "logits"
+    assert meta[META_SOURCE] == sha256_file(path) and meta[META_OUTPUT] == "logits"
     assert json.loads(meta[META_MEAN]) == pytest.approx(list(dataset_info("digits").mean))
     x, _ = digits_test
     got, ref = ort_run(proto, x), torch_out(model, x)

@@ -11,8 +11,19 @@ from hypothesis import strategies as st
 
 from export import onnx_graph
 from export.samples import load_inputs
-from export.verify import (BUG, EXACT, FLIPS, NONFINITE, Tolerances, centred_cosine, chained_outputs, main, render,
-                           verify, wilson_interval)
+from export.verify import (
+    BUG,
+    EXACT,
+    FLIPS,
+    NONFINITE,
+    Tolerances,
+    centred_cosine,
+    chained_outputs,
+    main,
+    render,
+    verify,
+    wilson_interval,
+)
 from train.checkpoint import reactnet_payload, save_checkpoint
 from train.data import dataset_info
 from train.models.layers import BinaryConv2d, RSign

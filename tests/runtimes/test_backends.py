@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 
 import runtimes
-from runtimes.base import ModelMeta
 from tests.runtimes import tiny_models as tm
 
 pytestmark = pytest.mark.lce
 
 
-@pytest.mark.parametrize("backend", list(runtimes.RUNTIMES))
+@pytest.mark.parametrize("backend", list(runtimes.RUNNER_CLASSES))
 class TestEveryBackend:
     def test_detect_and_run(self, backend, all_models):
         path = all_models[backend]
@@ -59,13 +58,6 @@ class TestLceKernels:
         a = runtimes.load(float_tflite_model).run(x)
         b = runtimes.load(float_tflite_model, backend="lce").run(x)
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-
-    def test_flip_hw_metadata_flips_the_input(self, onnx_model):
-        r = runtimes.load(onnx_model)
-        x = np.random.default_rng(5).standard_normal((1, 3, tm.SIZE, tm.SIZE)).astype(np.float32)
-        y = r.run(x[:, :, ::-1, ::-1])
-        r.meta = ModelMeta.from_dict({**r.meta.raw, "burn_edge.flip_hw": "true"})
-        np.testing.assert_allclose(r.run(x), y, rtol=1e-5, atol=1e-5)
 
 
 class TestErrors:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from runtimes.base import META_FLIP_HW, META_INPUT_SIZE, META_MEAN, META_STD, ModelMeta, preprocess, sidecar_path
+from common.errors import ModelFileError
+from runtimes.base import ModelMeta, preprocess
+from runtimes.format import AUDIT_SUFFIX, META_INPUT_SIZE, META_MEAN, META_STD, sidecar_path
 from runtimes.hostinfo import cpu_model_from_cpuinfo, host_info, lce_kernel_note, warnings_for
 from runtimes.stats import MemoryProbe, summarize
 
@@ -20,20 +23,32 @@ class TestMeta:
         d = {} if size is None else {META_INPUT_SIZE: size}
         assert ModelMeta.from_dict(d).input_hw == hw
 
-    def test_json_strings_and_flip(self):
-        m = ModelMeta.from_dict({META_MEAN: "[0.1, 0.2, 0.3]", META_STD: [1, 2, 3], META_FLIP_HW: "true",
-                                 "other": "ignored"})
-        assert m.mean == (0.1, 0.2, 0.3) and m.std == (1.0, 2.0, 3.0) and m.flip_hw
-        assert set(m.raw) == {META_MEAN, META_STD, META_FLIP_HW}
+    def test_json_strings(self):
+        m = ModelMeta.from_dict({META_MEAN: "[0.1, 0.2, 0.3]", META_STD: [1, 2, 3], "other": "ignored"})
+        assert m.mean == (0.1, 0.2, 0.3) and m.std == (1.0, 2.0, 3.0)
+        assert set(m.raw) == {META_MEAN, META_STD}
+
+    @pytest.mark.parametrize("model, side, audit", [
+        ("m.tflite", "m.meta.json", "m.audit.json"),            # the exporter's default name
+        ("m.TFLITE", "m.TFLITE.meta.json", "m.TFLITE.audit.json"),
+        ("m.bin", "m.bin.meta.json", "m.bin.audit.json"),       # any other suffix is kept, so m.bin and
+        ("m.v2.tflite", "m.v2.meta.json", "m.v2.audit.json"),   # m.tflite never share a sidecar
+        ("m", "m.meta.json", "m.audit.json"),
+    ])
+    def test_sidecar_naming_rule(self, model, side, audit):
+        assert sidecar_path(f"/d/{model}") == Path("/d") / side
+        assert sidecar_path(f"/d/{model}", AUDIT_SUFFIX) == Path("/d") / audit
 
     def test_sidecar(self, tmp_path):
         model = tmp_path / "m.tflite"
-        assert sidecar_path(model).name == "m.meta.json"
         assert ModelMeta.from_sidecar(model) == ModelMeta()
         (tmp_path / "m.tflite.meta.json").write_text(json.dumps({META_MEAN: [0.25] * 3}))
-        assert ModelMeta.from_sidecar(model).mean == (0.25,) * 3
-        sidecar_path(model).write_text(json.dumps({META_MEAN: [0.5] * 3}))  # the exporter's name wins
+        assert ModelMeta.from_sidecar(model) == ModelMeta()  # one rule: only m.meta.json is read
+        sidecar_path(model).write_text(json.dumps({META_MEAN: [0.5] * 3}))
         assert ModelMeta.from_sidecar(model).mean == (0.5,) * 3
+        sidecar_path(model).write_text("[1, 2]")
+        with pytest.raises(ModelFileError, match="JSON object"):
+            ModelMeta.from_sidecar(model)
 
 
 class TestPreprocess:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.base import META_INPUT_SIZE, META_LAYOUT, META_MEAN, META_OUTPUT, META_STD, sidecar_path
+from runtimes.format import META_INPUT_SIZE, META_LAYOUT, META_MEAN, META_OUTPUT, META_STD, sidecar_path
 
 SIZE = 16  # input H = W
 CLASSES = 5

@@ -3,8 +3,8 @@ import pickle
 import pytest
 import torch
 
+from common.errors import CheckpointError
 from train.checkpoint import model_from_checkpoint, reactnet_payload, read_checkpoint, save_checkpoint
-from train.errors import CheckpointError
 
 
 class Evil:

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from common.errors import ConfigError, DatasetError
 from train.data import TwoViews, build_dataset, dataset_info, eval_transform
-from train.errors import ConfigError, DatasetError
 
 
 def test_digits_offline_shapes_and_split():

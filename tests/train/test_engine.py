@@ -6,7 +6,7 @@ import torch
 from tests.train.helpers import tiny_config, write_teacher_checkpoint
 from train import pretrain
 from train.checkpoint import model_from_checkpoint, read_checkpoint
-from train.engine import EpochBatchSampler
+from train.loader import EpochBatchSampler
 from train.metrics import read_jsonl
 from train.models import build_teacher
 

@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
+from common.errors import CheckpointError, ConfigError
 from train import evaluate as ev
 from train.checkpoint import reactnet_payload, save_checkpoint
-from train.errors import CheckpointError
 from train.models import build_teacher, reactnet_a
 
 
@@ -67,3 +67,40 @@ def test_wrong_kind(tmp_path):
     p = save_checkpoint(tmp_path / "x.pt", {"kind": "something", "model": {}})
     with pytest.raises(CheckpointError, match="not a burn-edge"):
         ev.load_backbone(str(p))
+
+
+def test_folded_classifier_equals_the_trained_probe_on_real_features(tiny_ckpt):
+    """The deployable classifier's logits on images == the trained probe's logits on their features."""
+    res, model, probe = ev.deployable_classifier(str(tiny_ckpt), ("linear", "knn"), FAST)
+    assert model.cfg.num_classes == 10 and model.cfg.head_hidden == 0 and "knn" in res
+    _, ckpt = ev.load_backbone(str(tiny_ckpt))
+    test_set, _ = ev.eval_dataset(ckpt, FAST, "test")
+    x = torch.stack([test_set[i][0] for i in range(64)])
+    with torch.no_grad():
+        logits, feats = model.eval()(x), model.forward_features(x)
+    expected = probe(feats)  # what the probe protocol computes: linear((f - mean) / std)
+    assert torch.allclose(logits, expected, atol=1e-4, rtol=1e-4)
+    assert (logits.argmax(1) == expected.argmax(1)).all()
+    assert probe.linear.out_features == 10 and probe.mean.shape == probe.std.shape == (model.feature_dim,)
+    assert res["classifier"]["test_top1"] == pytest.approx(res["linear"]["top1"], abs=2 / len(test_set))
+
+
+def test_fold_needs_the_linear_protocol(tiny_ckpt):
+    with pytest.raises(ConfigError, match="linear"):
+        ev.deployable_classifier(str(tiny_ckpt), ("knn",), FAST)
+
+
+@pytest.mark.slow
+def test_fold_on_the_full_size_network():
+    """Full ReActNet-A (224², 1000-class head replaced): the folded head equals the probe on real-size features."""
+    torch.manual_seed(0)
+    model = reactnet_a(binary_weights=True).eval()
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        feats = model.forward_features(x)  # (2, 1024)
+    probe = ev.LinearProbe(torch.nn.Linear(feats.shape[1], 7), feats.mean(0) + 0.1, feats.std(0) + 0.5)
+    model = ev.fold_linear_probe(model, probe)
+    with torch.no_grad():
+        logits = model(x)
+    assert model.cfg.num_classes == 7 and logits.shape == (2, 7)
+    assert torch.allclose(logits, probe(feats), atol=1e-4, rtol=1e-4)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from train.errors import ConfigError
+from common.errors import ConfigError
 from train.losses import burn_loss, feature_similarity, info_nce, kl_loss
 
 LN3 = math.log(3.0)

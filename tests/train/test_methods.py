@@ -1,11 +1,11 @@
 import pytest
 import torch
 
+from common.errors import CheckpointError
 from tests.train.helpers import tiny_config, write_teacher_checkpoint
 from train.checkpoint import read_checkpoint, save_checkpoint
-from train.engine import checkpoint_payload
-from train.errors import CheckpointError
 from train.methods import METHODS, Burn, build_method
+from train.run_state import checkpoint_payload
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_every_method_trains_one_step(name, teacher_ckpt, tmp_path):
     res = m(_batch(m), 0, 10)
     assert res["loss"].dim() == 0 and torch.isfinite(res["loss"])
     res["loss"].backward()
-    grads = [p.grad for p in m.student.parameters() if p.requires_grad]
+    grads = [p.grad for p in m.network.parameters() if p.requires_grad]
     assert grads and all(g is not None for g in grads)
     teacher = getattr(m, "teacher", None)
     if teacher is not None:

@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from common.errors import CheckpointError, ConfigError
 from train.binary import sign_pm1
-from train.errors import CheckpointError, ConfigError
 from train.models import ReActNetConfig, load_official_state_dict, reactnet_a
 from train.models.layers import BinaryConv2d
 from train.models.reactnet import OFFICIAL_PARAMS

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from train.errors import ConfigError
+from common.errors import ConfigError
 from train.schedules import burn_lambda, constant_lambda, lambda_at, lr_factor, step_lambda
 
 

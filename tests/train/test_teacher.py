@@ -2,8 +2,8 @@ import pytest
 import torch
 import torchvision
 
+from common.errors import CheckpointError
 from train.checkpoint import save_checkpoint
-from train.errors import CheckpointError
 from train.models import build_teacher
 
 

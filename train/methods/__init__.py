@@ -2,19 +2,18 @@
 
 Every method has:
 
-* ``student``: the network being trained and saved as the checkpoint's ``"model"`` (the binary
-  ReActNet-A, or the float teacher for ``--method teacher``);
+* ``network``: the network being trained and saved as the checkpoint's ``"model"`` (the binary
+  student ReActNet-A, or the float encoder for ``--method teacher``);
 * ``forward(batch, step, total) -> dict`` with a scalar ``"loss"`` tensor plus logged scalars;
 * ``heads() -> {name: module}``: other trained state saved under ``"heads"`` (BURN's classifier g,
   MoCo's projector / key encoder / queue) and restored by ``--resume`` and ``--init``;
-* ``frozen``: child names loaded from the teacher checkpoint, neither trained nor saved;
 * ``data``: ``"two_views"`` (self-supervised) or ``"supervised"`` (one view + labels).
 """
 
 from __future__ import annotations
 
+from common.errors import ConfigError
 from train.config import PretrainConfig
-from train.errors import ConfigError
 from train.methods.burn import Burn
 from train.methods.s2bnn import S2BNN
 from train.methods.supervised import Supervised

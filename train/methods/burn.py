@@ -30,7 +30,7 @@ import torch.nn as nn
 
 from train.config import PretrainConfig
 from train.losses import burn_loss
-from train.methods.common import build_student, load_init, random_classifier, require_teacher, split_views
+from train.methods.common import Method, build_student, load_init, random_classifier, require_teacher, split_views
 from train.models import ReActNetA, Teacher
 from train.schedules import lambda_at
 
@@ -40,9 +40,8 @@ def standardize(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     return (x - x.mean(0)) / (x.std(0) + eps)
 
 
-class Burn(nn.Module):
+class Burn(Method):
     data = "two_views"
-    frozen = ("teacher",)  # restored from the teacher checkpoint, never saved with the run
 
     def __init__(self, student: ReActNetA, teacher: Teacher, classifier: nn.Module, *, temperature: float = 0.2,
                  lam_schedule: str = "cosine", lam_start: float = 0.9, lam_end: float = 0.7, fs: str = "cosine",

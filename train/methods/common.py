@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from common.errors import CheckpointError, ConfigError
 from train.checkpoint import read_checkpoint
 from train.config import PretrainConfig
 from train.data import dataset_info
-from train.errors import CheckpointError, ConfigError
 from train.models import ReActNetA, Teacher, build_teacher, reactnet_a
 from train.models.reactnet import build_head
 
@@ -92,11 +92,26 @@ def split_views(batch) -> tuple[torch.Tensor, torch.Tensor]:
     return views[0], views[1]
 
 
-class FrozenTargetDistiller(nn.Module):
+class Method(nn.Module):
+    """What the engine needs of a training method (see :mod:`train.methods`).
+
+    ``data``: ``"two_views"`` or ``"supervised"``; ``network``: the module saved as the checkpoint's
+    ``"model"`` (the binary student by default); ``heads()``: other trained state saved under ``"heads"``.
+    """
+
+    data = "two_views"
+
+    @property
+    def network(self) -> nn.Module:
+        return self.student
+
+    def heads(self) -> dict[str, nn.Module]:
+        return {}
+
+
+class FrozenTargetDistiller(Method):
     """Base of the KL-only baselines (S2-BNN, supervised-KL): a binary student distils a frozen target
     ``teacher_head(teacher(x))``; nothing on the target side learns and no head is saved."""
-
-    frozen = ("teacher", "teacher_head")
 
     def __init__(self, student: ReActNetA, teacher: Teacher, teacher_head: nn.Module, temperature: float):
         super().__init__()
@@ -113,6 +128,3 @@ class FrozenTargetDistiller(nn.Module):
     def target(self, x: torch.Tensor) -> torch.Tensor:
         """Frozen head(h(x)): (N, 3, S, S) -> (N, D)."""
         return self.teacher_head(self.teacher(x))
-
-    def heads(self) -> dict[str, nn.Module]:
-        return {}

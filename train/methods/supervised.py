@@ -9,15 +9,14 @@ import torch.nn.functional as F
 
 from train.config import PretrainConfig
 from train.data import dataset_info
-from train.methods.common import build_student, load_init
+from train.methods.common import Method, build_student, load_init
 from train.models import Teacher, TeacherConfig
 
 
-class Supervised(nn.Module):
+class Supervised(Method):
     """Cross entropy of ``head(student.forward_features(x))`` against the labels."""
 
     data = "supervised"
-    frozen = ()
 
     def __init__(self, student: nn.Module, classifier: nn.Module | None = None):
         super().__init__()

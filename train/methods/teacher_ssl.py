@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from train.config import PretrainConfig
 from train.dist import all_gather_cat
 from train.losses import info_nce
-from train.methods.common import split_views
+from train.methods.common import Method, split_views
 from train.models import Teacher, TeacherConfig
 
 
@@ -47,20 +47,23 @@ def mlp_projector(in_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, in_dim), nn.ReLU(inplace=True), nn.Linear(in_dim, out_dim))
 
 
-class MoCoTeacher(nn.Module):
+class MoCoTeacher(Method):
     data = "two_views"
-    frozen = ()
 
     def __init__(self, encoder: Teacher, dim: int = 128, queue_size: int = 65536, momentum: float = 0.999,
                  temperature: float = 0.2):
         super().__init__()
-        self.student = encoder  # the query encoder: what the checkpoint exports as the teacher
+        self.encoder = encoder  # the query encoder: what the checkpoint exports as the teacher
         self.projector = mlp_projector(encoder.feature_dim, dim)
         # Plain copies (not Teacher wrappers) so they keep train-mode BN like the query encoder.
         self.key_encoder = copy.deepcopy(encoder.net).requires_grad_(False)
         self.key_projector = copy.deepcopy(self.projector).requires_grad_(False)
         self.queue = KeyQueue(dim, queue_size)
         self.momentum, self.temperature = momentum, temperature
+
+    @property
+    def network(self) -> Teacher:
+        return self.encoder
 
     @classmethod
     def from_config(cls, cfg: PretrainConfig) -> "MoCoTeacher":
@@ -69,7 +72,7 @@ class MoCoTeacher(nn.Module):
 
     @torch.no_grad()
     def _momentum_update(self) -> None:
-        pairs = [(self.student.net, self.key_encoder), (self.projector, self.key_projector)]
+        pairs = [(self.encoder.net, self.key_encoder), (self.projector, self.key_projector)]
         for q_mod, k_mod in pairs:
             for pq, pk in zip(q_mod.parameters(), k_mod.parameters()):
                 pk.mul_(self.momentum).add_(pq.detach(), alpha=1 - self.momentum)
@@ -81,7 +84,7 @@ class MoCoTeacher(nn.Module):
 
     def forward(self, batch, step: int, total: int) -> dict:
         v1, v2 = split_views(batch)
-        q = F.normalize(self.projector(self.student(torch.cat([v1, v2]))), dim=1)  # (2N, D)
+        q = F.normalize(self.projector(self.encoder(torch.cat([v1, v2]))), dim=1)  # (2N, D)
         self._momentum_update()
         k = self.keys(torch.cat([v2, v1]))  # (2N, D): row i is the positive of query row i
         loss = info_nce(q, k, self.queue.keys.clone(), self.temperature)

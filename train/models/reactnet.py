@@ -30,8 +30,8 @@ from dataclasses import asdict, dataclass, fields
 import torch
 import torch.nn as nn
 
+from common.errors import CheckpointError, ConfigError
 from train.binary import ACTIVATION_GRADS
-from train.errors import CheckpointError, ConfigError
 from train.models.dataflow import Node, presign_points, run_torch
 from train.models.layers import PADDING_MODES, BinaryConv2d, GlobalAvgPool, RPReLU, RSign
 
@@ -224,8 +224,8 @@ class ReActNetA(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """k_phi: (N, 3, S, S) -> (N, feature_dim) pooled features."""
-        for _, x in self.forward_stages(x, "features"):
-            pass
+        for _, y in self.forward_stages(x, "features"):
+            x = y
         return x
 
     def forward_head(self, feats: torch.Tensor) -> torch.Tensor:

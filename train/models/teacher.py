@@ -14,13 +14,13 @@ CIFAR variant), for 32x32 inputs.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torchvision
 
-from train.errors import CheckpointError, ConfigError
+from common.errors import CheckpointError, ConfigError
 
 TEACHER_ARCHS = {
     "resnet18": torchvision.models.resnet18,
@@ -116,6 +116,3 @@ def build_teacher(arch: str = "resnet50", checkpoint: str | None = None, *, smal
         load_teacher_weights(t, read_checkpoint(checkpoint))
     return t.freeze() if frozen else t
 
-
-def teacher_arch_dict(t: Teacher) -> dict:
-    return asdict(t.cfg)

@@ -5,7 +5,6 @@ import android.content.res.AssetManager;
 import android.graphics.Bitmap;
 import android.graphics.BitmapFactory;
 
-import java.io.ByteArrayOutputStream;
 import java.io.FileInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -14,6 +13,7 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 
 import org.burnedge.demo.logic.ModelMetadata;
+import org.burnedge.demo.logic.Streams;
 
 /** Android glue: reads metadata.json, memory-maps models and decodes sample images from the APK's assets. */
 final class AssetStore {
@@ -75,17 +75,6 @@ final class AssetStore {
     }
 
     private String readText(String file) throws IOException {
-        InputStream in = assets.open(file);
-        try {
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            byte[] buf = new byte[8192];
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                out.write(buf, 0, n);
-            }
-            return new String(out.toByteArray(), StandardCharsets.UTF_8);
-        } finally {
-            in.close();
-        }
+        return new String(Streams.readAll(assets.open(file)), StandardCharsets.UTF_8);
     }
 }

@@ -1,11 +1,9 @@
 package org.burnedge.demo.logic;
 
-import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.FileInputStream;
 import java.io.FileOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -124,18 +122,7 @@ public final class HostTool {
     }
 
     private static byte[] readBytes(String path) throws IOException {
-        InputStream in = new FileInputStream(new File(path));
-        try {
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-            byte[] buf = new byte[8192];
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                out.write(buf, 0, n);
-            }
-            return out.toByteArray();
-        } finally {
-            in.close();
-        }
+        return Streams.readAll(new FileInputStream(new File(path)));
     }
 
     private static String readText(String path) throws IOException {

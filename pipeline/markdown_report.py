@@ -112,8 +112,8 @@ def write_report(paths, timings: dict) -> Path:
         md += _md_table(["runtime", "max abs", "max rel", "cosine", "top-1 agree", "top-5 agree"],
                         [[o["runtime"], f"{o['max_abs']:.2e}", f"{o['max_rel']:.2e}", f"{o['cosine']:.6f}",
                           f"{o['top1']:.1%}", f"{o['top5']:.1%}"] for o in v["outputs"]])
-        for rt, fd in v.get("first_divergence", {}).items():
-            md += ["", f"- {rt}: first divergence at `{fd['stage']}`: {fd['explanation']}"]
+        md += [""] + [f"- {rt} (teacher-forced stages): {line}" for rt, line in v.get("summary", {}).items()]
+        md += [f"- FAIL: {f}" for f in v.get("failures", [])]
         if Path(paths.verify_png).is_file():
             import shutil
 
@@ -121,7 +121,7 @@ def write_report(paths, timings: dict) -> Path:
             md += ["", "![error by block](verify_blocks.png)"]
         md += [""]
     if Path(paths.bench).is_file():
-        from runtimes.report import format_table, plot_rows
+        from runtimes.latency_table import format_table, plot_rows
 
         b = json.loads(Path(paths.bench).read_text())
         md += ["## Latency on this host", "", "```", format_table(b["rows"]), "```", ""]

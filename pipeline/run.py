@@ -1,8 +1,8 @@
 """The whole burn-edge chain, offline, on the embedded default -- README's first command.
 
-    python -m train.pipeline                       # digits-tiny preset, everything, into runs/pipeline
-    python -m train.pipeline --phases export verify bench report   # re-run later phases only
-    python -m train.pipeline --preset imagenet-reactnet-a --data-root /data/imagenet --out runs/in
+    python -m pipeline                       # digits-tiny preset, everything, into runs/pipeline
+    python -m pipeline --phases export verify bench report   # re-run later phases only
+    python -m pipeline --preset imagenet-reactnet-a --data-root /data/imagenet --out runs/in
 
 Phases (each reads the previous phases' files from --out, so any phase can run alone):
 
@@ -29,12 +29,10 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-import torch
-import torch.nn as nn
-
-from train.errors import BurnEdgeError, CheckpointError
+from common.errors import BurnEdgeError, CheckpointError
 
 PHASES = ("teacher", "stage1", "stage2", "evaluate", "export", "verify", "bench", "report")
 
@@ -96,44 +94,24 @@ def phase_stage2(args, paths: Paths) -> dict:
     return {}
 
 
-def fold_linear_probe(model, probe: nn.Linear, mean: torch.Tensor, std: torch.Tensor):
-    """Replace model.head by ``probe((f - mean) / std)`` as one Linear: W' = W / std, b' = b - W' mean."""
-    from dataclasses import replace
-
-    head = nn.Linear(probe.in_features, probe.out_features)
-    with torch.no_grad():
-        head.weight.copy_(probe.weight / std)
-        head.bias.copy_(probe.bias - head.weight @ mean)
-    model.cfg = replace(model.cfg, num_classes=probe.out_features, head_hidden=0)
-    model.head = head
-    return model
-
-
 def phase_evaluate(args, paths: Paths) -> dict:
     from train.checkpoint import reactnet_payload, read_checkpoint, save_checkpoint
-    from train.evaluate import EvalConfig, _data, evaluate, extract_features, linear_probe, load_backbone
+    from train.evaluate import EvalConfig, deployable_classifier, evaluate
 
     protocols = ("linear", "knn")
-    res = {}
-    for name, ck, rnd in [("burn-stage2", paths.stage2, False), ("burn-stage1", paths.stage1, False),
-                          ("random-init", paths.stage2, True)]:
+    ecfg = EvalConfig(dataset=None, data_root=args.data_root)
+    # The deployable classifier: the stage-2 binary backbone with its linear probe folded into the head.
+    res, model, _ = deployable_classifier(str(_need(paths.stage2, "stage2")), protocols, ecfg)
+    res = {"burn-stage2": res}
+    for name, ck, rnd in [("burn-stage1", paths.stage1, False), ("random-init", paths.stage2, True)]:
         res[name] = evaluate(str(_need(ck, "stage2" if ck == paths.stage2 else "stage1")), protocols,
-                             EvalConfig(dataset=None, data_root=args.data_root, random_init=rnd))
+                             replace(ecfg, random_init=rnd))
+    for name in ("burn-stage2", "burn-stage1", "random-init"):
         print(f"  {name:12s} linear {res[name]['linear']['top1']:.1%}  kNN {res[name]['knn']['top1']:.1%}")
-    # The deployable classifier: stage-2 binary backbone + linear probe folded into a Linear head.
-    backbone, ckpt = load_backbone(str(paths.stage2))
-    train_set, info = _data(ckpt, EvalConfig(data_root=args.data_root), "train")
-    test_set, _ = _data(ckpt, EvalConfig(data_root=args.data_root), "test")
-    trf, try_ = extract_features(backbone, train_set, desc="train features")
-    tef, tey = extract_features(backbone, test_set, desc="test features")
-    mean, std = trf.mean(0), trf.std(0) + 1e-6
-    probe_res, probe = linear_probe(trf, try_, tef, tey, return_model=True)
-    model = fold_linear_probe(backbone.model, probe, mean, std).eval()
-    with torch.no_grad():
-        acc = float((model.forward_head(tef).argmax(1) == tey).float().mean())
     cfg = read_checkpoint(paths.stage2).get("config") or {}
     save_checkpoint(paths.classifier, reactnet_payload(model, method="burn+linear-probe", stage=2,
                                                        config={"dataset": cfg.get("dataset", "digits")}))
+    acc = res["burn-stage2"].pop("classifier")["test_top1"]
     res["classifier"] = {"test_top1": acc, "checkpoint": str(paths.classifier)}
     print(f"  classifier   top-1 {acc:.1%} (stage-2 binary net + folded linear probe)")
     paths.eval.write_text(json.dumps(res, indent=1))
@@ -172,20 +150,20 @@ def phase_verify(args, paths: Paths) -> dict:
 
 
 def phase_bench(args, paths: Paths) -> dict:
-    from runtimes import report
+    from runtimes import latency_table
     from runtimes.bench import run_bench
     from runtimes.hostinfo import host_info
 
     models = [_need(p, "export") for p in (paths.onnx, paths.lce, paths.float)]
     rows = run_bench(models, threads=args.threads, runs=args.bench_runs, warmup=3, kernels=("indirect", "default"))
-    print(report.format_table(rows))
-    report.write_json(paths.bench, rows, [host_info()], {"runs": args.bench_runs, "threads": args.threads})
-    report.write_csv(paths.bench.with_suffix(".csv"), rows)
+    print(latency_table.format_table(rows))
+    latency_table.write_json(paths.bench, rows, [host_info()], {"runs": args.bench_runs, "threads": args.threads})
+    latency_table.write_csv(paths.bench.with_suffix(".csv"), rows)
     return {"rows": len(rows)}
 
 
 def phase_report(args, paths: Paths, timings: dict | None = None) -> dict:
-    from train.report import write_report
+    from pipeline.markdown_report import write_report
 
     md = write_report(paths, timings or {})
     print(f"report: {md}")
@@ -199,7 +177,7 @@ PHASE_FNS = {"teacher": phase_teacher, "stage1": phase_stage1, "stage2": phase_s
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     from train.config import PRESETS
 
-    p = argparse.ArgumentParser(prog="python -m train.pipeline", description=__doc__, add_help=add_help,
+    p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="digits-tiny", choices=sorted(PRESETS),
                    help="training preset (default digits-tiny: the embedded, offline default)")

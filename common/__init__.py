@@ -1,0 +1,1 @@
+"""The bottom package: user-facing errors and safe file writing. It imports nothing from train/export/runtimes."""

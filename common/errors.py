@@ -1,0 +1,25 @@
+"""Errors a command-line user can act on; ``main()`` functions print them as one ``error: ...`` line (exit 2).
+
+Every package raises these (or a domain subclass in ``export.errors`` / ``runtimes.errors``), so a CLI
+catches one base class, :class:`BurnEdgeError`, whichever layer the problem came from.
+"""
+
+
+class BurnEdgeError(RuntimeError):
+    """Base class for user-facing errors (bad input files, bad options, missing data)."""
+
+
+class ConfigError(BurnEdgeError, ValueError):
+    """An option or config value is invalid (the message names the allowed values)."""
+
+
+class CheckpointError(BurnEdgeError):
+    """A checkpoint is missing, corrupt, not a burn-edge/official checkpoint, or the wrong architecture."""
+
+
+class DatasetError(BurnEdgeError):
+    """A data set root is missing, empty or not in the expected format."""
+
+
+class ModelFileError(BurnEdgeError):
+    """A model file is missing, has an unknown suffix, or the backend cannot load it (corrupt/truncated)."""
