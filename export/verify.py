@@ -418,8 +418,12 @@ def zero_weight_warning(model: ReActNetA) -> str | None:
 def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str = "logits",
            tol: Tolerances | None = None, localise: bool = True, images: str = "",
            onnx_path: str | None = None, lce_path: str | None = None, official: bool = False,
-           progress: Callable[[str], None] | None = None) -> VerifyReport:
-    """Run PyTorch and each runtime on x (N, 3, S, S) and compare (see module docstring)."""
+           end_to_end: bool = True, progress: Callable[[str], None] | None = None) -> VerifyReport:
+    """Run PyTorch and each runtime on x (N, 3, S, S) and compare (see module docstring).
+
+    localise: the teacher-forced stage verdicts; end_to_end: the whole-model comparison (at least one).
+    official: the model comes from an official state dict (warn about exact-zero latent weights).
+    """
     tol = tol or Tolerances()
     say = progress or (lambda s: None)
     model.eval()
@@ -441,11 +445,13 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
             return rep
     rep.seconds["pytorch"] = time.perf_counter() - t0
     xn = x.numpy().astype(np.float32)
+    if not (localise or end_to_end):
+        raise ConfigError("nothing to compare: enable the stage comparison, the end-to-end one, or both")
     say("whole model")
     t0 = time.perf_counter()
-    whole = whole_model_outputs(model, runtimes, xn, output, onnx_path, lce_path)
+    whole = whole_model_outputs(model, runtimes, xn, output, onnx_path, lce_path) if end_to_end else {}
     rep.seconds["whole model"] = time.perf_counter() - t0
-    lce_fresh = any(rt.startswith("lce-") for rt in runtimes) and not lce_path
+    lce_fresh = end_to_end and any(rt.startswith("lce-") for rt in runtimes) and not lce_path
     if localise or lce_fresh:
         say("stages")
         t0 = time.perf_counter()
@@ -454,7 +460,7 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
                                lce_whole_input=xn if lce_fresh else None)
         whole |= {rt: got[rt].pop("whole") for rt in runtimes if rt.startswith("lce-") and lce_fresh}
         rep.seconds["stages"] = time.perf_counter() - t0
-    for rt in runtimes:
+    for rt in whole:
         d = output_diff(rt, outs[list(outs)[-1]].numpy(), whole[rt])
         rep.outputs.append(d)
         if d.nonfinite:
