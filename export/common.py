@@ -1,4 +1,4 @@
-"""Small pieces both exporters share: output kinds, ``upto`` taps and the metadata keys."""
+"""What both exporters share: output kinds, ``upto`` taps and the metadata they write (keys: runtimes.format)."""
 
 from __future__ import annotations
 

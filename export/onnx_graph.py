@@ -268,5 +268,8 @@ def build_isolated(model: ReActNetA, output: str = "logits", input_size: int | N
 
 
 def save_onnx(proto: onnx.ModelProto, path) -> None:
-    """Write ``proto`` to ``path`` (single file; ReActNet-A is ~117 MB, under the 2 GB protobuf limit)."""
-    onnx.save_model(proto, str(path))
+    """Write ``proto`` to ``path`` atomically (temp file in the same folder, then renamed; single file:
+    ReActNet-A is ~117 MB, under the 2 GB protobuf limit)."""
+    from common.files import atomic_save
+
+    atomic_save(path, lambda tmp: onnx.save_model(proto, str(tmp)))

@@ -1,70 +1,86 @@
-"""Regenerate the results table: BURN vs its baselines (and the ablations) on one preset.
+"""Regenerate the results table: BURN's recipes, its baselines and the paper's ablation, over seeds.
 
-  python -m pipeline.results --preset digits-tiny --out runs/results            # main rows
-  python -m pipeline.results --preset digits-tiny --out runs/results --ablations
+  python -m pipeline.results --preset digits-tiny --out runs/results                  # 3 seeds, every row
+  python -m pipeline.results --preset digits-tiny --out runs/results --seeds 0 --no-ablations   # a quick look
 
-Trains every row that has no checkpoint under ``--out`` yet (re-running reuses finished rows), evaluates
-each binary backbone with the linear probe and weighted kNN (:mod:`train.evaluate`), and writes
-``<out>/results.json`` and ``<out>/results.md`` (the Markdown table in docs/training.md).
+Every row is trained once per seed (``--seeds``, default 0 1 2) and evaluated with the linear probe and
+weighted kNN (:mod:`train.evaluate`); the table shows mean ± std over the seeds that finished. The two
+float teachers are trained once (seed 0) and shared by every row and seed. Runs are done seed by seed
+(every row of seed 0 first), so an interrupted table still has whole rows; re-running reuses every
+finished checkpoint and evaluation. Writes ``<out>/results.json`` (per-seed numbers and each BURN run's
+KL curve) and ``<out>/results.md`` after every evaluated run.
 
-Rows: the float MoCo teacher (reference); a randomly initialised binary net of the same shape; BURN
-stage 1 and stage 1 -> 2; S2-BNN stage 1 -> 2; supervised-KL (ReActNet-style distillation from a float
-net trained with labels) and plain supervised training, each a single stage-2 run. Ablations (Table 5
-of the paper, single-stage = stage 2 from scratch): (1) joint classifier only (no FS), (2) + FS with a
-constant lambda, (3) + dynamic lambda, (4) + multi-stage (= BURN), and BURN with g frozen.
+Rows (digits-tiny: stage = the preset's epochs, or ``--epochs``):
+
+* random init -- a freshly initialised binary net of the same shape (BN statistics re-estimated).
+* BURN, recipe ``official`` (the default) and ``paper`` (g trained jointly): stage 1 -> stage 2.
+* S2-BNN: stage 1 -> 2. supervised-KL (ReActNet distillation from a float net trained with labels):
+  stage 1 -> 2, as ReActNet trains. supervised (labels): stage 1 -> 2 (``--supervised-epochs``).
+* Table 5 of the paper, on the default recipe, single stage (= stage 2 from scratch): (1) the random
+  classifier alone (KL only), (1)(2) + FS with a constant lambda, (1)(2)(3) + the dynamic lambda; "all"
+  adds the multi-stage schedule and is the BURN row.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
 
 from common.errors import BurnEdgeError
+from common.files import atomic_write_text
 from train.config import PRESETS, resolve_config
 from train.evaluate import EvalConfig, evaluate
+from train.metrics import read_jsonl
 from train.pretrain import run
 
-
-def _rows(ablations: bool) -> list[tuple[str, dict, str | None]]:
-    """(name, config overrides, name of the row whose checkpoint is --init) in training order."""
-    rows = [
-        ("teacher-moco", dict(method="teacher"), None),
-        ("teacher-supervised", dict(method="teacher", teacher_objective="supervised"), None),
-        ("burn-stage1", dict(method="burn", stage=1), None),
-        ("burn", dict(method="burn", stage=2), "burn-stage1"),
-        ("s2bnn-stage1", dict(method="s2bnn", stage=1), None),
-        ("s2bnn", dict(method="s2bnn", stage=2), "s2bnn-stage1"),
-        ("supervised-kl", dict(method="supervised-kl", stage=2), None),
-        ("supervised", dict(method="supervised", stage=2), None),
-    ]
-    if ablations:
-        rows += [
-            ("abl1-joint-classifier", dict(method="burn", stage=2, fs="none"), None),
-            ("abl2-plus-fs-constant", dict(method="burn", stage=2, lam_schedule="constant", lam_start=0.7), None),
-            ("abl3-plus-dynamic-lambda", dict(method="burn", stage=2), None),
-            ("burn-frozen-g", dict(method="burn", stage=2, freeze_classifier=True), "burn-stage1-frozen-g"),
-        ]
-        rows.insert(len(rows) - 1, ("burn-stage1-frozen-g", dict(method="burn", stage=1, freeze_classifier=True),
-                                    None))
-    return rows
-
-
-LABELS = {
-    "teacher-moco": "float teacher h (MoCo-v2, reference)",
-    "random-init": "random init (binary, same shape)",
-    "burn-stage1": "BURN stage 1 (binary activations)",
-    "burn": "BURN (stage 1 -> 2)",
-    "s2bnn": "S2-BNN (stage 1 -> 2)",
-    "supervised-kl": "supervised-KL (ReActNet distillation, labels)",
-    "supervised": "supervised (labels)",
-    "abl1-joint-classifier": "(1) joint classifier only",
-    "abl2-plus-fs-constant": "(2) + FS, constant lambda 0.7",
-    "abl3-plus-dynamic-lambda": "(3) + dynamic lambda",
-    "burn-frozen-g": "BURN with g frozen (stage 1 -> 2)",
+# name -> (label, [(stage, config overrides)] trained in order, each stage initialised from the previous)
+TEACHERS = {"teacher-moco": dict(method="teacher"),
+            "teacher-supervised": dict(method="teacher", teacher_objective="supervised")}
+ROWS: dict[str, tuple[str, list[dict]]] = {
+    "burn": ("BURN, recipe official (default; g fixed random)",
+             [dict(method="burn", stage=1), dict(method="burn", stage=2)]),
+    "random-init": ("random init (binary, same shape as BURN)", []),  # evaluates the BURN row's architecture
+    "s2bnn": ("S2-BNN (frozen MoCo head, KL only)", [dict(method="s2bnn", stage=1), dict(method="s2bnn", stage=2)]),
+    "supervised-kl": ("supervised-KL (ReActNet distillation, labels)",
+                      [dict(method="supervised-kl", stage=1), dict(method="supervised-kl", stage=2)]),
+    "supervised": ("supervised (labels)", [dict(method="supervised", stage=1), dict(method="supervised", stage=2)]),
+    "burn-paper": ("BURN, recipe paper (g trained jointly)",
+                   [dict(method="burn", recipe="paper", stage=1), dict(method="burn", recipe="paper", stage=2)]),
 }
+ABLATIONS: dict[str, tuple[str, list[dict]]] = {
+    "abl1": ("Table 5 (1): random classifier, KL only (single stage)", [dict(method="burn", stage=2, fs="none")]),
+    "abl12": ("Table 5 (1)(2): + FS, constant lambda 0.7 (single stage)",
+              [dict(method="burn", stage=2, lam_schedule="constant", lam_start=0.7)]),
+    "abl123": ("Table 5 (1)(2)(3): + dynamic lambda (single stage)", [dict(method="burn", stage=2)]),
+}
+ALL_ROW = "burn"  # Table 5 "all" = (1)(2)(3) + multi-stage = the default BURN row
+
+
+def _teacher_for(overrides: dict) -> str:
+    return "teacher-supervised" if overrides["method"] == "supervised-kl" else "teacher-moco"
+
+
+def _kl_curve(run_dir: Path) -> dict | None:
+    """KL at the first logged step, at the end of each epoch and at the end (from metrics.jsonl)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    rows = [r for r in read_jsonl(path) if "kl" in r]
+    if not rows:
+        return None
+    ends = {}
+    for r in rows:
+        ends[int(r["epoch"])] = r["kl"]
+    return {"first": rows[0]["kl"], "epoch_end": [ends[e] for e in sorted(ends)]}
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """(mean, sample std) of ``values``; std is 0 for a single value."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
 def main(argv=None) -> int:
@@ -72,50 +88,110 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="digits-tiny", choices=sorted(PRESETS), help="preset (default digits-tiny)")
     p.add_argument("--out", default="runs/results", help="folder for the runs and the table (default runs/results)")
-    p.add_argument("--ablations", action="store_true", help="also train the ablation rows")
-    p.add_argument("--epochs", type=int, default=None, help="override every run's epochs (quick looks)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per row (default 0 1 2)")
+    p.add_argument("--no-ablations", dest="ablations", action="store_false", help="skip the Table 5 rows")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of every binary training stage (default: preset)")
+    p.add_argument("--supervised-epochs", type=int, default=None,
+                   help="epochs of each supervised (labels) stage (default: --epochs)")
+    p.add_argument("--warmup-epochs", type=float, default=None,
+                   help="learning-rate warm-up of every stage, in epochs (default: preset)")
     p.add_argument("--data-root", default=None, help="data folder for non-embedded data sets")
     args = p.parse_args(argv)
     out = Path(args.out)
+    rows = {**ROWS, **(ABLATIONS if args.ablations else {})}
     try:
-        extra = {k: v for k, v in (("epochs", args.epochs), ("data_root", args.data_root)) if v is not None}
-        ck = {}
-        for name, overrides, init in _rows(args.ablations):
-            ck[name] = out / name / "checkpoint.pt"
-            if ck[name].is_file():
-                print(f"[{name}] reusing {ck[name]}")
+        res_path = out / "results.json"
+        results = json.loads(res_path.read_text()) if res_path.is_file() else {}
+        results.setdefault("runs", {})
+        base = {} if args.data_root is None else {"data_root": args.data_root}
+        teachers = {}
+        for name, overrides in TEACHERS.items():
+            teachers[name] = out / name / "checkpoint.pt"
+            if not teachers[name].is_file():
+                print(f"[{name}] training (shared by every row and seed)", flush=True)
+                run(resolve_config(args.preset, **overrides, **base, seed=0, out=str(teachers[name].parent)))
+        if "teacher-moco" not in results["runs"]:
+            results["runs"]["teacher-moco"] = {"0": evaluate(str(teachers["teacher-moco"]), ("linear", "knn"),
+                                                             EvalConfig(data_root=args.data_root))}
+        for seed, name in schedule(args.seeds, list(rows)):
+            stages = rows[name][1]
+            done = results["runs"].setdefault(name, {})
+            if str(seed) in done:
                 continue
-            teacher = "teacher-supervised" if overrides["method"] == "supervised-kl" else "teacher-moco"
-            cfg = resolve_config(args.preset, **overrides, **extra, out=str(out / name),
-                                 teacher_checkpoint=None if overrides["method"] == "teacher" else str(ck[teacher]),
-                                 init=str(ck[init]) if init else None)
-            print(f"[{name}] training")
-            run(cfg)
-        results = {}
-        eval_rows = [("teacher-moco", "teacher-moco", False), ("random-init", "burn", True)] + \
-            [(n, n, False) for n in LABELS if n not in ("teacher-moco", "random-init") and n in ck]
-        for name, src, rnd in eval_rows:
             t0 = time.time()
-            results[name] = evaluate(str(ck[src]), ("linear", "knn"), EvalConfig(random_init=rnd,
-                                                                                  data_root=args.data_root))
-            print(f"[{name}] linear {results[name]['linear']['top1']:.2%}  kNN {results[name]['knn']['top1']:.2%} "
-                  f"({time.time() - t0:.0f}s)")
-        (out / "results.json").write_text(json.dumps(results, indent=1))
-        (out / "results.md").write_text(format_table(results, args))
-        print(format_table(results, args))
+            ckpt = _train_row(args, out / name / f"seed{seed}", stages, seed, teachers, base)
+            src = ckpt or out / ALL_ROW / f"seed{seed}" / "stage2" / "checkpoint.pt"  # random init: same shape
+            r = evaluate(str(src), ("linear", "knn"), EvalConfig(random_init=ckpt is None, seed=seed,
+                                                                  data_root=args.data_root))
+            r["kl"] = {d.name: _kl_curve(d) for d in sorted((out / name / f"seed{seed}").glob("stage*"))
+                       if _kl_curve(d)} if ckpt is not None else {}
+            r["seconds"] = round(time.time() - t0, 1)
+            done[str(seed)] = r
+            print(f"[{name} seed {seed}] linear {r['linear']['top1']:.2%}  kNN {r['knn']['top1']:.2%} "
+                  f"({r['seconds']:.0f}s)", flush=True)
+            atomic_write_text(res_path, json.dumps(results, indent=1))
+            atomic_write_text(out / "results.md", format_table(results, rows, args))
+        print(format_table(results, rows, args))
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
 
 
-def format_table(results: dict, args) -> str:
-    cmd = f"python -m pipeline.results --preset {args.preset} --out {args.out}" + \
-        (" --ablations" if args.ablations else "") + (f" --epochs {args.epochs}" if args.epochs else "")
-    lines = [f"Generated by `{cmd}` (linear probe and weighted kNN, k=20, top-1 on the test split).", "",
-             "| row | linear top-1 | kNN top-1 |", "|---|---:|---:|"]
-    for name, r in results.items():
-        lines.append(f"| {LABELS.get(name, name)} | {r['linear']['top1']:.1%} | {r['knn']['top1']:.1%} |")
+KEY_ROWS = ("burn", "random-init", "s2bnn", "supervised-kl", "abl1")  # the comparisons the goal is stated on
+
+
+def schedule(seeds: list[int], rows: list[str]) -> list[tuple[int, str]]:
+    """(seed, row) in training order: every row of the first seed (one whole table), then the key rows of
+    the other seeds, then the rest, so that an interrupted run has the most useful rows finished."""
+    first, rest = seeds[:1], seeds[1:]
+    key = [r for r in rows if r in KEY_ROWS]
+    return ([(s, r) for s in first for r in rows] + [(s, r) for s in rest for r in key]
+            + [(s, r) for s in rest for r in rows if r not in KEY_ROWS])
+
+
+def _train_row(args, run_dir: Path, stages: list[dict], seed: int, teachers: dict, base: dict) -> Path | None:
+    """Train a row's stages in order (each from the previous one's checkpoint); the last checkpoint."""
+    init = None
+    for overrides in stages:
+        stage_dir = run_dir / f"stage{overrides['stage']}"
+        ck = stage_dir / "checkpoint.pt"
+        if not ck.is_file():
+            epochs = args.supervised_epochs if overrides["method"] == "supervised" else None
+            epochs = epochs or args.epochs
+            extra = {k: v for k, v in (("epochs", epochs), ("warmup_epochs", args.warmup_epochs)) if v is not None}
+            cfg = resolve_config(args.preset, **overrides, **base, **extra, seed=seed, out=str(stage_dir),
+                                 teacher_checkpoint=str(teachers[_teacher_for(overrides)]),
+                                 init=str(init) if init else None)
+            print(f"[{run_dir.parent.name} seed {seed}] stage {overrides['stage']}", flush=True)
+            run(cfg)
+        init = ck
+    return init
+
+
+def format_table(results: dict, rows: dict, args) -> str:
+    cmd = f"python -m pipeline.results --preset {args.preset} --out {args.out} --seeds " + \
+        " ".join(map(str, args.seeds)) + ("" if args.ablations else " --no-ablations") + \
+        (f" --epochs {args.epochs}" if args.epochs else "") + \
+        (f" --supervised-epochs {args.supervised_epochs}" if args.supervised_epochs else "") + \
+        (f" --warmup-epochs {args.warmup_epochs}" if args.warmup_epochs is not None else "")
+    lines = [f"Generated by `{cmd}`: linear probe and weighted kNN (k=20), top-1 on the test split, "
+             "mean ± std over n seeds.", "",
+             "| row | n | linear top-1 | kNN top-1 | KL after epoch 1 (first stage) |", "|---|---:|---:|---:|---:|"]
+    runs = results.get("runs", {})
+    labels = {"teacher-moco": "float teacher h (MoCo-v2, reference; trained once)",
+              **{k: v[0] for k, v in rows.items()}}
+    for name, label in labels.items():
+        per_seed = list(runs.get(name, {}).values())
+        if not per_seed:
+            lines.append(f"| {label} | 0 | not run | not run | |")
+            continue
+        lin = mean_std([100 * r["linear"]["top1"] for r in per_seed])
+        knn = mean_std([100 * r["knn"]["top1"] for r in per_seed])
+        kls = [next(iter(r["kl"].values()))["epoch_end"][0] for r in per_seed if r.get("kl")]
+        kl = f"{mean_std(kls)[0]:.3f}" if kls else ""
+        lines.append(f"| {label} | {len(per_seed)} | {lin[0]:.1f} ± {lin[1]:.1f} | {knn[0]:.1f} ± {knn[1]:.1f} "
+                     f"| {kl} |")
     return "\n".join(lines) + "\n"
 
 

@@ -33,6 +33,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from common.errors import BurnEdgeError, CheckpointError
+from common.files import atomic_write_text
 
 PHASES = ("teacher", "stage1", "stage2", "evaluate", "export", "verify", "bench", "report")
 
@@ -83,20 +84,20 @@ def _teacher(args, paths: Paths) -> str:
 
 
 def phase_stage1(args, paths: Paths) -> dict:
-    _train(args, paths, method="burn", stage=1, teacher_checkpoint=_teacher(args, paths),
+    _train(args, paths, method="burn", stage=1, recipe=args.recipe, teacher_checkpoint=_teacher(args, paths),
            out=str(paths.stage1.parent))
     return {}
 
 
 def phase_stage2(args, paths: Paths) -> dict:
-    _train(args, paths, method="burn", stage=2, teacher_checkpoint=_teacher(args, paths),
+    _train(args, paths, method="burn", stage=2, recipe=args.recipe, teacher_checkpoint=_teacher(args, paths),
            init=str(_need(paths.stage1, "stage1")), out=str(paths.stage2.parent))
     return {}
 
 
 def phase_evaluate(args, paths: Paths) -> dict:
-    from train.checkpoint import reactnet_payload, read_checkpoint, save_checkpoint
-    from train.evaluate import EvalConfig, deployable_classifier, evaluate
+    from train.checkpoint import read_checkpoint, save_checkpoint
+    from train.evaluate import EvalConfig, classifier_payload, deployable_classifier, evaluate
 
     protocols = ("linear", "knn")
     ecfg = EvalConfig(dataset=None, data_root=args.data_root)
@@ -108,13 +109,11 @@ def phase_evaluate(args, paths: Paths) -> dict:
                              replace(ecfg, random_init=rnd))
     for name in ("burn-stage2", "burn-stage1", "random-init"):
         print(f"  {name:12s} linear {res[name]['linear']['top1']:.1%}  kNN {res[name]['knn']['top1']:.1%}")
-    cfg = read_checkpoint(paths.stage2).get("config") or {}
-    save_checkpoint(paths.classifier, reactnet_payload(model, method="burn+linear-probe", stage=2,
-                                                       config={"dataset": cfg.get("dataset", "digits")}))
+    save_checkpoint(paths.classifier, classifier_payload(model, read_checkpoint(paths.stage2)))
     acc = res["burn-stage2"].pop("classifier")["test_top1"]
     res["classifier"] = {"test_top1": acc, "checkpoint": str(paths.classifier)}
     print(f"  classifier   top-1 {acc:.1%} (stage-2 binary net + folded linear probe)")
-    paths.eval.write_text(json.dumps(res, indent=1))
+    atomic_write_text(paths.eval, json.dumps(res, indent=1))
     return {"eval": str(paths.eval)}
 
 
@@ -155,9 +154,12 @@ def phase_bench(args, paths: Paths) -> dict:
     from runtimes.hostinfo import host_info
 
     models = [_need(p, "export") for p in (paths.onnx, paths.lce, paths.float)]
-    rows = run_bench(models, threads=args.threads, runs=args.bench_runs, warmup=3, kernels=("indirect", "default"))
+    from runtimes.hostinfo import default_thread_counts
+
+    threads = args.threads or default_thread_counts()
+    rows = run_bench(models, threads=threads, runs=args.bench_runs, warmup=3, kernels=("indirect", "default"))
     print(latency_table.format_table(rows))
-    latency_table.write_json(paths.bench, rows, [host_info()], {"runs": args.bench_runs, "threads": args.threads})
+    latency_table.write_json(paths.bench, rows, [host_info()], {"runs": args.bench_runs, "threads": threads})
     latency_table.write_csv(paths.bench.with_suffix(".csv"), rows)
     return {"rows": len(rows)}
 
@@ -175,7 +177,7 @@ PHASE_FNS = {"teacher": phase_teacher, "stage1": phase_stage1, "stage2": phase_s
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    from train.config import PRESETS
+    from train.config import PRESETS, RECIPES
 
     p = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -188,6 +190,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--teacher-checkpoint", default=None,
                    help="use this teacher (MoCo-v2 / torchvision / burn-edge) instead of pretraining one")
     p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs for every training phase")
+    p.add_argument("--recipe", default="official", choices=sorted(RECIPES),
+                   help="BURN objective (default official: frozen random g, as the official code; paper: g trained "
+                        "jointly); docs/training.md compares them")
     p.add_argument("--device", default="auto", help="training device: auto, cpu or cuda (default auto)")
     p.add_argument("--android-assets", default=None, metavar="DIR",
                    help="export phase: also write the models, labels and preprocessing metadata into the Android "
@@ -196,7 +201,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--verify-limit", type=int, default=64, help="images used by verify (default 64)")
     p.add_argument("--no-localise", dest="localise", action="store_false",
                    help="verify the whole model only (skip the per-block comparison)")
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="bench thread counts (default 1 2)")
+    p.add_argument("--threads", type=int, nargs="+", default=None,
+                   help="bench thread counts (default: 1, 2, 4, 8 up to the usable CPUs minus one; rows with more "
+                        "threads than usable CPUs or a wide p10-p90 are flagged unstable)")
     p.add_argument("--bench-runs", type=int, default=30, help="timed runs per bench configuration (default 30)")
     return p
 
@@ -216,7 +223,7 @@ def main(argv=None) -> int:
             t0 = time.time()
             res = phase_report(args, paths, timings) if ph == "report" else PHASE_FNS[ph](args, paths)
             timings[ph] = round(time.time() - t0, 1)
-            timings_file.write_text(json.dumps(timings, indent=1))
+            atomic_write_text(timings_file, json.dumps(timings, indent=1))
             if ph == "verify":
                 gate_ok = res["passed"]
             print(f"--- {ph} done in {timings[ph]:.0f}s", flush=True)

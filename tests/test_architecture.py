@@ -127,3 +127,13 @@ sys.exit(main(["--help"]))
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "usage" in r.stdout, r.stdout[:200]
+
+
+def test_every_package_is_installed_by_pyproject():
+    """``pip install .`` ships each of the five packages (setuptools' packages.find include list)."""
+    import re
+
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    section = text.split("[tool.setuptools.packages.find]", 1)[1].split("\n[", 1)[0]
+    include = re.findall(r'"([^"]+)"', re.search(r"include\s*=\s*\[([^\]]*)\]", section).group(1))
+    assert all(f"{pkg}*" in include for pkg in OURS), include

@@ -5,7 +5,12 @@ method; command-line flags override the preset. Flags are the field names in keb
 (``--lam-start`` <-> ``lam_start``) and are generated from the fields below, so ``--help`` lists
 every option with its help text and default.
 
-Resolution order: dataclass default < preset["*"] < preset[method] < explicit flags.
+A *recipe* (``RECIPES``, ``--recipe``) names BURN's objective -- which parts train, where the
+feature-similarity term sits, the augmentations -- independently of the scale a preset sets (data,
+width, epochs, batch). It applies to ``--method burn`` (and its ablations) only.
+
+Resolution order: dataclass default < preset["*"] < preset[method] < RECIPES[recipe] (burn only)
+< explicit flags.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from train.schedules import LAMBDA_SCHEDULES
 
 METHOD_NAMES = ("burn", "s2bnn", "supervised-kl", "supervised", "teacher")
 AMP_MODES = ("none", "bf16", "fp16")
+AUGMENTS = ("official", "byol")
+TEACHER_BN_MODES = ("batch", "eval")
 TEACHER_OBJECTIVES = ("moco", "supervised")
 
 
@@ -30,6 +37,9 @@ def _f(default, help: str, **kw):
 class PretrainConfig:
     # ---- method
     method: str = _f("burn", "training method", choices=METHOD_NAMES)
+    recipe: str = _f("official", "BURN objective: official (frozen random g, the official code) or paper "
+                                 "(g trained jointly, Alg. 1); see RECIPES / docs/training.md",
+                     choices=("official", "paper"))
     stage: int = _f(1, "1 = binary activations, float weights; 2 = binary weights too", choices=(1, 2))
     init: str | None = _f(None, "checkpoint to initialise from (stage 2: the stage-1 checkpoint; "
                                 "BURN loads the binary network phi and the classifier g)")
@@ -38,11 +48,14 @@ class PretrainConfig:
     data_root: str | None = _f(None, "data folder for cifar*/imagefolder (never downloaded)")
     num_workers: int = _f(0, "DataLoader worker processes")
     limit_train: int = _f(0, "use only the first N training images (0 = all; smoke tests)")
+    augment: str = _f("official", "two-view augmentation: official (BURN config: jitter p=0.6, blur p=0.2 on both "
+                                  "views) or byol (jitter p=0.8, blur p=1.0 / 0.1)", choices=AUGMENTS)
     # ---- binary network k_phi + head l_phi (ReActNet-A)
     width: float = _f(1.0, "ReActNet-A channel multiplier")
     num_blocks: int = _f(13, "number of ReActNet-A blocks used (13 = full network)")
     padding: str = _f("zero", "binary conv padding: zero (official) or one (LCE fast path)")
-    act_grad: str = _f("approx", "sign gradient: approx (ReActNet) or ste")
+    act_grad: str = _f("approx", "sign gradient: approx (ReActNet) or ste (clipped STE, official BURN)")
+    feature_mlp: bool = _f(False, "FC(C,C)+ReLU after the pool, part of the features (official BURN use_mlp)")
     head_hidden: int = _f(2000, "hidden width of the MLP heads g and l (official 2000)")
     head_dim: int = _f(2000, "output dimension of the heads g and l (official 2000)")
     # ---- teacher h_zeta
@@ -50,6 +63,8 @@ class PretrainConfig:
     teacher_small_input: bool = _f(False, "teacher stem = 3x3 stride-1 conv, no max-pool (CIFAR variant)")
     teacher_checkpoint: str | None = _f(None, "teacher checkpoint: burn-edge (--method teacher), MoCo v1/v2 or "
                                               "torchvision ResNet")
+    teacher_bn: str = _f("eval", "teacher BatchNorm: eval (running statistics) or batch (batch statistics, as the "
+                                 "official code's frozen teacher in train mode)", choices=TEACHER_BN_MODES)
     teacher_objective: str = _f("moco", "--method teacher only: moco (MoCo-v2 self-supervised) or supervised",
                                 choices=TEACHER_OBJECTIVES)
     # ---- losses
@@ -57,10 +72,22 @@ class PretrainConfig:
     lam_schedule: str = _f("cosine", "lambda(t): cosine (Eq. 3), step or constant", choices=LAMBDA_SCHEDULES)
     lam_start: float = _f(0.9, "lambda at t=0 (weight of the feature-similarity term; KL gets 1-lambda)")
     lam_end: float = _f(0.7, "lambda at the last step")
-    fs: str = _f("cosine", "feature-similarity loss: cosine (paper), l1, l2, none (= ablation 1)", choices=FS_KINDS)
+    fs: str = _f("cosine", "feature-similarity loss: cosine (1-cos, paper), normalized-l2 (|a/|a|-b/|b||^2 = "
+                           "2(1-cos), official code), l1, l2, none (= ablation 1)", choices=FS_KINDS)
     fs_on: str = _f("features", "where FS is computed: features = h(x) vs a linear map of k(x) (paper Eq. 4); "
                                 "heads = g(h(x)) vs l(k(x)) (official code)", choices=("features", "heads"))
     freeze_classifier: bool = _f(False, "ablation: keep the random classifier g fixed (no joint training)")
+    # ---- CMIM pile-up term (Shang et al., ECCV 2022), any binary method
+    cmim_weight: float = _f(0.0, "alpha: weight of the CMIM contrastive term added to the method's loss (0 = off; "
+                                 "the official CIFAR-100 code uses 3.2 on top of cross entropy)")
+    cmim_blocks: str = _f("-1", "blocks whose two binarisers (a_F -> a_B) CMIM reads: comma-separated indices "
+                                "(negative = from the end) or all")
+    cmim_dim: int = _f(128, "CMIM embedding width (official 128)")
+    cmim_temperature: float = _f(0.1, "CMIM InfoNCE temperature tau (official 0.1)")
+    cmim_negatives: str = _f("bank", "CMIM negatives: bank (FIFO memory of past embeddings, all ranks) or batch "
+                                     "(the other images of the all-gathered batch)", choices=("bank", "batch"))
+    cmim_bank: int = _f(4096, "CMIM memory bank size per binariser and kind (official 4096 negatives)")
+    cmim_pool: int = _f(1, "CMIM embeds an activation after average pooling to a P x P grid (1 = global pool)")
     moco_dim: int = _f(128, "MoCo projection dimension")
     moco_k: int = _f(65536, "MoCo queue length (negatives)")
     moco_m: float = _f(0.999, "MoCo key-encoder momentum")
@@ -90,10 +117,17 @@ class PretrainConfig:
                 raise ConfigError(f"{f.name} must be one of {list(choices)}, got {getattr(self, f.name)!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.accum_steps < 1:
             raise ConfigError("epochs, batch_size and accum_steps must be >= 1")
+        if self.log_every < 1 or self.save_every < 0:
+            raise ConfigError(f"log_every must be >= 1 and save_every >= 0 (0 = epoch ends only), got "
+                              f"{self.log_every} and {self.save_every}")
         if not (0 <= self.lam_start <= 1 and 0 <= self.lam_end <= 1):
             raise ConfigError(f"lam_start and lam_end must be in [0, 1], got {self.lam_start}, {self.lam_end}")
-        if self.temperature <= 0 or self.lr <= 0:
-            raise ConfigError("temperature and lr must be > 0")
+        if not (0 < self.temperature < float("inf") and 0 < self.lr < float("inf")):
+            raise ConfigError("temperature and lr must be finite and > 0")
+        if self.cmim_weight < 0 or self.cmim_temperature <= 0 or min(self.cmim_dim, self.cmim_bank, self.cmim_pool) < 1:
+            raise ConfigError("cmim_weight must be >= 0, cmim_temperature > 0, cmim_dim, cmim_bank, cmim_pool >= 1")
+        if self.cmim_weight > 0 and self.method == "teacher":
+            raise ConfigError("--cmim-weight needs a binary student; --method teacher trains the float teacher")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
@@ -101,13 +135,29 @@ class PretrainConfig:
         return asdict(self)
 
 
+# Recipes: BURN's objective as named, documented choices (docs/training.md has them side by side).
+# lam weighs FS (loss = (1 - lam) KL + lam FS), so lam 0.9 -> 0.7 is the official lambda_kl 0.1 -> 0.3.
+RECIPES: dict[str, dict] = {
+    # The official code (github.com/naver-ai/burn), computed with gradients: g (incl. its 2000-d MLP neck)
+    # is a fixed random classifier, FS on the two head outputs as |a/|a| - b/|b||^2, official augmentations,
+    # FC(C,C)+ReLU in the backbone, clipped-STE activations, teacher BN in batch-statistics mode.
+    "official": dict(freeze_classifier=True, fs_on="heads", fs="normalized-l2", lam_schedule="cosine",
+                     lam_start=0.9, lam_end=0.7, temperature=0.2, augment="official", feature_mlp=True,
+                     act_grad="ste", teacher_bn="batch"),
+    # The paper's Algorithm 1: the same, but g trained jointly with the binary network, FS = cosine distance.
+    "paper": dict(freeze_classifier=False, fs_on="heads", fs="cosine", lam_schedule="cosine", lam_start=0.9,
+                  lam_end=0.7, temperature=0.2, augment="official", feature_mlp=True, act_grad="ste",
+                  teacher_bn="batch"),
+}
+
 # Presets: {"*": overrides for every method, "<method>": overrides for that method}.
 PRESETS: dict[str, dict[str, dict]] = {
     # The embedded default: the whole chain (teacher -> BURN stage 1 -> stage 2) in minutes on 2 CPU cores.
     "digits-tiny": {
         "*": dict(dataset="digits", width=0.25, num_blocks=13, padding="one", head_hidden=256, head_dim=128,
                   teacher_arch="resnet18", teacher_small_input=False, batch_size=64, lr=2e-3,
-                  warmup_epochs=1.0, log_every=10, moco_k=1024, moco_m=0.99, moco_dim=64, num_workers=1),
+                  warmup_epochs=1.0, log_every=10, moco_k=1024, moco_m=0.99, moco_dim=64, num_workers=1,
+                  cmim_bank=1024),
         "teacher": dict(epochs=3, lr=1e-3, temperature=0.2),
         "burn": dict(epochs=5),
         "s2bnn": dict(epochs=5),
@@ -121,7 +171,7 @@ PRESETS: dict[str, dict[str, dict]] = {
                   teacher_arch="resnet50", teacher_small_input=False, batch_size=256, accum_steps=2,
                   lr=3e-4, weight_decay=0.0, warmup_epochs=10.0, epochs=200, amp="fp16", num_workers=8,
                   log_every=50, save_every=1000),
-        "burn": dict(temperature=0.2, lam_schedule="cosine", lam_start=0.9, lam_end=0.7, fs="cosine"),
+        # burn: the objective is the recipe (RECIPES["official"] by default), not set here.
         # The paper uses the official MoCo-v2 800-epoch checkpoint (--teacher-checkpoint); this engine's own
         # teacher run optimises with Adam, not MoCo's SGD 0.03, so it is a fallback, not a reproduction.
         "teacher": dict(epochs=200, moco_k=65536, moco_m=0.999, moco_dim=128, temperature=0.2),
@@ -136,7 +186,10 @@ def config_fields() -> list:
 
 
 def resolve_config(preset: str | None = None, **overrides) -> PretrainConfig:
-    """Default < PRESETS[preset]["*"] < PRESETS[preset][method] < overrides (None values are ignored)."""
+    """Default < PRESETS[preset]["*"] < PRESETS[preset][method] < RECIPES[recipe] (burn) < overrides.
+
+    None values in ``overrides`` are ignored.
+    """
     overrides = {k: v for k, v in overrides.items() if v is not None}
     known = {f.name for f in config_fields()}
     unknown = set(overrides) - known
@@ -149,6 +202,11 @@ def resolve_config(preset: str | None = None, **overrides) -> PretrainConfig:
         method = overrides.get("method", PretrainConfig.method)
         values.update(PRESETS[preset].get("*", {}))
         values.update(PRESETS[preset].get(method, {}))
+    if overrides.get("method", values.get("method", PretrainConfig.method)) == "burn":
+        recipe = overrides.get("recipe", values.get("recipe", PretrainConfig.recipe))
+        if recipe not in RECIPES:
+            raise ConfigError(f"unknown recipe {recipe!r}; choose one of {sorted(RECIPES)}")
+        values.update(RECIPES[recipe])
     values.update(overrides)
     return PretrainConfig(**values)
 

@@ -1,7 +1,13 @@
 """Downstream evaluation of a pretrained backbone (the paper's protocols, scaled by options).
 
 Protocols (``--protocol``, repeatable, or ``all``):
-  linear       linear classifier on frozen, pooled features (cached once, no augmentation); top-1/top-5
+  linear       fast probe: linear classifier on frozen, pooled features (cached once, no augmentation,
+               standardised, Adam); top-1/top-5
+  linear-paper the paper's linear evaluation (official react_last_full.py): a linear classifier on the
+               frozen backbone (BN in eval mode) trained on *augmented* images (random resized crop +
+               flip) with SGD lr 0.01, momentum 0.9, no weight decay, batch 256, 100 epochs with the LR
+               divided by 10 at epochs 60 and 80 (scaled by --linear-paper-epochs); features are
+               recomputed for every augmented batch, so it costs ~epochs forward passes of the train set
   knn          weighted k-nearest-neighbour on L2-normalised features (Wu et al. 2018): k, tau
   semi         fine-tune the whole network + a linear head on 1 % / 10 % of the labels (class-balanced)
   fewshot-svm  linear SVM (scikit-learn) on k labelled images per class, mean +- std over seeds
@@ -23,6 +29,7 @@ import copy
 import json
 import sys
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,12 +39,13 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from common.errors import BurnEdgeError, CheckpointError, ConfigError
-from train.checkpoint import model_from_checkpoint, read_checkpoint
+from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path
+from train.checkpoint import model_from_checkpoint, reactnet_payload, read_checkpoint, save_checkpoint
 from train.data import build_dataset, dataset_info, eval_transform, train_transform
 from train.models import Teacher, TeacherConfig
 from train.models.teacher import load_teacher_weights
 
-PROTOCOLS = ("linear", "knn", "semi", "fewshot-svm")
+PROTOCOLS = ("linear", "linear-paper", "knn", "semi", "fewshot-svm")
 
 
 @dataclass
@@ -52,6 +60,10 @@ class EvalConfig:
     linear_epochs: int = 100
     linear_lr: float = 1e-2
     linear_wd: float = 0.0
+    # the paper's linear evaluation (augmented images through the frozen backbone, SGD, step LR)
+    linear_paper_epochs: int = 100
+    linear_paper_lr: float = 0.01
+    linear_paper_batch_size: int = 256
     # weighted kNN
     knn_k: int = 20
     knn_t: float = 0.07
@@ -64,6 +76,7 @@ class EvalConfig:
     fewshot_seeds: int = 5
     svm_c: float = 1.0
     random_init: bool = False
+    test_on_train: bool = False  # an image folder without val/ may be tested on its training images
     device: str = "cpu"
 
 
@@ -73,7 +86,8 @@ class EvalConfig:
 def load_backbone(ckpt_path: str, random_init: bool = False, seed: int = 0) -> tuple[nn.Module, dict]:
     """(backbone, ckpt) where backbone(x) -> (N, C) pooled features, in eval mode.
 
-    ReActNet checkpoints give ``forward_features`` of the binary network; teacher checkpoints the
+    ReActNet checkpoints (burn-edge or official BURN/OpenSelfSup state dicts, whose backbone FC(1024,1024)
+    is part of the features) give ``forward_features`` of the binary network; teacher checkpoints the
     float ResNet. ``random_init`` rebuilds the same architecture with fresh weights (seeded).
     """
     ckpt = read_checkpoint(ckpt_path)
@@ -92,6 +106,12 @@ def load_backbone(ckpt_path: str, random_init: bool = False, seed: int = 0) -> t
             torch.manual_seed(seed)
             t = Teacher(TeacherConfig(**ckpt["teacher_arch"]))
         return t, ckpt
+    if kind is None:  # an official state dict: BURN (OpenSelfSup) layouts record their structure
+        model = model_from_checkpoint(ckpt)
+        if random_init:
+            torch.manual_seed(seed)
+            model = type(model)(model.cfg)
+        return _Features(model), ckpt
     raise CheckpointError(f"{ckpt_path}: not a burn-edge ReActNet or teacher checkpoint (kind={kind!r})")
 
 
@@ -113,7 +133,9 @@ def eval_dataset(ckpt: dict, ecfg: EvalConfig, split: str, augment: bool = False
     info = dataset_info(name)
     tf = train_transform(info.input_size, info.mean, info.std) if augment else \
         eval_transform(info.input_size, info.mean, info.std, resize=name == "imagefolder")
-    return build_dataset(name, split, root=root, transform=tf), info
+    if split != "train" and ecfg.test_on_train and name == "imagefolder":
+        print(f"warning: --test-on-train: testing on the training images of {root}", file=sys.stderr)
+    return build_dataset(name, split, root=root, transform=tf, test_on_train=ecfg.test_on_train), info
 
 
 def _labels(ds) -> np.ndarray:
@@ -206,6 +228,34 @@ def linear_probe(train_f, train_y, test_f, test_y, *, epochs: int = 100, lr: flo
     probe = LinearProbe(clf, mean, std)
     res = _topk(probe(test_f), test_y)
     return (res, probe) if return_model else res
+
+
+def linear_paper(backbone: nn.Module, feat_dim: int, train_set, test_set, *, epochs: int = 100, lr: float = 0.01,
+                 batch_size: int = 256, seed: int = 0, device: str = "cpu") -> dict:
+    """The paper's linear evaluation: ``Linear(feat_dim, classes)`` on the frozen backbone (eval mode, no
+    gradient) over augmented training images (``train_set`` carries the augmentation); SGD(lr, momentum
+    0.9, no weight decay), LR x0.1 at 60 % and 80 % of the epochs (the official 60 and 80 of 100).
+    Returns test top-1/top-5."""
+    torch.manual_seed(seed)
+    backbone.eval().to(device)
+    labels = _labels(train_set)
+    head = nn.Linear(feat_dim, int(labels.max()) + 1).to(device)
+    opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [round(0.6 * epochs), round(0.8 * epochs)], gamma=0.1)
+    g = torch.Generator().manual_seed(seed)
+    loader = DataLoader(train_set, batch_size=min(batch_size, len(train_set)), shuffle=True, generator=g)
+    for _ in tqdm(range(epochs), desc="linear (paper)", leave=False, disable=None):
+        for x, y in loader:
+            with torch.no_grad():
+                f = backbone(x.to(device))
+            loss = F.cross_entropy(head(f), y.to(device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        sched.step()
+    f, y = extract_features(backbone, test_set, device=device, desc="test")
+    with torch.no_grad():
+        return {**_topk(head.cpu()(f), y), "epochs": epochs}
 
 
 def fold_linear_probe(model, probe: LinearProbe):
@@ -318,6 +368,12 @@ def _evaluate(ckpt_path: str, protocols, ecfg: EvalConfig | None):
     if "linear" in protocols:
         out["linear"], probe = linear_probe(trf, try_, tef, tey, epochs=ecfg.linear_epochs, lr=ecfg.linear_lr,
                                             wd=ecfg.linear_wd, seed=ecfg.seed, return_model=True)
+    if "linear-paper" in protocols:
+        aug_set, _ = eval_dataset(ckpt, ecfg, "train", augment=True)
+        out["linear-paper"] = linear_paper(backbone, _feat_dim(backbone, test_set), aug_set, test_set,
+                                           epochs=ecfg.linear_paper_epochs, lr=ecfg.linear_paper_lr,
+                                           batch_size=ecfg.linear_paper_batch_size, seed=ecfg.seed,
+                                           device=ecfg.device)
     if "knn" in protocols:
         out["knn"] = {**knn_classify(trf, try_, tef, tey, k=ecfg.knn_k, t=ecfg.knn_t), "k": ecfg.knn_k}
     if "fewshot-svm" in protocols:
@@ -352,6 +408,15 @@ def deployable_classifier(ckpt_path: str, protocols=("linear", "knn"), ecfg: Eva
     return out, model, probe
 
 
+def classifier_payload(model, source: dict) -> dict:
+    """Checkpoint payload of a folded classifier made from the ``source`` checkpoint (method "<m>+linear-probe",
+    the source's stage, and the data set it was trained on, which sets the exported mean/std)."""
+    cfg = source.get("config") or {}
+    return reactnet_payload(model, method=f"{source.get('method') or 'unknown'}+linear-probe",
+                            stage=source.get("stage", 2 if model.cfg.binary_weights else 1),
+                            config={"dataset": cfg.get("dataset", "digits")})
+
+
 @torch.no_grad()
 def _feat_dim(backbone, dataset) -> int:
     backbone.eval()
@@ -365,12 +430,16 @@ def format_result(res: dict) -> str:
         r = res.get(p)
         if r is None:
             continue
-        if p in ("linear", "knn"):
+        if p in ("linear", "linear-paper", "knn"):
             lines.append(f"{p:12s} top-1 {r['top1']:.2%}" + (f"  top-5 {r['top5']:.2%}" if "top5" in r else ""))
         elif p == "semi":
             lines.append(f"{p:12s} " + "  ".join(f"{k}: top-1 {v['top1']:.2%}" for k, v in r.items()))
         else:
             lines.append(f"{p:12s} " + "  ".join(f"{k}: {v['mean']:.2%} ± {v['std']:.2%}" for k, v in r.items()))
+    if "classifier" in res:
+        c = res["classifier"]
+        lines.append(f"{'classifier':12s} top-1 {c['test_top1']:.2%} (linear probe folded into the head)"
+                     + (f" -> {c['checkpoint']}" if c.get("checkpoint") else ""))
     return "\n".join(lines)
 
 
@@ -390,6 +459,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--linear-epochs", type=int, default=d.linear_epochs,
                    help=f"linear probe epochs ({d.linear_epochs})")
     p.add_argument("--linear-lr", type=float, default=d.linear_lr, help=f"linear probe Adam lr ({d.linear_lr})")
+    p.add_argument("--linear-paper-epochs", type=int, default=d.linear_paper_epochs,
+                   help=f"epochs of the paper's linear evaluation ({d.linear_paper_epochs}, as the paper)")
+    p.add_argument("--linear-paper-lr", type=float, default=d.linear_paper_lr,
+                   help=f"SGD lr of the paper's linear evaluation ({d.linear_paper_lr})")
     p.add_argument("--knn-k", type=int, default=d.knn_k, help=f"neighbours of the kNN classifier ({d.knn_k})")
     p.add_argument("--knn-t", type=float, default=d.knn_t, help=f"kNN vote temperature ({d.knn_t})")
     p.add_argument("--semi-fractions", type=float, nargs="+", default=list(d.semi_fractions),
@@ -400,8 +473,15 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--fewshot-seeds", type=int, default=d.fewshot_seeds,
                    help=f"random draws per k for the SVM (default {d.fewshot_seeds})")
     p.add_argument("--svm-c", type=float, default=d.svm_c, help=f"LinearSVC C (default {d.svm_c})")
+    p.add_argument("--test-on-train", action="store_true",
+                   help="imagefolder without a val/ (or test/) split: test on the training images (refused by "
+                        "default: the accuracy would mean nothing)")
     p.add_argument("--device", default=d.device, help="cpu or cuda (default cpu)")
     p.add_argument("--json", default=None, help="also write the results as JSON to this file")
+    p.add_argument("--classifier", default=None, metavar="CKPT.pt",
+                   help="also save the deployable classifier here: the network with its linear probe folded into "
+                        "the head (adds the linear protocol; ReActNet checkpoints only); export it with "
+                        "python -m export.to_onnx / export.to_lce")
     return p
 
 
@@ -411,20 +491,34 @@ def main(argv=None) -> int:
     if "all" in protocols:
         protocols = list(PROTOCOLS)
     ecfg = EvalConfig(dataset=args.dataset, data_root=args.data_root, batch_size=args.batch_size, seed=args.seed,
-                      linear_epochs=args.linear_epochs, linear_lr=args.linear_lr, knn_k=args.knn_k,
+                      linear_epochs=args.linear_epochs, linear_lr=args.linear_lr,
+                      linear_paper_epochs=args.linear_paper_epochs, linear_paper_lr=args.linear_paper_lr,
+                      knn_k=args.knn_k,
                       knn_t=args.knn_t, semi_fractions=tuple(args.semi_fractions), semi_epochs=args.semi_epochs,
                       semi_lr=args.semi_lr, shots=tuple(args.shots), fewshot_seeds=args.fewshot_seeds,
-                      svm_c=args.svm_c, random_init=args.random_init, device=args.device)
+                      svm_c=args.svm_c, random_init=args.random_init, test_on_train=args.test_on_train,
+                      device=args.device)
+    if args.classifier and "linear" not in protocols:
+        protocols = ["linear", *protocols]
     try:
-        res = evaluate(args.checkpoint, protocols, ecfg)
+        # before the long work: never overwrite the checkpoint, never fail only at the end
+        for flag, out in (("--json", args.json), ("--classifier", args.classifier)):
+            if out:
+                refuse_same_path(out, args.checkpoint, what=flag)
+                ensure_writable_dir(Path(out).parent)
+        if args.classifier:
+            res, model, _ = deployable_classifier(args.checkpoint, protocols, ecfg)
+            save_checkpoint(args.classifier, classifier_payload(model, read_checkpoint(args.checkpoint)))
+            res["classifier"]["checkpoint"] = str(args.classifier)
+        else:
+            res = evaluate(args.checkpoint, protocols, ecfg)
+        res["eval_config"] = asdict(ecfg)
+        print(format_result(res))
+        if args.json:
+            atomic_write_text(args.json, json.dumps(res, indent=1) + "\n")
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    res["eval_config"] = asdict(ecfg)
-    print(format_result(res))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=1)
     return 0
 
 

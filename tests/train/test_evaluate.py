@@ -5,7 +5,7 @@ import torch
 
 from common.errors import CheckpointError, ConfigError
 from train import evaluate as ev
-from train.checkpoint import reactnet_payload, save_checkpoint
+from train.checkpoint import model_from_checkpoint, reactnet_payload, read_checkpoint, save_checkpoint
 from train.models import build_teacher, reactnet_a
 
 
@@ -17,13 +17,15 @@ def tiny_ckpt(tmp_path_factory):
                            reactnet_payload(m, method="burn", stage=1, config={"dataset": "digits"}))
 
 
-FAST = ev.EvalConfig(linear_epochs=5, semi_fractions=(0.05,), semi_epochs=1, shots=(1, 2), fewshot_seeds=2)
+FAST = ev.EvalConfig(linear_epochs=5, linear_paper_epochs=2, semi_fractions=(0.05,), semi_epochs=1, shots=(1, 2),
+                     fewshot_seeds=2)
 
 
 def test_all_protocols_on_a_tiny_checkpoint(tiny_ckpt):
     res = ev.evaluate(str(tiny_ckpt), ev.PROTOCOLS, FAST)
-    for p in ("linear", "knn"):
+    for p in ("linear", "linear-paper", "knn"):
         assert 0.0 <= res[p]["top1"] <= res[p]["top5"] <= 1.0
+    assert res["linear-paper"]["epochs"] == 2
     assert res["knn"]["top1"] > 0.3  # pooled stem-level features of digits are already informative
     assert set(res["fewshot-svm"]) == {"1-shot", "2-shot"}
     r1 = res["fewshot-svm"]["1-shot"]
@@ -83,6 +85,19 @@ def test_folded_classifier_equals_the_trained_probe_on_real_features(tiny_ckpt):
     assert (logits.argmax(1) == expected.argmax(1)).all()
     assert probe.linear.out_features == 10 and probe.mean.shape == probe.std.shape == (model.feature_dim,)
     assert res["classifier"]["test_top1"] == pytest.approx(res["linear"]["top1"], abs=2 / len(test_set))
+
+
+def test_cli_saves_the_deployable_classifier(tiny_ckpt, tmp_path, capsys):
+    out = tmp_path / "classifier.pt"
+    assert ev.main([str(tiny_ckpt), "--protocol", "knn", "--classifier", str(out), "--linear-epochs", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "linear" in printed and "classifier" in printed and str(out) in printed  # linear added for the fold
+    ck = read_checkpoint(out)
+    assert ck["method"] == "burn+linear-probe" and ck["stage"] == 1 and ck["config"] == {"dataset": "digits"}
+    assert model_from_checkpoint(ck).cfg.num_classes == 10
+    assert ev.main([str(tiny_ckpt), "--classifier", str(tiny_ckpt)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --classifier") and err.count("\n") == 1
 
 
 def test_fold_needs_the_linear_protocol(tiny_ckpt):

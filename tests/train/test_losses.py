@@ -42,6 +42,14 @@ class TestFeatureSimilarity:
         # orthogonal -> 1, parallel -> 0, 45 degrees -> 1 - 1/sqrt(2); mean over 3 rows
         assert feature_similarity(a, b, "cosine").item() == pytest.approx((1 + 0 + 1 - 2 ** -0.5) / 3, abs=1e-6)
 
+    def test_normalized_l2_is_twice_the_cosine_distance(self):
+        a = torch.tensor([[1.0, 0.0], [1.0, 1.0], [3.0, 0.0]])
+        b = torch.tensor([[0.0, 1.0], [2.0, 2.0], [1.0, 1.0]])
+        # rows: |(1,0)-(0,1)|^2 = 2; parallel -> 0; |(1,0)-(1,1)/sqrt2|^2 = (1-1/sqrt2)^2 + 1/2 = 2 - sqrt2
+        want = (2 + 0 + 2 - 2 ** 0.5) / 3
+        assert feature_similarity(a, b, "normalized-l2").item() == pytest.approx(want, abs=1e-6)
+        assert want == pytest.approx(2 * feature_similarity(a, b, "cosine").item(), abs=1e-6)
+
     def test_l1_l2_none(self):
         a, b = torch.tensor([[1.0, 2.0]]), torch.tensor([[0.0, 4.0]])
         assert feature_similarity(a, b, "l1").item() == pytest.approx(1.5)

@@ -37,13 +37,13 @@ def test_every_method_trains_one_step(name, teacher_ckpt, tmp_path):
     teacher = getattr(m, "teacher", None)
     if teacher is not None:
         assert not any(p.requires_grad or p.grad is not None for p in teacher.parameters())
-        assert not teacher.training
+        assert teacher.training == (getattr(m, "teacher_bn", "eval") == "batch")  # official: batch-statistics BN
 
 
 class TestBurn:
     def test_g_and_phi_get_gradients_h_none(self, teacher_ckpt, tmp_path):
         torch.manual_seed(0)
-        m = build_method(tiny_config(tmp_path, teacher_ckpt))
+        m = build_method(tiny_config(tmp_path, teacher_ckpt, recipe="paper", fs_on="features", teacher_bn="eval"))
         assert isinstance(m, Burn)
         m.train()
         m(_views(), 3, 10)["loss"].backward()
@@ -71,13 +71,14 @@ class TestBurn:
 
     def test_stage2_loads_stage1_phi_and_g(self, teacher_ckpt, tmp_path):
         torch.manual_seed(1)
-        s1 = build_method(tiny_config(tmp_path, teacher_ckpt, stage=1))
+        joint = dict(recipe="paper", fs_on="features")
+        s1 = build_method(tiny_config(tmp_path, teacher_ckpt, stage=1, **joint))
         with torch.no_grad():  # make the stage-1 state recognisable
             for p in list(s1.student.parameters()) + list(s1.classifier.parameters()):
                 p.add_(torch.rand_like(p))
-        path = save_checkpoint(tmp_path / "s1.pt", checkpoint_payload(s1, tiny_config(tmp_path, teacher_ckpt)))
+        path = save_checkpoint(tmp_path / "s1.pt", checkpoint_payload(s1, tiny_config(tmp_path, teacher_ckpt, **joint)))
         torch.manual_seed(2)
-        s2 = build_method(tiny_config(tmp_path, teacher_ckpt, stage=2, init=str(path)))
+        s2 = build_method(tiny_config(tmp_path, teacher_ckpt, stage=2, init=str(path), **joint))
         assert s2.student.cfg.binary_weights and not s1.student.cfg.binary_weights
         for a, b in ((s1.student, s2.student), (s1.classifier, s2.classifier), (s1.fs_projector, s2.fs_projector)):
             sa, sb = a.state_dict(), b.state_dict()

@@ -1,9 +1,12 @@
-"""BURN (Kim & Choi, CVPR 2022): binary network trained against a jointly trained random classifier.
+"""BURN (Kim & Choi, CVPR 2022): a binary network trained against a random classifier on a frozen teacher.
 
 Modules (paper notation):
 
-* ``teacher``    h_zeta, frozen float feature extractor (eval mode, no gradients).
-* ``classifier`` g_theta, randomly initialised float MLP head on h's features, trained *jointly*.
+* ``teacher``    h_zeta, frozen float feature extractor (no gradients; BatchNorm in eval mode, or in
+                 batch-statistics mode as the official code's frozen teacher, ``teacher_bn``).
+* ``classifier`` g_theta, randomly initialised float MLP head on h's features (Linear-BN-ReLU-Linear,
+                 kaiming-uniform init): fixed (``freeze_classifier``, the official code) or trained jointly
+                 (the paper's Algorithm 1).
 * ``student``    b_phi = l_phi(k_phi(x)), the binary ReActNet-A with its MLP head.
 
 Loss per step (Eq. 4), on two augmented views, crossed:
@@ -11,16 +14,15 @@ Loss per step (Eq. 4), on two augmented views, crossed:
 
 Where FS is computed (``fs_on``):
 
-* ``"features"`` (default, the paper's Eq. 4): FS(h(x), P k(x)) between the frozen teacher features and
-  the binary features. Their widths differ (2048 vs 1024 for ResNet-50 vs ReActNet-A), so a trainable
-  bias-free linear map P (``fs_projector``, C_k -> C_h; identity when the widths match) brings k(x) to
-  h's width. Both sides are standardised per dimension over the batch before the cosine
-  (:func:`standardize`): pooled ReLU features share a large mean direction, and without this a constant
-  output (a bias) reached the loss floor on digits-tiny while the binary features learned nothing.
-  h is frozen, so this term anchors k_phi to the teacher and a collapsed k cannot satisfy it.
-* ``"heads"`` (the official code): FS(g(h(x)), l(k(x))) on the two head outputs, the vectors the KL term
-  sees. Both sides are trainable then, and on small runs g and l can collapse together to a constant
-  (KL and FS -> 0 while the features learn little); we measured this on digits-tiny.
+* ``"heads"`` (the official code; both recipes): FS(g(h(x)), l(k(x))) on the two head outputs, the
+  vectors the KL term sees. With a fixed g this anchors l(k(x)) to a fixed random projection of h(x);
+  with a jointly trained g both sides move, and on digits-tiny g and l collapse together (KL -> 0
+  within ~30 steps; measured, docs/training.md).
+* ``"features"`` (an experiment, not a recipe): FS(h(x), P k(x)) between the teacher features and a
+  trainable bias-free linear map P (``fs_projector``) of the binary features, both standardised per
+  dimension over the batch (:func:`standardize`).
+
+The named choices are the recipes in :data:`train.config.RECIPES`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,15 @@ import torch.nn as nn
 
 from train.config import PretrainConfig
 from train.losses import burn_loss
-from train.methods.common import Method, build_student, load_init, random_classifier, require_teacher, split_views
+from train.methods.common import (
+    Method,
+    build_student,
+    kaiming_init_,
+    load_init,
+    random_classifier,
+    require_teacher,
+    split_views,
+)
 from train.models import ReActNetA, Teacher
 from train.schedules import lambda_at
 
@@ -45,9 +55,10 @@ class Burn(Method):
 
     def __init__(self, student: ReActNetA, teacher: Teacher, classifier: nn.Module, *, temperature: float = 0.2,
                  lam_schedule: str = "cosine", lam_start: float = 0.9, lam_end: float = 0.7, fs: str = "cosine",
-                 freeze_classifier: bool = False, fs_on: str = "features"):
+                 freeze_classifier: bool = False, fs_on: str = "features", teacher_bn: str = "eval"):
         super().__init__()
         self.student, self.teacher, self.classifier = student, teacher.freeze(), classifier
+        self.teacher_bn = teacher_bn
         self.temperature, self.fs, self.fs_on = temperature, fs, fs_on
         same = student.feature_dim == teacher.feature_dim
         self.fs_projector = nn.Identity() if same or fs_on != "features" else \
@@ -60,13 +71,27 @@ class Burn(Method):
     def from_config(cls, cfg: PretrainConfig) -> "Burn":
         teacher = require_teacher(cfg)
         student = build_student(cfg, cfg.head_dim)
+        kaiming_init_(student.head)  # l_phi, initialised as the official neck
         classifier = random_classifier(teacher.feature_dim, cfg)
         method = cls(student, teacher, classifier, temperature=cfg.temperature, lam_schedule=cfg.lam_schedule,
                      lam_start=cfg.lam_start, lam_end=cfg.lam_end, fs=cfg.fs, freeze_classifier=cfg.freeze_classifier,
-                     fs_on=cfg.fs_on)
+                     fs_on=cfg.fs_on, teacher_bn=cfg.teacher_bn)
         if cfg.init:
             load_init(cfg.init, student, method.heads(), cfg.method)
         return method
+
+    def train(self, mode: bool = True):
+        """Train mode for the student and g; the frozen teacher's BN per ``teacher_bn`` ("batch": batch
+        statistics, as the official code's teacher, which mmcv's ``model.train()`` reaches)."""
+        super().train(mode)
+        if mode and self.teacher_bn == "batch":
+            nn.Module.train(self.teacher, True)  # bypass Teacher.train's frozen-stays-eval rule
+        return self
+
+    @property
+    def trains_classifier(self) -> bool:
+        """False for the official recipe's fixed random g (then g runs without an autograd graph)."""
+        return any(p.requires_grad for p in self.classifier.parameters())
 
     def lam(self, step: int, total: int) -> float:
         return lambda_at(self.lam_schedule, step, total, self.lam_start, self.lam_end)
@@ -81,7 +106,8 @@ class Burn(Method):
         n = len(v1)
         x = torch.cat([v1, v2])  # (2N, 3, S, S): both views in one pass
         h = self.teacher_features(x)  # (2N, C_h), no graph
-        target = self.classifier(h)  # g(h(x)): (2N, D), gradients reach g
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.trains_classifier):
+            target = self.classifier(h)  # g(h(x)): (2N, D); a graph only when g trains (paper recipe)
         k = self.student.forward_features(x)  # (2N, C_k)
         student = self.student.forward_head(k)  # l(k(x)): (2N, D)
         if self.fs_on == "features":

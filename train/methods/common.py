@@ -17,7 +17,8 @@ def build_student(cfg: PretrainConfig, num_classes: int, head_hidden: int | None
     """k_phi + l_phi: ReActNet-A at the data set's resolution; stage 2 = binary weights."""
     return reactnet_a(width=cfg.width, input_size=dataset_info(cfg.dataset).input_size, num_classes=num_classes,
                       binary_weights=cfg.stage == 2, padding=cfg.padding, act_grad=cfg.act_grad,
-                      num_blocks=cfg.num_blocks, head_hidden=cfg.head_hidden if head_hidden is None else head_hidden)
+                      num_blocks=cfg.num_blocks, head_hidden=cfg.head_hidden if head_hidden is None else head_hidden,
+                      feature_mlp=cfg.feature_mlp)
 
 
 def require_teacher(cfg: PretrainConfig) -> Teacher:
@@ -56,9 +57,24 @@ def load_teacher_head(path: str, name: str) -> nn.Module:
     return head
 
 
+def kaiming_init_(module: nn.Module) -> nn.Module:
+    """The official BURN head init (mmcv ``kaiming_init``): Linear weights ~ N(0, 2 / fan_in), biases 0;
+    BatchNorm weight 1, bias 0. In place; returns ``module``."""
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return module
+
+
 def random_classifier(in_features: int, cfg: PretrainConfig) -> nn.Module:
-    """g_theta: randomly initialised MLP head (official: Linear-BN-ReLU-Linear, 2000 hidden, 2000 out)."""
-    return build_head(in_features, cfg.head_dim, cfg.head_hidden)
+    """g_theta: randomly initialised MLP head (official: Linear-BN-ReLU-Linear, 2000 hidden, 2000 out,
+    kaiming-normal init)."""
+    return kaiming_init_(build_head(in_features, cfg.head_dim, cfg.head_hidden))
 
 
 def load_init(path: str, student: ReActNetA, heads: dict[str, nn.Module], method: str) -> None:

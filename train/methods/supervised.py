@@ -26,7 +26,7 @@ class Supervised(Method):
     @classmethod
     def from_config(cls, cfg: PretrainConfig) -> "Supervised":
         num_classes = dataset_info(cfg.dataset).num_classes
-        student = build_student(cfg, num_classes, head_hidden=0)
+        student = build_student(cfg, num_classes)  # head_hidden from the config (see the class docstring)
         if cfg.init:
             load_init(cfg.init, student, {}, cfg.method)
         return cls(student)

@@ -25,7 +25,7 @@ class SupervisedKL(FrozenTargetDistiller):
     def from_config(cls, cfg: PretrainConfig) -> "SupervisedKL":
         teacher = require_teacher(cfg)
         head = load_teacher_head(cfg.teacher_checkpoint, "classifier")
-        student = build_student(cfg, head.out_features, head_hidden=0)
+        student = build_student(cfg, head.out_features)  # head_hidden from the config (docs/training.md)
         if cfg.init:
             load_init(cfg.init, student, {}, cfg.method)
         return cls(student, teacher, head, cfg.temperature)

@@ -27,8 +27,12 @@ class RSign(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.grad = grad
 
+    def pre_sign(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent float activation a_F = x + b that is binarised (same shape as x)."""
+        return x + self.bias
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return binarize_activation(x + self.bias, self.grad)
+        return binarize_activation(self.pre_sign(x), self.grad)
 
     def threshold(self) -> torch.Tensor:
         """Per-channel threshold t (shape (C,)) with output = where(x >= t, 1, -1); t = -b."""

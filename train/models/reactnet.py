@@ -7,7 +7,9 @@ Layout (input N x 3 x S x S, S divisible by :meth:`ReActNetConfig.size_divisor`)
 
     stem      float Conv 3x3 stride 2 (3 -> c0, no bias) + BN                     S/2
     blocks.i  13 Blocks on the MobileNet-v1 plan (table below)                     S/32 at the end
-    pool      global average pool -> features (N, C_last)     k_phi = forward_features
+    pool      global average pool -> (N, C_last)
+    mlp       feature_mlp only: Linear(C_last, C_last) + ReLU (official BURN ``use_mlp``)
+                                       -> features (N, C_last)     k_phi = forward_features
     head      Linear(C_last, num_classes), or an MLP when head_hidden > 0          l_phi = forward_head
 
 :meth:`ReActNetA.stages` lists these stages in forward order and :meth:`Block.dataflow` writes a block's
@@ -55,6 +57,9 @@ class ReActNetConfig:
     num_blocks:     use the first N of the 13 blocks (tests and tiny presets); 13 = ReActNet-A.
     head_hidden:    0 = a single Linear head (ReActNet); H > 0 = Linear(C,H)-BN-ReLU-Linear(H,classes)
                     (the BURN / SimCLR-style MLP head).
+    feature_mlp:    True = a float Linear(C_last, C_last) + ReLU after the global pool, part of the
+                    features k_phi (official BURN backbone, ``use_mlp=True``: trained in pretraining
+                    and read by linear evaluation); False = the pooled features themselves (ReActNet).
     """
 
     width: float = 1.0
@@ -65,6 +70,7 @@ class ReActNetConfig:
     act_grad: str = "approx"
     num_blocks: int = NUM_BLOCKS
     head_hidden: int = 0
+    feature_mlp: bool = False
 
     def __post_init__(self):
         if self.padding not in PADDING_MODES:
@@ -198,7 +204,10 @@ class ReActNetA(nn.Module):
         self.stem = Stem(cfg.stem_channels())
         self.blocks = nn.ModuleList(Block(i, o, s, cfg) for i, o, s in cfg.block_plan())
         self.pool = GlobalAvgPool()
-        self.head = build_head(cfg.feature_dim(), cfg.num_classes, cfg.head_hidden)
+        c = cfg.feature_dim()
+        # official BURN use_mlp: FC(C, C) + ReLU on the pooled features (keys mlp.0.*)
+        self.mlp = nn.Sequential(nn.Linear(c, c), nn.ReLU()) if cfg.feature_mlp else None
+        self.head = build_head(c, cfg.num_classes, cfg.head_hidden)
 
     @property
     def feature_dim(self) -> int:
@@ -207,13 +216,15 @@ class ReActNetA(nn.Module):
     def stages(self, output: str = "logits") -> list[tuple[str, nn.Module]]:
         """The forward pass as ``(name, module)`` stages in order; each stage reads the previous one's output.
 
-        ``stem`` (N,3,S,S) -> (N,c0,S/2,S/2); ``blocks.i`` (N,C,H,W) -> (N,C',H/s,W/s); ``pool`` -> (N, C_last)
-        (= features); ``head`` -> (N, num_classes), present only for ``output="logits"``. A module added
-        to the forward path is added here; exporters and ``export.verify`` walk this list.
+        ``stem`` (N,3,S,S) -> (N,c0,S/2,S/2); ``blocks.i`` (N,C,H,W) -> (N,C',H/s,W/s); ``pool`` -> (N, C_last);
+        ``mlp`` (only with ``feature_mlp``) FC(C, C) + ReLU -> (N, C_last); features = the last of these;
+        ``head`` -> (N, num_classes), present only for ``output="logits"``. A module added to the forward
+        path is added here; exporters and ``export.verify`` walk this list.
         """
         if output not in ("logits", "features"):
             raise ConfigError(f"output must be 'logits' or 'features', got {output!r}")
         st = [("stem", self.stem)] + [(f"blocks.{i}", b) for i, b in enumerate(self.blocks)] + [("pool", self.pool)]
+        st += [("mlp", self.mlp)] if self.mlp is not None else []
         return st + [("head", self.head)] if output == "logits" else st
 
     def forward_stages(self, x: torch.Tensor, output: str = "logits") -> Iterator[tuple[str, torch.Tensor]]:
@@ -223,7 +234,7 @@ class ReActNetA(nn.Module):
             yield name, x
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """k_phi: (N, 3, S, S) -> (N, feature_dim) pooled features."""
+        """k_phi: (N, 3, S, S) -> (N, feature_dim) pooled features (after the feature MLP if any)."""
         for _, y in self.forward_stages(x, "features"):
             x = y
         return x
@@ -253,11 +264,11 @@ class ReActNetA(nn.Module):
 
 def reactnet_a(width: float = 1.0, input_size: int = 224, num_classes: int = 1000, *,
                binary_weights: bool = True, padding: str = "zero", act_grad: str = "approx",
-               num_blocks: int = NUM_BLOCKS, head_hidden: int = 0) -> ReActNetA:
+               num_blocks: int = NUM_BLOCKS, head_hidden: int = 0, feature_mlp: bool = False) -> ReActNetA:
     """Build ReActNet-A. Defaults = the official network (29,343,592 parameters at 1000 classes)."""
     return ReActNetA(ReActNetConfig(width=width, input_size=input_size, num_classes=num_classes,
                                     binary_weights=binary_weights, padding=padding, act_grad=act_grad,
-                                    num_blocks=num_blocks, head_hidden=head_hidden))
+                                    num_blocks=num_blocks, head_hidden=head_hidden, feature_mlp=feature_mlp))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,6 +286,12 @@ def reactnet_a(width: float = 1.0, input_size: int = 224, num_classes: int = 100
 #   feature.{i}.binary_pw_down{1,2}.* / bn2_{1,2}.*       -> blocks.{i-1}.conv1x1.{0,1}.* / bn2.{0,1}.*
 #   feature.{i}.move22.bias / prelu2.weight / move23.bias -> blocks.{i-1}.rprelu2.bias_in / prelu.weight / bias_out
 #   fc.weight / fc.bias                                   -> head.weight / head.bias
+# Official BURN checkpoints (github.com/naver-ai/burn, OpenSelfSup/mmcv layout, under "state_dict"):
+#   backbone.feature.*                                    -> as above
+#   backbone.fc.0.weight / bias  (use_mlp FC(1024,1024))  -> mlp.0.weight / bias
+#   neck.fc0.* / neck.bn0.* / neck.fc1.*  (l_phi, SimCLR) -> head.0.* / head.1.* / head.3.*
+#   online_net.0.* / online_net.1.*                       -> the same as backbone.* / neck.*
+#   diff_branch_net.* (teacher h and target head g)       -> not part of the binary network, skipped
 # Prefixes "module." (DataParallel/DDP), "backbone." and "model." (BURN / mmcv wrappers) are stripped.
 # ---------------------------------------------------------------------------------------------
 
@@ -286,15 +303,27 @@ _BLOCK_RENAMES = {
     "move22.bias": "rprelu2.bias_in", "prelu2.weight": "rprelu2.prelu.weight", "move23.bias": "rprelu2.bias_out",
 }
 _STRIP_PREFIXES = ("module.", "backbone.", "model.")
+_NECK_RENAMES = {"fc0": "head.0", "bn0": "head.1", "fc1": "head.3"}  # OpenSelfSup NonLinearNeckSimCLR
+_TARGET_BRANCH = ("diff_branch_net.", "diff_branch_head.")  # BURN's teacher h and target head g
 
 
 def _official_key(key: str) -> str:
+    key = key.removeprefix("module.")
+    if key.startswith("online_net."):  # BURN's online_net = Sequential(backbone, neck)
+        key = key.replace("online_net.0.", "backbone.", 1).replace("online_net.1.", "neck.", 1)
+    if key.startswith("neck."):
+        first, _, rest = key[len("neck."):].partition(".")
+        return f"{_NECK_RENAMES.get(first, 'neck.' + first)}.{rest}"
     while key.startswith(_STRIP_PREFIXES):
         key = key.split(".", 1)[1]
     parts = key.split(".")
     if parts[0] == "fc":
+        if len(parts) > 2 and parts[1] == "0":  # BURN use_mlp: fc = Sequential(Linear, ReLU)
+            return "mlp." + ".".join(parts[1:])
         return "head." + ".".join(parts[1:])
     if parts[0] != "feature" or len(parts) < 3:
+        return key
+    if not parts[1].isdigit():
         return key
     idx, rest = int(parts[1]), ".".join(parts[2:])
     if idx == 0:
@@ -316,25 +345,62 @@ def convert_official_state_dict(state_dict: dict, model: ReActNetA) -> dict:
     target = model.state_dict()
     out, unexpected = {}, []
     for k, v in state_dict.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"official state dict entry {k!r} is a {type(v).__name__}, not a tensor")
+        if k.removeprefix("module.").startswith(_TARGET_BRANCH):
+            continue
         nk = _official_key(k)
         if nk not in target:
             if not k.endswith("num_batches_tracked"):
                 unexpected.append(k)
             continue
-        if v.shape != target[nk].shape:
-            if v.numel() == target[nk].numel() and nk.endswith(".weight") and "conv" in nk:
-                v = v.reshape(target[nk].shape)  # official stage-2 flat (O*I*k*k, 1) weights
+        want = tuple(target[nk].shape)
+        if tuple(v.shape) != want:
+            flat = (math.prod(want), 1)  # the one documented exception: stage-2 flat latent ``.weights``
+            if k.endswith(".weights") and tuple(v.shape) == flat and nk.startswith("blocks.") and len(want) == 4:
+                v = v.reshape(want)
             else:
                 raise CheckpointError(
-                    f"shape mismatch for {k} -> {nk}: checkpoint {tuple(v.shape)} vs model "
-                    f"{tuple(target[nk].shape)}; is the width / num_classes right?")
+                    f"shape mismatch for {k} (-> {nk}): expected {want}"
+                    + (f" (or the flat latent layout {flat})" if k.endswith(".weights") else "")
+                    + f", found {tuple(v.shape)}; is the width / num_classes right?")
         out[nk] = v
     missing = [k for k in target if k not in out and not k.endswith("num_batches_tracked")]
+    if not any(k.startswith("head.") for k in out):  # a backbone-only checkpoint: the head stays at init
+        missing = [k for k in missing if not k.startswith("head.")]
     if missing or unexpected:
         raise CheckpointError(
             f"not an official ReActNet-A state dict for this configuration: {len(missing)} missing keys "
             f"(e.g. {missing[:3]}), {len(unexpected)} unexpected keys (e.g. {unexpected[:3]})")
     return out
+
+
+def is_burn_layout(state_dict: dict) -> bool:
+    """True for an official BURN (OpenSelfSup) state dict: it has the use_mlp FC or the neck l_phi."""
+    keys = [_official_key(k) for k in state_dict if not k.removeprefix("module.").startswith(_TARGET_BRANCH)]
+    return any(k.startswith(("mlp.", "head.0.", "head.3.")) for k in keys)
+
+
+def infer_official_arch(state_dict: dict, base: ReActNetConfig | None = None) -> ReActNetConfig:
+    """The structure an official state dict records (width, num_blocks, feature_mlp, head) over ``base``.
+
+    ``binary_weights``, ``padding``, ``act_grad`` and ``input_size`` are not recorded and come from
+    ``base`` (default: ReActNet-A, stage 2, 224).
+    """
+    base = base or ReActNetConfig()
+    sd = {_official_key(k): v for k, v in state_dict.items()
+          if not k.removeprefix("module.").startswith(_TARGET_BRANCH) and isinstance(v, torch.Tensor)}
+    if "stem.conv.weight" not in sd:
+        raise CheckpointError("not an official ReActNet-A state dict: no feature.0.conv1.weight")
+    width = sd["stem.conv.weight"].shape[0] / STAGE_CHANNELS[0]
+    blocks = {int(k.split(".")[1]) for k in sd if k.startswith("blocks.")}
+    fields_ = dict(width=width, num_blocks=max(blocks) + 1 if blocks else base.num_blocks,
+                   feature_mlp="mlp.0.weight" in sd)
+    if "head.3.weight" in sd:  # MLP head (BURN neck)
+        fields_.update(head_hidden=sd["head.0.weight"].shape[0], num_classes=sd["head.3.weight"].shape[0])
+    elif "head.weight" in sd:
+        fields_.update(head_hidden=0, num_classes=sd["head.weight"].shape[0])
+    return ReActNetConfig(**{**base.to_dict(), **fields_})
 
 
 def load_official_state_dict(model: ReActNetA, state_dict: dict) -> ReActNetA:
