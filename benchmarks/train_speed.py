@@ -3,10 +3,13 @@
   python benchmarks/train_speed.py                       # both configs, CPU (+ GPU when available)
   python benchmarks/train_speed.py --config tiny --steps 20 --device cpu
   python benchmarks/train_speed.py --config reactnet-a-224 --device cuda --batch-size 128 --amp bf16
+  python benchmarks/train_speed.py --config tiny --cmim           # the same step without and with CMIM
 
 Inputs are random tensors already in memory, so the numbers are the model step only (no data
 loading or augmentation). The teacher runs under no_grad in eval mode, once for both views; on GPU
-the step uses channels_last and the chosen autocast dtype, as the engine does.
+the step uses channels_last and the chosen autocast dtype, as the engine does. ``--cmim`` times every
+config twice, without and with the CMIM term (the preset's ``--cmim-*`` defaults, alpha 0.1), the two
+variants taking turns step by step, and prints the overhead.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 
 from train.config import resolve_config
 from train.methods import Burn
+from train.methods.cmim import with_cmim
 from train.methods.common import build_student, random_classifier
 from train.models import build_teacher
 
@@ -30,46 +34,56 @@ CONFIGS = {
 }
 
 
-def build(preset: str, stage: int) -> tuple[Burn, int]:
-    cfg = resolve_config(preset, method="burn", stage=stage)
+def build(preset: str, stage: int, cmim_weight: float = 0.0) -> tuple[Burn, int]:
+    cfg = resolve_config(preset, method="burn", stage=stage, cmim_weight=cmim_weight)
     torch.manual_seed(0)
     teacher = build_teacher(cfg.teacher_arch, small_input=cfg.teacher_small_input)
     student = build_student(cfg, cfg.head_dim)
-    return Burn(student, teacher, random_classifier(teacher.feature_dim, cfg)), student.cfg.input_size
+    method = with_cmim(Burn(student, teacher, random_classifier(teacher.feature_dim, cfg)), cfg)
+    return method, student.cfg.input_size
 
 
-def bench(name: str, device: str, batch: int, steps: int, warmup: int, amp: str, stage: int) -> dict:
-    method, size = build(CONFIGS[name][0], stage)
+def bench(name: str, device: str, batch: int, steps: int, warmup: int, amp: str, stage: int,
+          cmim_weights: tuple[float, ...] = (0.0,)) -> list[dict]:
+    """Median step time of BURN on ``name`` for each CMIM weight (0 = off). With several weights the
+    variants take turns step by step, so load changes on a shared machine hit them alike."""
+    built = [build(CONFIGS[name][0], stage, w) for w in cmim_weights]
+    size = built[0][1]
     cuda = device == "cuda"
-    method.to(device)
-    if cuda:
-        method.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=1e-4)
     fmt = torch.channels_last if cuda else torch.contiguous_format
     views = [torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=fmt) for _ in range(2)]
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
-    scaler = torch.amp.GradScaler("cuda", enabled=cuda and dtype is torch.float16)
     autocast = torch.autocast(device, dtype=dtype) if (cuda and dtype) else contextlib.nullcontext()
-    method.train()
-    times = []
+    runs = []
+    for method, _ in built:
+        method.to(device)
+        if cuda:
+            method.to(memory_format=torch.channels_last)
+        method.train()
+        runs.append((method, torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=1e-4),
+                     torch.amp.GradScaler("cuda", enabled=cuda and dtype is torch.float16), []))
     for i in range(warmup + steps):
-        if cuda:
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        with autocast:
-            loss = method([views, None], i, warmup + steps)["loss"]
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        opt.zero_grad(set_to_none=True)
-        if cuda:
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - t)
-    times.sort()
-    med = times[len(times) // 2]
-    return {"config": name, "device": device, "batch": batch, "input": size, "stage": stage,
-            "step_ms": med * 1e3, "images_per_s": batch / med, "amp": amp if cuda else "none"}
+        for method, opt, scaler, times in runs:
+            if cuda:
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            with autocast:
+                loss = method([views, None], i, warmup + steps)["loss"]
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            opt.zero_grad(set_to_none=True)
+            if cuda:
+                torch.cuda.synchronize()
+            if i >= warmup:
+                times.append(time.perf_counter() - t)
+    out = []
+    for w, (_, _, _, times) in zip(cmim_weights, runs):
+        med = sorted(times)[len(times) // 2]
+        out.append({"config": name, "device": device, "batch": batch, "input": size, "stage": stage,
+                    "step_ms": med * 1e3, "images_per_s": batch / med, "amp": amp if cuda else "none",
+                    "cmim": w > 0})
+    return out
 
 
 def main(argv=None) -> int:
@@ -82,6 +96,7 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=2, help="untimed warm-up steps (default 2)")
     p.add_argument("--amp", choices=("none", "bf16", "fp16"), default="bf16", help="autocast dtype on GPU (bf16)")
     p.add_argument("--stage", type=int, choices=(1, 2), default=2, help="1 = float weights, 2 = binary (default 2)")
+    p.add_argument("--cmim", action="store_true", help="time each config without and with the CMIM term")
     args = p.parse_args(argv)
     names = sorted(CONFIGS) if args.config == "all" else [args.config]
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.device == "auto" else [args.device]
@@ -90,13 +105,18 @@ def main(argv=None) -> int:
         return 2
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
           + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ", no GPU"))
-    print(f"{'config':16s} {'device':6s} {'batch':>5s} {'input':>5s} {'step ms':>9s} {'img/s':>8s}")
+    print(f"{'config':16s} {'device':6s} {'batch':>5s} {'input':>5s} {'cmim':>4s} {'step ms':>9s} {'img/s':>8s}")
     for dev in devices:
         for name in names:
             batch = args.batch_size or CONFIGS[name][2 if dev == "cuda" else 1]
-            r = bench(name, dev, batch, args.steps, args.warmup, args.amp, args.stage)
-            print(f"{r['config']:16s} {r['device']:6s} {r['batch']:5d} {r['input']:5d} {r['step_ms']:9.1f} "
-                  f"{r['images_per_s']:8.1f}", flush=True)
+            rows = bench(name, dev, batch, args.steps, args.warmup, args.amp, args.stage,
+                         (0.0, 0.1) if args.cmim else (0.0,))
+            for r in rows:
+                print(f"{r['config']:16s} {r['device']:6s} {r['batch']:5d} {r['input']:5d} "
+                      f"{'on' if r['cmim'] else 'off':>4s} {r['step_ms']:9.1f} {r['images_per_s']:8.1f}", flush=True)
+            if args.cmim:
+                print(f"  CMIM overhead: {rows[1]['step_ms'] / rows[0]['step_ms'] - 1:+.1%} step time "
+                      f"({rows[0]['images_per_s']:.1f} -> {rows[1]['images_per_s']:.1f} img/s)", flush=True)
     return 0
 
 

@@ -77,6 +77,17 @@ class PretrainConfig:
     fs_on: str = _f("features", "where FS is computed: features = h(x) vs a linear map of k(x) (paper Eq. 4); "
                                 "heads = g(h(x)) vs l(k(x)) (official code)", choices=("features", "heads"))
     freeze_classifier: bool = _f(False, "ablation: keep the random classifier g fixed (no joint training)")
+    # ---- CMIM pile-up term (Shang et al., ECCV 2022), any binary method
+    cmim_weight: float = _f(0.0, "alpha: weight of the CMIM contrastive term added to the method's loss (0 = off; "
+                                 "the official CIFAR-100 code uses 3.2 on top of cross entropy)")
+    cmim_blocks: str = _f("-1", "blocks whose two binarisers (a_F -> a_B) CMIM reads: comma-separated indices "
+                                "(negative = from the end) or all")
+    cmim_dim: int = _f(128, "CMIM embedding width (official 128)")
+    cmim_temperature: float = _f(0.1, "CMIM InfoNCE temperature tau (official 0.1)")
+    cmim_negatives: str = _f("bank", "CMIM negatives: bank (FIFO memory of past embeddings, all ranks) or batch "
+                                     "(the other images of the all-gathered batch)", choices=("bank", "batch"))
+    cmim_bank: int = _f(4096, "CMIM memory bank size per binariser and kind (official 4096 negatives)")
+    cmim_pool: int = _f(1, "CMIM embeds an activation after average pooling to a P x P grid (1 = global pool)")
     moco_dim: int = _f(128, "MoCo projection dimension")
     moco_k: int = _f(65536, "MoCo queue length (negatives)")
     moco_m: float = _f(0.999, "MoCo key-encoder momentum")
@@ -106,10 +117,17 @@ class PretrainConfig:
                 raise ConfigError(f"{f.name} must be one of {list(choices)}, got {getattr(self, f.name)!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.accum_steps < 1:
             raise ConfigError("epochs, batch_size and accum_steps must be >= 1")
+        if self.log_every < 1 or self.save_every < 0:
+            raise ConfigError(f"log_every must be >= 1 and save_every >= 0 (0 = epoch ends only), got "
+                              f"{self.log_every} and {self.save_every}")
         if not (0 <= self.lam_start <= 1 and 0 <= self.lam_end <= 1):
             raise ConfigError(f"lam_start and lam_end must be in [0, 1], got {self.lam_start}, {self.lam_end}")
-        if self.temperature <= 0 or self.lr <= 0:
-            raise ConfigError("temperature and lr must be > 0")
+        if not (0 < self.temperature < float("inf") and 0 < self.lr < float("inf")):
+            raise ConfigError("temperature and lr must be finite and > 0")
+        if self.cmim_weight < 0 or self.cmim_temperature <= 0 or min(self.cmim_dim, self.cmim_bank, self.cmim_pool) < 1:
+            raise ConfigError("cmim_weight must be >= 0, cmim_temperature > 0, cmim_dim, cmim_bank, cmim_pool >= 1")
+        if self.cmim_weight > 0 and self.method == "teacher":
+            raise ConfigError("--cmim-weight needs a binary student; --method teacher trains the float teacher")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
@@ -138,7 +156,8 @@ PRESETS: dict[str, dict[str, dict]] = {
     "digits-tiny": {
         "*": dict(dataset="digits", width=0.25, num_blocks=13, padding="one", head_hidden=256, head_dim=128,
                   teacher_arch="resnet18", teacher_small_input=False, batch_size=64, lr=2e-3,
-                  warmup_epochs=1.0, log_every=10, moco_k=1024, moco_m=0.99, moco_dim=64, num_workers=1),
+                  warmup_epochs=1.0, log_every=10, moco_k=1024, moco_m=0.99, moco_dim=64, num_workers=1,
+                  cmim_bank=1024),
         "teacher": dict(epochs=3, lr=1e-3, temperature=0.2),
         "burn": dict(epochs=5),
         "s2bnn": dict(epochs=5),

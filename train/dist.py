@@ -72,6 +72,23 @@ def all_gather_cat(t: torch.Tensor) -> torch.Tensor:
     return torch.cat(out)
 
 
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) of this process in the default group; (0, 1) when single-process."""
+    if not dist.is_initialized():
+        return 0, 1
+    return dist.get_rank(), dist.get_world_size()
+
+
+def gather_keep_local_grad(t: torch.Tensor) -> torch.Tensor:
+    """All-gather ``t`` (R, ...) from every process -> (world*R, ...) in rank order, where this
+    process's own slice is ``t`` itself (keeps its autograd graph) and the others carry no gradient."""
+    if not dist.is_initialized():
+        return t
+    every = all_gather_cat(t.detach())
+    r, n = dist.get_rank(), len(t)
+    return torch.cat([every[: r * n], t, every[(r + 1) * n:]])
+
+
 def cleanup() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()

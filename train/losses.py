@@ -84,12 +84,37 @@ def burn_loss(target_logits: torch.Tensor, student_logits: torch.Tensor, lam: fl
     return LossParts(kl, sim, total)
 
 
-def info_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+def info_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature: float = 0.2,
+             neg_mask: torch.Tensor | None = None) -> torch.Tensor:
     """MoCo's contrastive loss: cross entropy with the positive key at index 0.
 
     q, k: (N, D) L2-normalised queries and keys; queue: (K, D) L2-normalised negatives -> scalar.
+    neg_mask: optional (N, K) bool, True = queue entry k is *not* a negative of query n (dropped
+    from the denominator; used for in-batch negatives, where the queue holds the positives too).
+    Per query: -log( exp(q.k/T) / (exp(q.k/T) + sum_{kept j} exp(q.queue_j/T)) ).
     """
     pos = torch.einsum("nd,nd->n", q, k).unsqueeze(1)  # (N, 1)
     neg = torch.einsum("nd,kd->nk", q, queue)  # (N, K)
+    if neg_mask is not None:
+        neg = neg.masked_fill(neg_mask, float("-inf"))
     logits = torch.cat([pos, neg], dim=1) / temperature  # (N, 1+K)
     return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
+
+
+def cmim_loss(e_b: torch.Tensor, e_f: torch.Tensor, neg_b: torch.Tensor, neg_f: torch.Tensor,
+              temperature: float = 0.1, neg_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """CMIM (Shang et al., ECCV 2022) for one binariser: symmetric InfoNCE between binary and float embeddings.
+
+    e_b, e_f: (N, D) L2-normalised embeddings of the binarised activation a_B = sign(a_F) and of the
+    latent float activation a_F of the *same* N images (row i of e_b and of e_f is the positive pair).
+    neg_b, neg_f: (K, D) L2-normalised negatives of each kind (a memory bank, or the batch itself).
+    neg_mask: optional (N, K) bool, True = not a negative of row n (in-batch: the positive itself and
+    the other views of the same image).
+
+    ``(info_nce(e_b, e_f, neg_f) + info_nce(e_f, e_b, neg_b)) / 2``: a binary anchor is pulled towards
+    its own float embedding and pushed from other images' float embeddings, and vice versa.
+    InfoNCE with K negatives bounds the mutual information: I(a_B; a_F) >= log(K + 1) - loss.
+    """
+    if temperature <= 0:
+        raise ConfigError(f"CMIM temperature must be > 0, got {temperature}")
+    return (info_nce(e_b, e_f, neg_f, temperature, neg_mask) + info_nce(e_f, e_b, neg_b, temperature, neg_mask)) / 2

@@ -39,10 +39,12 @@ def test_sampler_resumes_mid_epoch_and_shards():
     assert len(seen) == 8 and len(set(seen)) == 8  # disjoint shards
 
 
-@pytest.mark.parametrize("accum", [1, 2])
-def test_kill_and_resume_is_bit_exact(teacher_ckpt, tmp_path, accum):
-    """A run killed mid-epoch (after its last checkpoint) and resumed ends with the same weights."""
-    kw = dict(epochs=2, limit_train=96, accum_steps=accum, batch_size=16 // accum, save_every=2)
+@pytest.mark.parametrize("accum, cmim", [(1, 0.0), (2, 0.0), (2, 0.5)])
+def test_kill_and_resume_is_bit_exact(teacher_ckpt, tmp_path, accum, cmim):
+    """A run killed mid-epoch (after its last checkpoint) and resumed ends with the same weights
+    (with CMIM: the same embedding heads and memory banks, which wrap around several times)."""
+    kw = dict(epochs=2, limit_train=96, accum_steps=accum, batch_size=16 // accum, save_every=2,
+              cmim_weight=cmim, cmim_bank=40, cmim_blocks="0,1")
     ref = pretrain.run(tiny_config(tmp_path / "ref", teacher_ckpt, **kw))
     assert ref["step"] == 12
 
@@ -59,6 +61,8 @@ def test_kill_and_resume_is_bit_exact(teacher_ckpt, tmp_path, accum):
     b, ckb = _state(tmp_path / "b" / "checkpoint.pt")
     assert cka["step"] == ckb["step"] == 12
     assert a.keys() == b.keys()
+    if cmim:  # 12 steps x 2 micro-batches x 2 views x 8 images pushed into 40-entry banks
+        assert int(a["heads.cmim.bank_b.blocks_0_rsign1.ptr"]) == 12 * 2 * 16 % 40
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
     oa, ob = cka["optimizer"]["state"], ckb["optimizer"]["state"]
     assert all(torch.equal(oa[i]["exp_avg"], ob[i]["exp_avg"]) for i in oa)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from common.errors import ConfigError
 from train.config import PretrainConfig
 from train.methods.burn import Burn
+from train.methods.cmim import with_cmim
 from train.methods.s2bnn import S2BNN
 from train.methods.supervised import Supervised
 from train.methods.supervised_kl import SupervisedKL
@@ -30,7 +31,7 @@ def build_method(cfg: PretrainConfig):
         raise ConfigError(f"unknown method {cfg.method!r}; choose one of {sorted(METHODS)}")
     if cfg.method == "teacher" and cfg.teacher_objective == "supervised":
         return Supervised.teacher_from_config(cfg)
-    return METHODS[cfg.method].from_config(cfg)
+    return with_cmim(METHODS[cfg.method].from_config(cfg), cfg)  # + alpha * CMIM when --cmim-weight > 0
 
 
 __all__ = ["METHODS", "build_method", "Burn", "S2BNN", "SupervisedKL", "Supervised", "MoCoTeacher"]

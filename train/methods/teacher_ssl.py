@@ -26,7 +26,13 @@ from train.models import Teacher, TeacherConfig
 
 
 class KeyQueue(nn.Module):
-    """(K, D) ring buffer of L2-normalised keys; a module so that it lands in the checkpoint."""
+    """(K, D) ring buffer of L2-normalised keys; a module so that it lands in the checkpoint.
+
+    ``replicated``: under DDP every process pushes the all-gathered keys, so the queue must be identical
+    on every process (checked at the end of a run with the parameters).
+    """
+
+    replicated = True
 
     def __init__(self, dim: int, size: int):
         super().__init__()

@@ -1,4 +1,4 @@
-"""ReActNet building blocks: RSign, RPReLU and BinaryConv2d.
+"""ReActNet building blocks: RSign, RPReLU, BinaryConv2d and GlobalAvgPool.
 
 All tensors are NCHW. Every module here has a converter in ``export/`` (ONNX and LCE), so a new
 layer type added here needs one converter there -- never a second copy of the network.
@@ -27,8 +27,12 @@ class RSign(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.grad = grad
 
+    def pre_sign(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent float activation a_F = x + b that is binarised (same shape as x)."""
+        return x + self.bias
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return binarize_activation(x + self.bias, self.grad)
+        return binarize_activation(self.pre_sign(x), self.grad)
 
     def threshold(self) -> torch.Tensor:
         """Per-channel threshold t (shape (C,)) with output = where(x >= t, 1, -1); t = -b."""
@@ -106,3 +110,10 @@ class BinaryConv2d(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, binary_weights={self.binary_weights}")
+
+
+class GlobalAvgPool(nn.Module):
+    """Global average pooling + flatten: (N, C, H, W) -> (N, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
