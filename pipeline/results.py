@@ -41,7 +41,7 @@ from train.pretrain import run
 TEACHERS = {"teacher-moco": dict(method="teacher"),
             "teacher-supervised": dict(method="teacher", teacher_objective="supervised")}
 ROWS: dict[str, tuple[str, list[dict]]] = {
-    "burn": ("BURN, recipe official (default; g fixed random)",
+    "burn": ("BURN, recipe official (default; g fixed random) = Table 5 all",
              [dict(method="burn", stage=1), dict(method="burn", stage=2)]),
     "random-init": ("random init (binary, same shape as BURN)", []),  # evaluates the BURN row's architecture
     "s2bnn": ("S2-BNN (frozen MoCo head, KL only)", [dict(method="s2bnn", stage=1), dict(method="s2bnn", stage=2)]),
@@ -170,6 +170,11 @@ def _train_row(args, run_dir: Path, stages: list[dict], seed: int, teachers: dic
     return init
 
 
+def _cell(ms: tuple[float, float], n: int) -> str:
+    """``mean ± std`` in percent; a single seed has no spread, so just the value."""
+    return f"{ms[0]:.1f} ± {ms[1]:.1f}" if n > 1 else f"{ms[0]:.1f}"
+
+
 def format_table(results: dict, rows: dict, args) -> str:
     cmd = f"python -m pipeline.results --preset {args.preset} --out {args.out} --seeds " + \
         " ".join(map(str, args.seeds)) + ("" if args.ablations else " --no-ablations") + \
@@ -187,12 +192,11 @@ def format_table(results: dict, rows: dict, args) -> str:
         if not per_seed:
             lines.append(f"| {label} | 0 | not run | not run | |")
             continue
-        lin = mean_std([100 * r["linear"]["top1"] for r in per_seed])
-        knn = mean_std([100 * r["knn"]["top1"] for r in per_seed])
+        lin = _cell(mean_std([100 * r["linear"]["top1"] for r in per_seed]), len(per_seed))
+        knn = _cell(mean_std([100 * r["knn"]["top1"] for r in per_seed]), len(per_seed))
         kls = [next(iter(r["kl"].values()))["epoch_end"][0] for r in per_seed if r.get("kl")]
         kl = f"{mean_std(kls)[0]:.3f}" if kls else ""
-        lines.append(f"| {label} | {len(per_seed)} | {lin[0]:.1f} ± {lin[1]:.1f} | {knn[0]:.1f} ± {knn[1]:.1f} "
-                     f"| {kl} |")
+        lines.append(f"| {label} | {len(per_seed)} | {lin} | {knn} | {kl} |")
     return "\n".join(lines) + "\n"
 
 
