@@ -76,7 +76,8 @@ class PretrainConfig:
                            "2(1-cos), official code), l1, l2, none (= ablation 1)", choices=FS_KINDS)
     fs_on: str = _f("features", "where FS is computed: features = h(x) vs a linear map of k(x) (paper Eq. 4); "
                                 "heads = g(h(x)) vs l(k(x)) (official code)", choices=("features", "heads"))
-    freeze_classifier: bool = _f(False, "ablation: keep the random classifier g fixed (no joint training)")
+    freeze_classifier: bool = _f(False, "keep the random classifier g fixed (official code, recipe official) "
+                                        "instead of training it jointly (paper, recipe paper)")
     # ---- CMIM pile-up term (Shang et al., ECCV 2022), any binary method
     cmim_weight: float = _f(0.0, "alpha: weight of the CMIM contrastive term added to the method's loss (0 = off; "
                                  "the official CIFAR-100 code uses 3.2 on top of cross entropy)")

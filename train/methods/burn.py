@@ -5,7 +5,7 @@ Modules (paper notation):
 * ``teacher``    h_zeta, frozen float feature extractor (no gradients; BatchNorm in eval mode, or in
                  batch-statistics mode as the official code's frozen teacher, ``teacher_bn``).
 * ``classifier`` g_theta, randomly initialised float MLP head on h's features (Linear-BN-ReLU-Linear,
-                 kaiming-uniform init): fixed (``freeze_classifier``, the official code) or trained jointly
+                 kaiming-normal init): fixed (``freeze_classifier``, the official code) or trained jointly
                  (the paper's Algorithm 1).
 * ``student``    b_phi = l_phi(k_phi(x)), the binary ReActNet-A with its MLP head.
 
