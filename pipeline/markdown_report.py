@@ -114,8 +114,8 @@ def write_report(paths, timings: dict) -> Path:
         md += _md_table(["runtime", "max abs", "max rel", "cosine", "top-1 agree", "top-5 agree"],
                         [[o["runtime"], f"{o['max_abs']:.2e}", f"{o['max_rel']:.2e}", f"{o['cosine']:.6f}",
                           f"{o['top1']:.1%}", f"{o['top5']:.1%}"] for o in v["outputs"]])
-        for rt, fd in v.get("first_divergence", {}).items():
-            md += ["", f"- {rt}: first divergence at `{fd['stage']}`: {fd['explanation']}"]
+        md += [""] + [f"- {rt} (teacher-forced stages): {line}" for rt, line in v.get("summary", {}).items()]
+        md += [f"- FAIL: {f}" for f in v.get("failures", [])]
         if Path(paths.verify_png).is_file():
             atomic_copy(paths.verify_png, rep / "verify_blocks.png")
             md += ["", "![error by block](verify_blocks.png)"]

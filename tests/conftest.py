@@ -54,3 +54,20 @@ def lce_model(model_dir):
 def all_models(onnx_model, float_tflite_model, lce_model):
     """{backend: path} for every host backend."""
     return {"onnxruntime": onnx_model, "tflite": float_tflite_model, "lce": lce_model}
+
+
+@pytest.fixture(scope="session")
+def realistic_model():
+    """Factory for the realistic full-size ReActNet-A (see ``tests/realistic.py``), cached per arguments:
+    ``realistic_model(input_size=224, seed=0, **kw)``. Tests must not modify the returned model."""
+    from tests.realistic import realistic_reactnet
+
+    cache = {}
+
+    def make(input_size: int = 224, seed: int = 0, **kw):
+        key = (input_size, seed, tuple(sorted(kw.items())))
+        if key not in cache:
+            cache[key] = realistic_reactnet(input_size, seed, **kw)
+        return cache[key]
+
+    return make
