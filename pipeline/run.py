@@ -9,6 +9,7 @@ Phases (each reads the previous phases' files from --out, so any phase can run a
   teacher   float teacher h: MoCo-v2-style self-supervised ResNet      -> teacher/checkpoint.pt
             (or --teacher-checkpoint: a MoCo-v2 / torchvision / burn-edge checkpoint, phase skipped)
   stage1    BURN stage 1: binary activations, float weights            -> stage1/checkpoint.pt
+            (recipe official: fixed random g, as the official code; --recipe paper: g trained jointly)
   stage2    BURN stage 2: binary weights too, from stage 1 (phi and g)  -> stage2/checkpoint.pt
   evaluate  linear probe + kNN of stage 1, stage 2 and a random-init     -> eval.json,
             binary net; the stage-2 net with its linear probe folded      classifier/checkpoint.pt
