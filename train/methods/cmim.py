@@ -149,7 +149,7 @@ class WithCMIM(Method):
     """
 
     def __init__(self, method: nn.Module, blocks: list[int], weight: float, dim: int = 128, temperature: float = 0.1,
-                 negatives: str = "bank", bank_size: int = 4096, pool: int = 1):
+                 negatives: str = "batch", bank_size: int = 4096, pool: int = 1):
         super().__init__()
         if negatives not in NEGATIVES:
             raise ConfigError(f"--cmim-negatives must be one of {NEGATIVES}, got {negatives!r}")
