@@ -9,11 +9,12 @@ the same Adam update; only the execution differs:
 * naive -- what a first implementation writes (the official code's structure): the teacher, the
   classifier g and the binary network each run once per view (4 network passes of N images), every
   pass builds an autograd graph where parameters require it, NCHW tensors.
-* engine -- :meth:`train.methods.burn.Burn.forward` as the training engine calls it: both views in one
-  pass of 2N images per network, the frozen target branch (teacher and fixed g) under ``no_grad``,
-  and the engine's memory format (channels_last, see ``--cpu-channels-last``).
+* engine -- :meth:`train.methods.burn.Burn.forward` as the training engine calls it on CPU: both views
+  in one pass of 2N images per network, the frozen target branch (teacher and fixed g) under
+  ``no_grad``, NCHW.
+* engine+cl -- the same in channels_last (what the engine does on GPU; ``--no-channels-last`` skips it).
 
-The two are timed interleaved (naive, engine, naive, ...) so that load from other processes hits both
+The steps are timed interleaved (naive, engine, engine+cl, naive, ...) so that load from other processes hits both
 alike; the medians and their ratio are printed. Inputs are random tensors in memory (no data loading).
 """
 
@@ -64,8 +65,8 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=4, help="timed steps of each kind (default 4; medians reported)")
     p.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps of each kind (default 1)")
     p.add_argument("--stage", type=int, choices=(1, 2), default=2, help="1 = float weights, 2 = binary (default 2)")
-    p.add_argument("--cpu-channels-last", action=argparse.BooleanOptionalAction, default=True,
-                   help="engine step in channels_last on CPU (default on, as the engine)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                   help="also time the engine step in channels_last (default on)")
     args = p.parse_args(argv)
     preset, batch = CONFIGS[args.config]
     batch = args.batch_size or batch
@@ -77,7 +78,6 @@ def main(argv=None) -> int:
     opt = torch.optim.Adam([q for q in method.parameters() if q.requires_grad], lr=1e-5)
     g = torch.Generator().manual_seed(0)
     v1, v2 = (torch.randn(batch, 3, size, size, generator=g) for _ in range(2))
-    fmt = torch.channels_last if args.cpu_channels_last else torch.contiguous_format
 
     def naive(i: int) -> None:
         method.to(memory_format=torch.contiguous_format)
@@ -85,16 +85,19 @@ def main(argv=None) -> int:
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    def engine(i: int) -> None:
+    def engine(i: int, fmt=torch.contiguous_format) -> None:
         method.to(memory_format=fmt)
         views = [v1.contiguous(memory_format=fmt), v2.contiguous(memory_format=fmt)]
         method([views, None], i, 100)["loss"].backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    times = {"naive": [], "engine": []}
+    kinds = {"naive": naive, "engine": engine}
+    if args.channels_last:
+        kinds["engine+cl"] = lambda i: engine(i, torch.channels_last)
+    times = {k: [] for k in kinds}
     for i in range(args.warmup + args.steps):
-        for name, fn in (("naive", naive), ("engine", engine)):
+        for name, fn in kinds.items():
             t = time.perf_counter()
             fn(i)
             if i >= args.warmup:
@@ -102,10 +105,12 @@ def main(argv=None) -> int:
     med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {args.config} "
           f"({size}x{size}, stage {args.stage}), batch {batch} per view, no GPU")
-    for name in ("naive", "engine"):
-        print(f"{name:7s} step {med[name] * 1e3:9.1f} ms (median of {args.steps}; all: "
+    for name in kinds:
+        print(f"{name:9s} step {med[name] * 1e3:9.1f} ms (median of {args.steps}; all: "
               f"{', '.join(f'{t * 1e3:.0f}' for t in times[name])})  {2 * batch / med[name]:6.1f} img/s")
-    print(f"speed-up engine vs naive: {med['naive'] / med['engine']:.2f}x")
+    for name in kinds:
+        if name != "naive":
+            print(f"speed-up {name} vs naive: {med['naive'] / med[name]:.2f}x")
     return 0
 
 

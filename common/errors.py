@@ -6,7 +6,15 @@ catches one base class, :class:`BurnEdgeError`, whichever layer the problem came
 
 
 class BurnEdgeError(RuntimeError):
-    """Base class for user-facing errors (bad input files, bad options, missing data)."""
+    """Base class for user-facing errors (bad input files, bad options, missing data).
+
+    ``str(e)`` is always one line (runs of whitespace, newlines included, become one space): CLIs print it as
+    their single ``error: ...`` line, and a message quoting a multi-line library error or a tensor repr must
+    not break that contract.
+    """
+
+    def __str__(self) -> str:
+        return " ".join(super().__str__().split())
 
 
 class ConfigError(BurnEdgeError, ValueError):
@@ -23,3 +31,7 @@ class DatasetError(BurnEdgeError):
 
 class ModelFileError(BurnEdgeError):
     """A model file is missing, has an unknown suffix, or the backend cannot load it (corrupt/truncated)."""
+
+
+class NonFiniteError(BurnEdgeError):
+    """A loss or weights became NaN/Inf: training stops without writing them (the last good checkpoint stays)."""

@@ -1,5 +1,7 @@
 """Export a trained binary ReActNet-A to ONNX (``export.to_onnx``) and to Larq Compute Engine
-(``export.to_lce``), with a converter audit (``export.audit``).
+(``export.to_lce``), with a converter audit (``export.audit``), an equivalence harness (``export.verify``)
+and the Android demo's assets (``export.android_assets``). Export reads ``train``'s model and ``runtimes``'
+file-format contract (:mod:`runtimes.format`); nothing below it imports export.
 
 Library entry points (used by the verify harness):
 

@@ -86,9 +86,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     try:
-        from train.checkpoint import read_checkpoint
+        from train.checkpoint import read_checkpoint, stored_arch
         from train.data import DigitsDataset, dataset_info
-        from train.models.reactnet import ReActNetConfig
 
         if args.lce is None and args.float_model is None:
             raise AndroidAssetsError("pass --lce MODEL.tflite, --float MODEL.tflite or both")
@@ -97,7 +96,7 @@ def main(argv=None) -> int:
         ckpt = read_checkpoint(args.checkpoint)
         if not isinstance(ckpt.get("arch"), dict):
             raise AndroidAssetsError(f"{args.checkpoint} has no 'arch' entry; pass a burn-edge ReActNet checkpoint")
-        arch = ReActNetConfig.from_dict(ckpt["arch"]).to_dict()
+        arch = stored_arch(ckpt).to_dict()
         dataset = args.dataset or recorded_dataset(ckpt) or "digits"  # digits: the embedded default data set
         mean, std = args.mean, args.std
         for m in (args.lce, args.float_model):

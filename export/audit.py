@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from common.errors import BurnEdgeError
-from common.files import atomic_write_json
+from common.files import atomic_write_json, ensure_writable_dir, refuse_same_path
 from export.errors import ExportError, FloatFallbackError
 from runtimes.format import AUDIT_SUFFIX, META_ARCH, META_KIND, read_sidecar, sidecar_path
 from runtimes.tflite_flatbuffer import ACTIVATION, FLOAT_CONV, LCE_BCONV, PADDING, OpInfo, read_ops
@@ -150,8 +150,14 @@ def audit_flatbuffer(flatbuffer: bytes, model: ReActNetA | None = None, *, kind:
 
 def model_from_meta(meta: dict) -> ReActNetA:
     """A ReActNetA skeleton (meta device, no weights) from the ``burn_edge.arch`` entry."""
-    with torch.device("meta"):
-        return ReActNetA(ReActNetConfig.from_dict(json.loads(meta[META_ARCH])))
+    try:
+        arch = json.loads(meta[META_ARCH]) if isinstance(meta[META_ARCH], str) else meta[META_ARCH]
+        if not isinstance(arch, dict):
+            raise TypeError(f"a {type(arch).__name__}, not an object")
+        with torch.device("meta"):
+            return ReActNetA(ReActNetConfig.from_dict(arch))
+    except (BurnEdgeError, json.JSONDecodeError, TypeError, ValueError) as e:
+        raise ExportError(f"the sidecar's {META_ARCH} is not a ReActNet architecture: {e}") from None
 
 
 def audit_file(path: str | Path, model: ReActNetA | None = None, *, allow_float_fallback: bool = False,
@@ -195,6 +201,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     try:
+        if args.json:  # never write the report over the model or its sidecar; fail before the work
+            refuse_same_path(args.json, args.model, sidecar_path(args.model), what="--json")
+            ensure_writable_dir(Path(args.json).parent)
         report = audit_file(args.model, allow_float_fallback=True, write_json=args.json is None)
         if args.json:
             atomic_write_json(args.json, report.to_dict())

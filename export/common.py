@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
 
 from export.errors import ExportError
 from runtimes.format import (
@@ -18,6 +22,7 @@ from runtimes.format import (
 from train.models.reactnet import ReActNetA
 
 OUTPUTS = ("logits", "features")
+
 
 def check_output(output: str) -> str:
     if output not in OUTPUTS:
@@ -48,3 +53,34 @@ def make_metadata(model: ReActNetA, *, output: str, layout: str, kind: str, mean
         META_SOURCE: source_sha256,
         META_KIND: kind,
     }
+
+
+@dataclass(frozen=True)
+class StageIO:
+    """One stage of ``model.stages()`` with its per-sample input and output shapes (NCHW or (C,)) and the
+    shapes of its binarisers' inputs by data-flow value name (``{"x": ..., "y": ...}`` for a Block)."""
+
+    name: str
+    module: nn.Module
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    presign_shapes: dict[str, tuple[int, ...]]
+
+
+@torch.no_grad()
+def stage_io(model: ReActNetA, output: str = "logits", input_size: int | None = None) -> list[StageIO]:
+    """Every stage of ``model.stages(output)`` with its shapes at ``input_size`` (default the model's),
+    found by one eval-mode forward of a zero image (the model's train/eval mode is restored)."""
+    size = int(input_size or model.cfg.input_size)
+    was_training, x, res = model.training, torch.zeros(1, 3, size, size), []
+    model.eval()
+    try:
+        for name, m in model.stages(check_output(output)):
+            env = m.trace(x) if hasattr(m, "presign_points") else {}
+            y = m(x)
+            pre = {v: tuple(env[v].shape[1:]) for _, v in m.presign_points()} if env else {}
+            res.append(StageIO(name, m, tuple(x.shape[1:]), tuple(y.shape[1:]), pre))
+            x = y
+    finally:
+        model.train(was_training)
+    return res

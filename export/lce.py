@@ -32,11 +32,11 @@ import tf_keras as keras  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 
-from export.common import check_output, check_upto  # noqa: E402
+from export.common import check_output, check_upto, stage_io  # noqa: E402
 from export.errors import ExportError  # noqa: E402
 from export.registry import ConverterRegistry, WalkContext  # noqa: E402
 from runtimes.format import LCE_INTERPRETER_FLAGS, LCE_KERNELS  # noqa: E402
-from train.models.layers import BinaryConv2d, RPReLU, RSign  # noqa: E402
+from train.models.layers import BinaryConv2d, GlobalAvgPool, RPReLU, RSign  # noqa: E402
 from train.models.reactnet import Block, ReActNetA, Stem  # noqa: E402
 
 if not hasattr(keras.layers, "LocallyConnected1D"):  # pragma: no cover - environment problem
@@ -201,10 +201,8 @@ def _rprelu(m: RPReLU, x, ctx: KerasContext):
     return ChannelAdd(_np(m.bias_out), name=ctx.name("bias_out"))(x)
 
 
-@converter(nn.AdaptiveAvgPool2d)
-def _gap(m: nn.AdaptiveAvgPool2d, x, ctx: KerasContext):
-    if m.output_size not in (1, (1, 1)):
-        raise ExportError(f"{ctx.path}: only global average pooling (output_size 1) is exported")
+@converter(GlobalAvgPool)
+def _gap(m: GlobalAvgPool, x, ctx: KerasContext):
     return keras.layers.GlobalAveragePooling2D(name=ctx.name())(x)  # (1, H, W, C) -> (1, C); flip-invariant
 
 
@@ -236,37 +234,22 @@ def _stem(m: Stem, x, ctx: KerasContext):
 
 @converter(Block)
 def _block(m: Block, x, ctx: KerasContext):
-    b = ctx.convert(m.rsign1, x, "rsign1")
-    h = ctx.convert(m.bn1, ctx.convert(m.conv3x3, b, "conv3x3"), "bn1")
-    s = ctx.convert(m.shortcut, x, "shortcut")
-    y = ctx.convert(m.rprelu1, keras.layers.Add(name=ctx.name("add1"))([h, s]), "rprelu1")
-    b = ctx.convert(m.rsign2, y, "rsign2")
-    zs = []
-    for i, (conv, bn) in enumerate(zip(m.conv1x1, m.bn2)):
-        h = ctx.convert(bn, ctx.convert(conv, b, f"conv1x1.{i}"), f"bn2.{i}")
-        zs.append(keras.layers.Add(name=ctx.name(f"add2_{i}"))([h, y]))
-    z = zs[0] if len(zs) == 1 else keras.layers.Concatenate(axis=-1, name=ctx.name("concat"))(zs)
-    return ctx.convert(m.rprelu2, z, "rprelu2")
+    return ctx.convert_dataflow(m, x, add=lambda a, b: keras.layers.Add(name=ctx.name("add"))([a, b]),
+                                concat=lambda vs: keras.layers.Concatenate(axis=-1, name=ctx.name("concat"))(vs))
 
 
 @converter(ReActNetA)
 def _reactnet(m: ReActNetA, x, ctx: KerasContext):
     x = FlipHW(name="flip_input")(x)  # the flip trick: PyTorch top/left padding == TF-SAME on flipped images
-    x = ctx.convert(m.stem, x, "stem")
-    stages = [("stem", None)] + [(f"blocks.{i}", blk) for i, blk in enumerate(m.blocks)]
-    for name, blk in stages:
-        if blk is not None:
-            x = ctx.convert(blk, x, name)
+    for name, stage in m.stages(ctx.output):
+        x = ctx.convert(stage, x, name)
         if name in ctx.taps:
             ctx.tap_outputs[name] = FlipHW(name=f"tap_{len(ctx.tap_outputs):02d}")(x)
             if len(ctx.tap_outputs) == len(ctx.taps):
                 return None  # build_keras returns the taps
         if ctx.upto == name:
             return FlipHW(name="flip_output")(x)
-    x = ctx.convert(m.pool, x, "pool")
-    if m.mlp is not None:  # official BURN use_mlp: FC(C, C) + ReLU, part of the features
-        x = ctx.convert(m.mlp, x, "mlp")
-    return x if ctx.output == "features" else ctx.convert(m.head, x, "head")
+    return x
 
 
 # ------------------------------------------------------------------------------ public API
@@ -298,6 +281,45 @@ def build_keras(model: ReActNetA, output: str = "logits", upto: str | None = Non
     if taps:
         return keras.Model(inp, [ctx.tap_outputs[t] for t in taps], name="reactnet_a_taps")
     return keras.Model(inp, y, name="reactnet_a")
+
+
+@torch.no_grad()
+def build_isolated_keras(model: ReActNetA, output: str = "logits", input_size: int | None = None, *,
+                         whole: bool = False) -> tuple[keras.Model, dict[str, str]]:
+    """Every stage of ``model.stages(output)`` as its own subgraph, side by side in one model (teacher forcing).
+
+    Input ``s<k>_in`` (k = stage index, 2 digits): stage k's (1, ...) input, NHWC for maps; outputs
+    ``s<k>_out`` (its output) and ``s<k>_p<j>`` (the j-th binariser input inside it that is not the stage
+    input: a Block's ``y``), maps in normal orientation (each stage flips H/W on entry and exit, exactly
+    as the whole model does once). Same converters and module paths as :func:`build_keras`.
+    ``whole=True`` adds the whole chained network beside them (input ``input``, output ``whole``), so one
+    LCE conversion serves both the end-to-end and the stage comparison.
+    Returns the Keras model and {output name: ``"<stage>"``, ``"<stage>:<value>"`` or ``"whole"``}.
+    """
+    ctx = KerasContext(float_model=False)
+    ctx.output, ctx.upto, ctx.taps, ctx.tap_outputs = check_output(output), None, set(), {}
+    ins, outs, names = [], [], {}
+
+    for k, st in enumerate(stage_io(model, output, input_size)):
+        shape = (*st.in_shape[1:], st.in_shape[0]) if len(st.in_shape) == 3 else st.in_shape
+        inp = keras.Input(shape=shape, batch_size=1, name=f"s{k:02d}_in")
+        ins.append(inp)
+        x = FlipHW(name=f"s{k:02d}_flip_in")(inp) if len(shape) == 3 else inp
+        y = ctx.convert(st.module, x, st.name)
+        taps = [(f"s{k:02d}_out", st.name, y)] + [
+            (f"s{k:02d}_p{j}", key, v) for j, (key, v) in enumerate(
+                (key, v) for key, v in ctx.presigns.items() if key.startswith(st.name + ":") and v is not x)]
+        ctx.presigns.clear()
+        for out_name, key, v in taps:
+            outs.append(FlipHW(name=out_name)(v) if len(v.shape) == 4 else
+                        keras.layers.Identity(name=out_name)(v))
+            names[out_name] = key
+    if whole:
+        size = int(input_size or model.cfg.input_size)
+        ins.append(keras.Input(shape=(size, size, 3), batch_size=1, name="input"))
+        outs.append(keras.layers.Identity(name="whole")(ctx.convert(model, ins[-1])))
+        names["whole"] = "whole"
+    return keras.Model(ins, outs, name="reactnet_a_isolated"), names
 
 
 def convert(keras_model: keras.Model) -> bytes:

@@ -18,7 +18,8 @@ import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from common.files import sha256_file
+from common.errors import CheckpointError
+from common.files import ensure_writable_dir, refuse_same_path, remove_stale_temps, sha256_file
 from train.checkpoint import model_from_checkpoint, read_checkpoint
 from train.data import DATASETS, IMAGENET_MEAN, IMAGENET_STD, dataset_info
 from train.models.reactnet import NUM_BLOCKS, ReActNetA, ReActNetConfig
@@ -112,11 +113,41 @@ def load_model(path: str | Path, *, arch: ReActNetConfig | None = None, input_si
 
 
 
+def nonfinite_tensors(model) -> list[str]:
+    """Names of the parameters and floating-point buffers of ``model`` holding any NaN or Inf."""
+    import torch
+
+    return [n for n, t in [*model.named_parameters(), *model.named_buffers()]
+            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
+def require_finite(lm: LoadedModel) -> None:
+    """CheckpointError unless every weight and BN statistic of the loaded model is finite: an exporter that
+    writes a NaN model hands the user a file whose every output is NaN."""
+    bad = nonfinite_tensors(lm.model)
+    if bad:
+        total = len([*lm.model.parameters(), *lm.model.buffers()])
+        raise CheckpointError(f"{lm.source}: {len(bad)} of {total} tensors hold NaN/Inf (e.g. "
+                              f"{', '.join(bad[:3])}); refusing to export a non-finite model")
+
+
+def prepare_outputs(checkpoint: str | Path, *outputs: str | Path) -> None:
+    """Before any long work: every output must differ from the input checkpoint, and its folder must be
+    writable (created if needed); stale temp files a killed run left there are removed."""
+    for out in outputs:
+        refuse_same_path(out, checkpoint)
+    for folder in dict.fromkeys(Path(o).parent for o in outputs):
+        ensure_writable_dir(folder)
+        remove_stale_temps(folder)
+
+
 def load_stage(cl, args: argparse.Namespace) -> LoadedModel:
     """The export CLIs' "load" checklist stage: read ``args.checkpoint`` with the arch options of
-    :func:`add_arch_args` and note what was loaded. ``cl`` is an :class:`export.stages.Checklist`."""
+    :func:`add_arch_args`, refuse non-finite weights and note what was loaded. ``cl`` is an
+    :class:`export.stages.Checklist`."""
     with cl.stage("load", args.checkpoint):
         lm = load_model(args.checkpoint, arch=arch_from_args(args), input_size=args.input_size, dataset=args.dataset)
+        require_finite(lm)
         cfg = lm.model.cfg
         cl.note(f"ReActNet-A width {cfg.width}, {cfg.num_blocks} blocks, {cfg.input_size}², "
                 f"stage {lm.stage}, padding {cfg.padding}, {cfg.num_classes} outputs")

@@ -19,9 +19,10 @@ import torch
 import torch.nn as nn
 from onnx import TensorProto, helper, numpy_helper
 
-from export.common import check_output, check_upto
+from export.common import check_output, check_upto, stage_io
+from export.errors import ExportError
 from export.registry import ConverterRegistry, WalkContext
-from train.models.layers import BinaryConv2d, RPReLU, RSign
+from train.models.layers import BinaryConv2d, GlobalAvgPool, RPReLU, RSign
 from train.models.reactnet import Block, ReActNetA, Stem
 
 OPSET = 21       # supported by onnx 1.17 (max 22) and onnxruntime >= 1.20
@@ -42,6 +43,7 @@ class OnnxContext(WalkContext):
         super().__init__(REGISTRY)
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
+        self.stage_values: dict[str, str] = {}  # stage name -> its output value (see ReActNetA's converter)
         self._n = 0
 
     def _name(self, hint: str) -> str:
@@ -131,10 +133,8 @@ def _rprelu(m: RPReLU, x: str, ctx: OnnxContext) -> str:
     return ctx.op("Add", [x, ctx.const("bias_out", _np(m.bias_out))])
 
 
-@converter(nn.AdaptiveAvgPool2d)
-def _gap(m: nn.AdaptiveAvgPool2d, x: str, ctx: OnnxContext) -> str:
-    if m.output_size not in (1, (1, 1)):
-        raise ValueError(f"{ctx.path}: only global average pooling (output_size 1) is exported")
+@converter(GlobalAvgPool)
+def _gap(m: GlobalAvgPool, x: str, ctx: OnnxContext) -> str:
     return ctx.op("Flatten", [ctx.op("GlobalAveragePool", [x])], axis=1)  # (N, C, H, W) -> (N, C)
 
 
@@ -167,31 +167,18 @@ def _stem(m: Stem, x: str, ctx: OnnxContext) -> str:
 
 @converter(Block)
 def _block(m: Block, x: str, ctx: OnnxContext) -> str:
-    b = ctx.convert(m.rsign1, x, "rsign1")
-    h = ctx.convert(m.bn1, ctx.convert(m.conv3x3, b, "conv3x3"), "bn1")
-    y = ctx.convert(m.rprelu1, ctx.op("Add", [h, ctx.convert(m.shortcut, x, "shortcut")]), "rprelu1")
-    b = ctx.convert(m.rsign2, y, "rsign2")
-    zs = []
-    for i, (conv, bn) in enumerate(zip(m.conv1x1, m.bn2)):
-        h = ctx.convert(bn, ctx.convert(conv, b, f"conv1x1.{i}"), f"bn2.{i}")
-        zs.append(ctx.op("Add", [h, y]))
-    z = zs[0] if len(zs) == 1 else ctx.op("Concat", zs, axis=1)
-    return ctx.convert(m.rprelu2, z, "rprelu2")
+    return ctx.convert_dataflow(m, x, add=lambda a, b: ctx.op("Add", [a, b]),
+                                concat=lambda vs: ctx.op("Concat", vs, axis=1))
 
 
 @converter(ReActNetA)
 def _reactnet(m: ReActNetA, x: str, ctx: OnnxContext) -> str:
-    x = ctx.convert(m.stem, x, "stem")
-    if ctx.upto == "stem":
-        return x
-    for i, blk in enumerate(m.blocks):
-        x = ctx.convert(blk, x, f"blocks.{i}")
-        if ctx.upto == f"blocks.{i}":
-            return x
-    x = ctx.convert(m.pool, x, "pool")
-    if m.mlp is not None:  # official BURN use_mlp: FC(C, C) + ReLU, part of the features
-        x = ctx.convert(m.mlp, x, "mlp")
-    return x if ctx.output == "features" else ctx.convert(m.head, x, "head")
+    for name, stage in m.stages(ctx.output):
+        x = ctx.convert(stage, x, name)
+        ctx.stage_values[name] = x
+        if ctx.upto == name:
+            break
+    return x
 
 
 # ------------------------------------------------------------------------------ public API
@@ -206,7 +193,8 @@ def _output_shape(model: ReActNetA, output: str, upto: str | None, size: int) ->
 
 @torch.no_grad()
 def build_onnx(model: ReActNetA, output: str = "logits", upto: str | None = None,
-               metadata: dict[str, str] | None = None, input_size: int | None = None) -> onnx.ModelProto:
+               metadata: dict[str, str] | None = None, input_size: int | None = None, *,
+               taps=None) -> onnx.ModelProto:
     """Build the ONNX graph of ``model`` (eval semantics; the module is not modified).
 
     model:      a ReActNetA (stage 1 or 2).
@@ -216,6 +204,8 @@ def build_onnx(model: ReActNetA, output: str = "logits", upto: str | None = None
                 that stage and outputs its (batch, C, H, W) map, named after the stage.
     metadata:   string key/values stored as ``metadata_props`` (see ``export.common.make_metadata``).
     input_size: spatial size S of the declared input (default ``model.cfg.input_size``).
+    taps:       optional list of ``model.stages()`` names: the graph then outputs exactly those stages'
+                outputs of the whole (chained) network, named after the stage, in that order.
     Returns a checked ``onnx.ModelProto`` with input ``input`` (batch, 3, S, S) float32 NCHW.
     """
     check_output(output)
@@ -224,22 +214,62 @@ def build_onnx(model: ReActNetA, output: str = "logits", upto: str | None = None
     ctx = OnnxContext()
     ctx.output, ctx.upto = output, upto
     y = ctx.convert(model, "input")
+    x_info = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])
+    if taps:
+        shapes = {st.name: st.out_shape for st in stage_io(model, output, size)}
+        outs = []
+        for t in taps:
+            if t not in ctx.stage_values:
+                raise ExportError(f"tap {t!r} is not a stage of this network; choose from {list(shapes)}")
+            ctx.nodes.append(helper.make_node("Identity", [ctx.stage_values[t]], [t], name=f"{t}/output"))
+            outs.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, ["batch", *shapes[t]]))
+        return _finish(ctx, [x_info], outs, metadata)
     out_name = upto or output
     ctx.nodes.append(helper.make_node("Identity", [y], [out_name], name=f"{out_name}/output"))
-    x_info = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])
     y_shape = ["batch", *_output_shape(model, output, upto, size)]
     y_info = helper.make_tensor_value_info(out_name, TensorProto.FLOAT, y_shape)
-    graph = helper.make_graph(ctx.nodes, "reactnet_a", [x_info], [y_info], initializer=ctx.inits)
+    return _finish(ctx, [x_info], [y_info], metadata)
+
+
+def _finish(ctx: OnnxContext, inputs: list, outputs: list, metadata: dict[str, str] | None) -> onnx.ModelProto:
+    graph = helper.make_graph(ctx.nodes, "reactnet_a", inputs, outputs, initializer=ctx.inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="burn-edge",
                               ir_version=IR_VERSION)
     proto.doc_string = "ReActNet-A exported by burn-edge (input NCHW, normalised with burn_edge.mean/std)"
     for k, v in (metadata or {}).items():
         proto.metadata_props.add(key=k, value=str(v))
     onnx.checker.check_model(proto)
-    proto = onnx.shape_inference.infer_shapes(proto)
-    return proto
+    return onnx.shape_inference.infer_shapes(proto)
+
+
+@torch.no_grad()
+def build_isolated(model: ReActNetA, output: str = "logits", input_size: int | None = None) -> onnx.ModelProto:
+    """Every stage of ``model.stages(output)`` as its own subgraph, side by side in one graph (teacher forcing).
+
+    Inputs ``<stage>:in`` (the stage's (batch, ...) input, e.g. ``blocks.3:in``); outputs ``<stage>`` (its
+    output) and ``<stage>:<value>`` for every binariser input inside it that is not the stage input (a
+    Block's ``y``), so a harness can feed each stage PyTorch's own input and read back the bits it used.
+    Built by the same converters as :func:`build_onnx`; module paths are the same (``blocks.3.bn1``).
+    """
+    ctx = OnnxContext()
+    ctx.output, ctx.upto = check_output(output), None
+    ins, outs = [], []
+    for st in stage_io(model, output, input_size):
+        x = f"{st.name}:in"
+        ins.append(helper.make_tensor_value_info(x, TensorProto.FLOAT, ["batch", *st.in_shape]))
+        y = ctx.convert(st.module, x, st.name)
+        taps = {st.name: (y, st.out_shape)} | {k: (v, st.presign_shapes[k.split(":")[1]])
+                                               for k, v in ctx.presigns.items() if v != x}
+        ctx.presigns.clear()
+        for name, (value, shape) in taps.items():
+            ctx.nodes.append(helper.make_node("Identity", [value], [name], name=f"{name}/output"))
+            outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", *shape]))
+    return _finish(ctx, ins, outs, None)
 
 
 def save_onnx(proto: onnx.ModelProto, path) -> None:
-    """Write ``proto`` to ``path`` (single file; ReActNet-A is ~117 MB, under the 2 GB protobuf limit)."""
-    onnx.save_model(proto, str(path))
+    """Write ``proto`` to ``path`` atomically (temp file in the same folder, then renamed; single file:
+    ReActNet-A is ~117 MB, under the 2 GB protobuf limit)."""
+    from common.files import atomic_save
+
+    atomic_save(path, lambda tmp: onnx.save_model(proto, str(tmp)))

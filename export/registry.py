@@ -11,9 +11,10 @@ converter is registered per ``nn.Module`` type::
         return y
 
 ``ctx.convert(child, x, name)`` recurses into a child module (by attribute name, so errors carry the
-dotted module path, e.g. ``blocks.7.conv3x3``). There is no second layer plan: composite modules
-(``ReActNetA``, ``Block``, ``Stem``, ``nn.Sequential``) have converters that call ``ctx.convert`` on
-their children in forward order. A type with no converter raises :class:`UnsupportedModuleError`.
+dotted module path, e.g. ``blocks.7.conv3x3``). There is no second layer plan: ``ReActNetA``'s converters
+walk ``model.stages()``, ``Block``'s walk ``Block.dataflow()`` (:meth:`WalkContext.convert_dataflow`), and
+``Stem`` / ``nn.Sequential`` convert their children in forward order. A type with no converter raises
+:class:`UnsupportedModuleError`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, Callable
 import torch.nn as nn
 
 from export.errors import UnsupportedModuleError
+from train.models.dataflow import run
 
 # Pure containers: no forward of their own; the parent converter indexes them.
 CONTAINERS: tuple[type, ...] = (nn.ModuleList,)
@@ -54,11 +56,17 @@ class ConverterRegistry:
 
 
 class WalkContext:
-    """State of one walk: the current module path plus exporter-specific state (subclass it)."""
+    """State of one walk: the current module path plus exporter-specific state (subclass it).
+
+    ``presigns`` collects, for every module converted with :meth:`convert_dataflow`, the target tensor each
+    binariser reads, keyed ``"<module path>:<value name>"`` (e.g. ``"blocks.3:y"``); ``export.verify``
+    makes them model outputs to replay the runtime's bits.
+    """
 
     def __init__(self, registry: ConverterRegistry):
         self.registry = registry
         self.path = ""
+        self.presigns: dict[str, Any] = {}
 
     def convert(self, module: nn.Module, x: Any, name: str | None = None) -> Any:
         """Convert ``module`` applied to ``x``; ``name`` is its attribute name under the current path."""
@@ -70,3 +78,13 @@ class WalkContext:
             return fn(module, x, self)
         finally:
             self.path = parent
+
+    def convert_dataflow(self, module: nn.Module, x: Any, *, add: Callable, concat: Callable) -> Any:
+        """Convert a module that describes itself with ``dataflow()`` / ``presign_points()`` (a ReActNet
+        ``Block``): children through their converters, primitives through ``add(a, b)`` / ``concat(values)``.
+        Records the binarisers' input tensors in :attr:`presigns`; returns the module's output tensor."""
+        nodes = module.dataflow()
+        env = run(module, nodes, x, call=lambda path, child, v: self.convert(child, v, path), add=add, concat=concat)
+        for _, name in module.presign_points():
+            self.presigns[f"{self.path}:{name}"] = env[name]
+        return env[nodes[-1].out]

@@ -4,7 +4,7 @@
 
 spec:
 * ``"digits"``  -- the embedded digits test split (resized only if ``size`` != 32),
-* ``"samples"`` -- the photos bundled inside scikit-image (astronaut, coffee, chelsea, ...; offline),
+* ``"samples"`` -- the 16 photos bundled inside scikit-image (astronaut, coffee, chelsea, ...; offline),
 * ``"noise"``   -- seeded N(0, 1) tensors (only useful for stress tests; not real images),
 * a folder     -- every .jpg/.jpeg/.png/.bmp/.webp in it (sorted), resized to size/0.875 and centre-cropped.
 """
@@ -20,7 +20,7 @@ from common.errors import DatasetError
 from train.data import build_dataset, eval_transform
 
 SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "immunohistochemistry",
-                 "hubble_deep_field")
+                 "hubble_deep_field", "retina", "clock", "moon", "brick", "grass", "gravel", "cell", "colorwheel")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 

@@ -22,9 +22,10 @@ import sys
 from pathlib import Path
 
 from common.errors import BurnEdgeError
+from common.files import atomic_write_bytes, atomic_write_text
 from export.common import OUTPUTS, make_metadata
 from export.errors import ExportError, FloatFallbackError
-from export.loading import add_arch_args, load_stage
+from export.loading import add_arch_args, load_stage, prepare_outputs
 from export.stages import Checklist
 from runtimes.format import AUDIT_SUFFIX, sidecar_path
 
@@ -83,13 +84,12 @@ def export_lce(lm, out: Path, *, output: str = "logits", float_model: bool = Fal
     with cl.stage("audit"):
         report = audit_flatbuffer(data, lm.model, kind=kind)
         cl.note(report.render().replace("\n", "\n  "))
-    with cl.stage("save", str(out)):
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(data)
+    with cl.stage("save", str(out)):  # each file atomically; the model last, so it never lacks its sidecars
         meta = make_metadata(lm.model, output=output, layout="NHWC", kind=kind, mean=lm.mean, std=lm.std,
                              source_sha256=lm.sha256)
-        sidecar_path(out).write_text(json.dumps(meta, indent=2) + "\n")
-        sidecar_path(out, AUDIT_SUFFIX).write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+        atomic_write_text(sidecar_path(out), json.dumps(meta, indent=2) + "\n")
+        atomic_write_text(sidecar_path(out, AUDIT_SUFFIX), json.dumps(report.to_dict(), indent=2) + "\n")
+        atomic_write_bytes(out, data)
     if not report.ok and not allow_float_fallback:
         raise FloatFallbackError(
             f"{len(report.float_fallbacks)} binary conv(s) did not become LceBconv2d "
@@ -102,9 +102,10 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     cl = Checklist()
     try:
-        lm = load_stage(cl, args)
         suffix = "-float.tflite" if args.float_model else ".tflite"
         out = Path(args.out) if args.out else Path(args.checkpoint).with_name(Path(args.checkpoint).stem + suffix)
+        prepare_outputs(args.checkpoint, out, sidecar_path(out), sidecar_path(out, AUDIT_SUFFIX))
+        lm = load_stage(cl, args)
         export_lce(lm, out, output=args.output, float_model=args.float_model,
                    allow_float_fallback=args.allow_float_fallback, checklist=cl)
     except BurnEdgeError as e:

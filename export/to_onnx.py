@@ -20,7 +20,7 @@ import torch
 from common.errors import BurnEdgeError
 from export.common import OUTPUTS, make_metadata
 from export.errors import EquivalenceError
-from export.loading import add_arch_args, load_stage
+from export.loading import add_arch_args, load_stage, prepare_outputs
 from export.stages import Checklist
 
 CHECK_RTOL = 1e-4  # max |onnx - torch| / max |torch| on the random check batch
@@ -56,6 +56,8 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     cl = Checklist()
     try:
+        out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
+        prepare_outputs(args.checkpoint, out)
         lm = load_stage(cl, args)
         cfg = lm.model.cfg
         from export.onnx_graph import build_onnx, save_onnx
@@ -69,12 +71,10 @@ def main(argv=None) -> int:
             with cl.stage("check", "onnxruntime vs PyTorch, random batch of 2"):
                 rel = check_with_onnxruntime(data, lm.model, args.output, cfg.input_size)
                 cl.note(f"max |onnx - torch| / max |torch| = {rel:.2e} (limit {CHECK_RTOL:g})")
-                if rel > CHECK_RTOL:
+                if not np.isfinite(rel) or rel > CHECK_RTOL:
                     raise EquivalenceError(f"onnxruntime differs from PyTorch by {rel:.2e} relative "
                                            f"(limit {CHECK_RTOL:g})")
-        out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
         with cl.stage("save", str(out)):
-            out.parent.mkdir(parents=True, exist_ok=True)
             save_onnx(proto, out)
             cl.note(f"{out.stat().st_size:,} bytes")
     except BurnEdgeError as e:

@@ -1,35 +1,43 @@
-"""Numeric-equivalence harness: PyTorch <-> ONNX <-> LCE, whole model and block by block.
+"""Numeric-equivalence harness: PyTorch <-> ONNX <-> LCE, stage by stage (teacher-forced) and end to end.
 
     python -m export.verify ckpt.pt [--onnx m.onnx] [--lce m.tflite] [--images digits|samples|noise|DIR]
                             [--report report.json] [--plot blocks.png]
 
-Whole model: for every runtime, max abs / relative logit error (relative = max|diff| / max|ref|), the mean
-cosine similarity of the outputs (features or logits) and top-1 / top-5 agreement with PyTorch (eval mode).
+Why stage by stage. A deep binary net amplifies rounding: one pre-sign value that float error moves
+across 0 flips a bit, and every later block sees different bits. Multiplying a full ReActNet-A's input by
+(1 + 1e-6 noise) already changes its logits by percents (docs/export.md), so no whole-model tolerance is
+both tight enough to catch a bug and loose enough to pass a correct export.
 
-Localisation: every ``feature_info`` stage ("stem", "blocks.0", ...) is exported on its own (``upto``)
-by the same exporters, run by each runtime on the same inputs and compared with PyTorch's stage output.
-For each block the harness replays the block's two binarisers in PyTorch on the runtime's *input* to
-that block and counts sign flips against PyTorch's own pre-sign values. Binary nets amplify rounding:
-one pre-sign value that float error moves across 0 changes a bit and everything after it. The first
-diverging stage is therefore explained as
+Teacher forcing. Every stage of ``model.stages()`` ("stem", "blocks.0" ... "pool", "head") is exported on
+its own, with the stage input as a graph input (one multi-input model per runtime, built by the same
+converters as the real export), and run on *PyTorch's own input to that stage*: upstream drift cannot
+leak in. Each Block also outputs the value its second binariser reads (``Block.presign_points()``). The
+harness then replays the block in PyTorch (``Block.trace``) with the runtime's binariser inputs, i.e.
+with the runtime's bits, and compares. Each stage of each runtime gets one verdict:
 
-* ``near-zero flip``: the flipped pre-sign values all lay within the float-rounding margin
-  (``margin = margin_factor * input error + 1e-6 * max|pre-sign|``), or the divergence is confined to a
-  few pixels and near-zero candidates exist -- rounding, not a bug;
-* ``sign(0) convention``: no flips, but some pre-sign values are exactly 0 (sign(0) must be +1);
-* ``real bug``: the block got bit-identical binarised inputs and still computes something else
-  (padding geometry, a dropped BN, wrong weights).
+* ``exact``: no bit differs and the output matches PyTorch within ``block_rtol`` (relative to max|ref|);
+* ``near-zero flips``: some of the block's own binariser bits differ, every one from a pre-sign value the
+  runtime computed within rounding (its binariser input matches within ``block_rtol``), and with those
+  bits PyTorch reproduces the runtime's output within ``block_rtol``; at most ``max_flip_rate`` of bits;
+* ``real bug``: anything else -- the block computes something else from the same bits (padding
+  geometry, a dropped or corrupted BN, sign(0) = 0, wrong weights), whatever happened upstream;
+* ``non-finite``: NaN or Inf in the runtime's stage output.
 
-The gate passes when, for every runtime, top-1 agreement >= ``min_top1``, cosine >= ``min_cosine``
-and either the relative logit error <= ``logit_rtol`` or the first divergence is a near-zero flip.
+The gate passes iff every stage of every runtime is ``exact`` or ``near-zero flips`` and PyTorch's own
+outputs are finite. End to end (the whole model, or the given ``--onnx`` / ``--lce`` file) the harness
+reports max abs / relative output error, centred cosine similarity and top-1 agreement with its 95 %
+Wilson interval (8 images can only show "at least 68 %"). ``--min-top1``, ``--min-cosine`` and
+``--logit-rtol`` add end-to-end conditions to the gate; they are off by default.
+Block verdicts always describe a fresh export of the checkpoint by the same converters.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import math
 import os
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -37,52 +45,57 @@ from typing import Callable
 import numpy as np
 import torch
 
-from common.errors import BurnEdgeError
+from common.errors import BurnEdgeError, ConfigError
+from common.files import atomic_save, atomic_write_json, refuse_same_path
+from export.errors import ExportError
 from runtimes.format import LCE_KERNELS
-from train.binary import sign_pm1
+from train.models.layers import BinaryConv2d
 from train.models.reactnet import ReActNetA
 
 RUNTIMES = ("onnxruntime",) + tuple(f"lce-{k}" for k in LCE_KERNELS)
+EXACT, FLIPS, BUG, NONFINITE = "exact", "near-zero flips", "real bug", "non-finite"
 
 
 @dataclass
 class Tolerances:
-    """Gate thresholds (all configurable from the CLI)."""
+    """Gate thresholds (all configurable from the CLI). End-to-end ones are off (None) by default."""
 
-    # A near-zero pre-sign value that float rounding flips changes one image's path through a deep binary
-    # net (docs/export.md, LCE converter facts 6), so whole-model bounds leave room for a few such images.
-    min_top1: float = 0.95        # fraction of inputs whose top-1 class equals PyTorch's
-    min_cosine: float = 0.99      # mean cosine similarity of outputs
-    logit_rtol: float = 1e-3      # max |diff| / max |ref| of the final output
-    block_rtol: float = 1e-3      # a stage "diverges" above this relative error
-    margin_factor: float = 10.0   # near-zero margin = factor * input error + 1e-6 * max|pre-sign|
+    block_rtol: float = 1e-4      # teacher-forced stage output vs PyTorch replayed with the runtime's bits
+    max_flip_rate: float = 1e-3   # near-zero bit flips allowed per stage, as a fraction of its binarised values
+    min_top1: float | None = None     # end to end: top-1 agreement with PyTorch (fraction)
+    min_cosine: float | None = None   # end to end: mean centred cosine similarity of the outputs
+    logit_rtol: float | None = None   # end to end: max |diff| / max |ref|
 
 
 @dataclass
 class OutputDiff:
+    """End-to-end comparison of one runtime's whole model with PyTorch."""
+
     runtime: str
     max_abs: float
     max_rel: float
-    cosine: float
-    top1: float
-    top5: float
+    cosine: float          # mean centred cosine (each row minus its mean), nan if any value is non-finite
+    top1: float            # fraction of images with the same top-1 class
+    top1_low: float        # 95 % Wilson interval of top1
+    top1_high: float
+    top5: float            # mean overlap of the two top-5 sets
+    nonfinite: int = 0     # non-finite values in the runtime's output
 
 
 @dataclass
-class BlockDiff:
+class StageVerdict:
+    """Teacher-forced comparison of one stage of one runtime (see the module docstring)."""
+
     runtime: str
     stage: str
-    max_abs: float
-    max_rel: float
-    cosine: float
-    diverged: bool
-    flips: int = 0            # binariser signs that differ when replayed on the runtime's block input
-    flip_rate: float = 0.0
-    flips_near_zero: int = 0  # of those, how many lay within the rounding margin
-    near_zero: int = 0        # PyTorch's own pre-sign values within the margin (flip candidates)
-    exact_zero: int = 0       # PyTorch's own pre-sign values exactly 0
-    margin: float = 0.0
-    explanation: str = ""
+    verdict: str
+    max_rel: float         # runtime vs PyTorch, same stage input
+    replay_rel: float      # runtime vs PyTorch replayed with the runtime's bits (== max_rel without flips)
+    flips: int = 0         # binariser bits that differ from PyTorch's
+    bits: int = 0          # binarised values in the stage
+    flip_margin: float = 0.0   # max |pre-sign| / max|pre-sign| over the flipped values (how near zero)
+    exact_zero: int = 0    # PyTorch pre-sign values exactly 0 (they must binarise to +1)
+    detail: str = ""
 
 
 @dataclass
@@ -90,277 +103,457 @@ class VerifyReport:
     images: str
     n_inputs: int
     outputs: list[OutputDiff] = field(default_factory=list)
-    blocks: list[BlockDiff] = field(default_factory=list)
-    first_divergence: dict = field(default_factory=dict)  # runtime -> {"stage", "explanation"}
+    stages: list[StageVerdict] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     tolerances: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        """JSON-ready: non-finite numbers become None (JSON has no NaN)."""
+        d = _json_safe(asdict(self))
         d["passed"] = self.passed
+        d["summary"] = {rt: verdict_summary(self, rt) for rt in dict.fromkeys(v.runtime for v in self.stages)}
         return d
+
+
+def _json_safe(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
 
 
 # ----------------------------------------------------------------------------------- metrics
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
-    num = (a * b).sum(1)
-    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return float(np.mean(np.where(den > 0, num / np.maximum(den, 1e-300), 1.0)))
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion k/n (n > 0): (low, high)."""
+    if n <= 0:
+        raise ValueError("n must be positive")
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def centred_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean over rows of cos(a_i - mean(a_i), b_i - mean(b_i)); nan if any value is non-finite.
+
+    A row whose two centred vectors are both 0 counts 1; one zero and one not counts 0.
+    """
+    a = a.reshape(len(a), -1).astype(np.float64)
+    b = b.reshape(len(b), -1).astype(np.float64)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return float("nan")
+    a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    both0 = (na == 0) & (nb == 0)
+    cos = np.where(both0, 1.0, (a * b).sum(1) / np.maximum(na * nb, 1e-300))
+    return float(np.mean(cos))
+
+
+def rel_err(out: np.ndarray, ref: np.ndarray) -> float:
+    """max |out - ref| / max |ref| (inf if out is non-finite where ref is finite)."""
+    diff = np.abs(out.astype(np.float64) - ref.astype(np.float64))
+    if not np.isfinite(diff).all():
+        return float("inf")
+    return float(diff.max(initial=0.0)) / (float(np.abs(ref).max(initial=0.0)) or 1.0)
 
 
 def output_diff(runtime: str, ref: np.ndarray, out: np.ndarray) -> OutputDiff:
-    """ref, out: (N, K). top5 = mean overlap of the two top-5 sets (1.0 = same five classes)."""
+    """ref, out: (N, K). Non-finite outputs give nan metrics and count in ``nonfinite``."""
+    n = len(ref)
+    bad = int((~np.isfinite(out)).sum())
     diff = np.abs(ref.astype(np.float64) - out)
-    scale = float(np.abs(ref).max()) or 1.0
+    max_abs = float(diff.max()) if not bad else float("nan")
     k = min(5, ref.shape[1])
-    t5r, t5o = np.argsort(-ref, 1)[:, :k], np.argsort(-out, 1)[:, :k]
-    overlap = np.mean([len(set(a) & set(b)) / k for a, b in zip(t5r, t5o)])
-    return OutputDiff(runtime, float(diff.max()), float(diff.max()) / scale, _cosine(ref, out),
-                      float(np.mean(ref.argmax(1) == out.argmax(1))), float(overlap))
+    if bad:
+        top1, top5 = float("nan"), float("nan")
+        lo, hi = 0.0, 1.0
+    else:
+        agree = int((ref.argmax(1) == out.argmax(1)).sum())
+        top1 = agree / n
+        lo, hi = wilson_interval(agree, n)
+        t5r, t5o = np.argsort(-ref, 1)[:, :k], np.argsort(-out, 1)[:, :k]
+        top5 = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(t5r, t5o)]))
+    return OutputDiff(runtime, max_abs, max_abs / (float(np.abs(ref).max()) or 1.0), centred_cosine(ref, out),
+                      top1, lo, hi, top5, bad)
 
 
 # ----------------------------------------------------------------------------------- runtimes
 
-def _ort_runner(proto) -> Callable[[np.ndarray], np.ndarray]:
+def _ort_session(model_bytes: bytes, what: str):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(proto.SerializeToString() if hasattr(proto, "SerializeToString") else proto,
-                                so, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    return lambda x: sess.run(None, {name: x.astype(np.float32)})[0]
+    try:
+        return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types for corrupt / invalid models
+        raise ExportError(f"onnxruntime cannot load {what}: {str(e).splitlines()[0][:300]}") from None
 
 
-def _lce_outputs(flatbuffer: bytes, kernel: str, x: np.ndarray) -> list[np.ndarray]:
-    """Run the LCE interpreter on an NCHW batch, one NHWC image at a time.
+def _lce_input_names(flatbuffer: bytes) -> list[str]:
+    """The main subgraph's input names in interpreter order (Keras input names, e.g. ``s03_in``)."""
+    import tensorflow as tf
 
-    Returns one array per model output, batched and back in NCHW for spatial (stage) outputs.
-    """
+    details = tf.lite.Interpreter(model_content=flatbuffer).get_input_details()
+    return [d["name"].removeprefix("serving_default_").rsplit(":", 1)[0] for d in details]
+
+
+def _nhwc(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1) if a.ndim == 4 else a).astype(np.float32)
+
+
+def _nchw(a: np.ndarray) -> np.ndarray:
+    return a.transpose(0, 3, 1, 2) if a.ndim == 4 else a
+
+
+def _lce_run(flatbuffer: bytes, kernel: str, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Run an LCE model on batches (one array per model input, NCHW) image by image; outputs NCHW."""
     from export import lce
 
-    interp = lce.interpreter(flatbuffer, kernel)
-    per_img = [interp.predict(np.ascontiguousarray(img.transpose(1, 2, 0)[None]).astype(np.float32)) for img in x]
-    per_img = [o if isinstance(o, list) else [o] for o in per_img]  # a single output comes back bare
-    outs = [np.concatenate([o[j] for o in per_img]) for j in range(len(per_img[0]))]
-    return [y.transpose(0, 3, 1, 2) if y.ndim == 4 else y for y in outs]
+    outs = lce.interpreter(flatbuffer, kernel).predict([_nhwc(a) for a in inputs])
+    return [_nchw(o) for o in (outs if isinstance(outs, list) else [outs])]
 
 
-def make_runners(model: ReActNetA, runtimes, output: str, onnx_path: str | None = None,
-                 lce_path: str | None = None) -> dict[str, Callable]:
-    """One whole-model callable per runtime: (N, 3, S, S) float32 NCHW -> (N, K).
-
-    A given model file (``onnx_path`` / ``lce_path``) is run as is; otherwise the model is exported afresh.
-    """
+def whole_model_outputs(model: ReActNetA, runtimes, x: np.ndarray, output: str, onnx_path=None,
+                        lce_path=None) -> dict[str, np.ndarray]:
+    """{runtime: (N, K) output of the whole model} for the given files (run as is) or fresh ONNX exports.
+    Fresh LCE whole models come with the stage model (:func:`isolated_outputs`), one conversion for both."""
     from export.onnx_graph import build_onnx
 
-    runners, flat = {}, None
-    for rt in runtimes:
-        if rt == "onnxruntime":
-            runners[rt] = _ort_runner(Path(onnx_path).read_bytes() if onnx_path else build_onnx(model, output=output))
-        elif rt.startswith("lce-") and rt[4:] in LCE_KERNELS:
-            if flat is None:
-                from export import lce
-
-                flat = Path(lce_path).read_bytes() if lce_path else \
-                    lce.convert(lce.build_keras(model, output=output))
-            runners[rt] = lambda x, k=rt[4:], fb=flat: _lce_outputs(fb, k, x)[0]
-        else:
-            raise BurnEdgeError(f"unknown runtime {rt!r}; choose from {RUNTIMES}")
-    return runners
-
-
-def stage_outputs(model: ReActNetA, runtimes, x: np.ndarray, stages: list[str]) -> dict[str, dict[str, np.ndarray]]:
-    """{runtime: {stage: (N, C, H, W) output}} for every stage.
-
-    ONNX: one truncated graph per stage (cheap). LCE: ONE conversion of a multi-output model whose outputs
-    are all the stages (``build_keras(taps=...)``), matched to stages by their signature names.
-    """
-    from export.onnx_graph import build_onnx
-
-    res: dict[str, dict[str, np.ndarray]] = {}
-    lce_rts = [rt for rt in runtimes if rt.startswith("lce-")]
+    res = {}
     if "onnxruntime" in runtimes:
-        res["onnxruntime"] = {st: _ort_runner(build_onnx(model, upto=st))(x) for st in stages}
+        data = Path(onnx_path).read_bytes() if onnx_path else build_onnx(model, output=output).SerializeToString()
+        sess = _ort_session(data, onnx_path or "the fresh ONNX export")
+        res["onnxruntime"] = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    lce_rts = [rt for rt in runtimes if rt.startswith("lce-")]
+    if lce_rts and lce_path:
+        flat = Path(lce_path).read_bytes()
+        _check_lce_loads(flat, lce_path)
+        for rt in lce_rts:
+            res[rt] = _lce_run(flat, rt[4:], [x])[0]
+    return res
+
+
+def _check_lce_loads(flatbuffer: bytes, what: str) -> None:
+    """A model file the flatbuffer reader or the TFLite loader rejects ends as one error, not a crash later."""
+    import tensorflow as tf
+
+    from runtimes.tflite_flatbuffer import read_ops
+
+    read_ops(flatbuffer, what)  # ModelFileError on a non-TFLite or corrupt flatbuffer
+    try:
+        tf.lite.Interpreter(model_content=flatbuffer)
+    except Exception as e:
+        raise ExportError(f"{what} is not a loadable TFLite model: {str(e).splitlines()[0][:300]}") from None
+
+
+def isolated_outputs(model: ReActNetA, runtimes, stage_inputs: dict[str, np.ndarray], output: str,
+                     lce_whole_input: np.ndarray | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Teacher-forced outputs: {runtime: {"<stage>" or "<stage>:<value>": array (NCHW / (N, C))}}.
+
+    stage_inputs: {stage: PyTorch's (N, ...) input to it}. One multi-input model per runtime family
+    (``onnx_graph.build_isolated`` / ``lce.build_isolated_keras``), one conversion for all LCE kernels.
+    ``lce_whole_input`` (N, 3, S, S): the LCE model also holds the whole network, run on these images;
+    its output comes back under ``"whole"``.
+    """
+    res: dict[str, dict[str, np.ndarray]] = {}
+    if "onnxruntime" in runtimes:
+        from export.onnx_graph import build_isolated
+
+        sess = _ort_session(build_isolated(model, output).SerializeToString(), "the isolated-stage ONNX model")
+        names = [o.name for o in sess.get_outputs()]
+        feeds = {f"{st}:in": a for st, a in stage_inputs.items()}
+        res["onnxruntime"] = dict(zip(names, sess.run(None, feeds)))
+    lce_rts = [rt for rt in runtimes if rt.startswith("lce-")]
     if lce_rts:
         from export import lce
         from runtimes.tflite_flatbuffer import output_names
 
-        flat = lce.convert(lce.build_keras(model, taps=stages))
-        order = [stages[int(n.rsplit("_", 1)[1])] for n in output_names(flat)]  # "tap_07" -> stages[7]
+        whole = lce_whole_input is not None
+        km, keys = lce.build_isolated_keras(model, output, whole=whole)
+        flat = lce.convert(km)
+        order = list(stage_inputs)
+        feeds = {f"s{k:02d}_in": stage_inputs[st] for k, st in enumerate(order)} | (
+            {"input": lce_whole_input} if whole else {})
+        ins = [feeds[n] for n in _lce_input_names(flat)]
+        outs = [keys[n] for n in output_names(flat)]
         for rt in lce_rts:
-            res[rt] = dict(zip(order, _lce_outputs(flat, rt[4:], x)))
+            res[rt] = dict(zip(outs, _lce_run(flat, rt[4:], ins)))
     return res
 
 
-# ----------------------------------------------------------------------------------- PyTorch side
+def chained_outputs(model: ReActNetA, runtimes, x: np.ndarray, stages: list[str],
+                    output: str = "logits") -> dict[str, dict[str, np.ndarray]]:
+    """{runtime: {stage: output}} of the whole (chained) network, every stage tapped (drift analysis: each
+    stage sees the runtime's own upstream values). ONNX: ``build_onnx(taps=...)``; LCE: ``build_keras(taps=...)``
+    (spatial stages only), one conversion for all kernels."""
+    res: dict[str, dict[str, np.ndarray]] = {}
+    if "onnxruntime" in runtimes:
+        from export.onnx_graph import build_onnx
+
+        sess = _ort_session(build_onnx(model, output, taps=stages).SerializeToString(), "the chained ONNX model")
+        res["onnxruntime"] = dict(zip(stages, sess.run(None, {"input": x})))
+    lce_rts = [rt for rt in runtimes if rt.startswith("lce-")]
+    if lce_rts:
+        from export import lce
+        from runtimes.tflite_flatbuffer import output_names
+
+        flat = lce.convert(lce.build_keras(model, output, taps=stages))
+        order = [stages[int(n.rsplit("_", 1)[1])] for n in output_names(flat)]  # "tap_07" -> stages[7]
+        for rt in lce_rts:
+            res[rt] = dict(zip(order, _lce_run(flat, rt[4:], [x])))
+    return res
+
+
+# ----------------------------------------------------------------------------------- verdicts
 
 @torch.no_grad()
-def torch_stages(model: ReActNetA, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """PyTorch (eval) output of every feature_info stage plus "features" and "logits"."""
-    model.eval()
-    out, h = {}, model.stem(x)
-    out["stem"] = h
-    for i, blk in enumerate(model.blocks):
-        h = blk(h)
-        out[f"blocks.{i}"] = h
-    out["features"] = torch.flatten(model.pool(h), 1)
-    out["logits"] = model.forward_head(out["features"])
-    return out
+def judge_stage(runtime: str, stage: str, module, x_ref: torch.Tensor, y_ref: torch.Tensor,
+                got: dict[str, np.ndarray], tol: Tolerances) -> StageVerdict:
+    """Verdict for one teacher-forced stage. got: the runtime's ``"<stage>"`` output and, for a Block, its
+    ``"<stage>:<value>"`` binariser inputs (see :func:`isolated_outputs`)."""
+    out = got[stage]
+    ref = y_ref.numpy()
+    max_rel = rel_err(out, ref)
+    v = StageVerdict(runtime, stage, EXACT, max_rel, max_rel)
+    if not np.isfinite(out).all():
+        v.verdict, v.replay_rel = NONFINITE, float("nan")
+        v.detail = f"{int((~np.isfinite(out)).sum())} non-finite values in the runtime's output"
+        return v
+    if not hasattr(module, "presign_points"):
+        if max_rel > tol.block_rtol:
+            v.verdict, v.detail = BUG, f"differs by {max_rel:.2e} of max|ref| (no binariser in this stage)"
+        return v
+    env_ref = module.trace(x_ref)
+    sign_inputs, notes = {}, []
+    for path, name in module.presign_points():
+        p_ref = env_ref[name]
+        p_rt = x_ref if name == "x" else torch.from_numpy(got[f"{stage}:{name}"])
+        rsign = module.get_submodule(path)
+        if not torch.isfinite(p_rt).all():
+            v.verdict, v.detail = NONFINITE, f"non-finite values in {path}'s input {name!r}"
+            return v
+        err = rel_err(p_rt.numpy(), p_ref.numpy())
+        if err > tol.block_rtol:
+            v.verdict, v.replay_rel = BUG, float("nan")
+            v.detail = f"{path}'s input {name!r} already differs by {err:.2e} of max|ref| (bug before {path})"
+            v.detail += _zero_note(v.exact_zero)
+            return v
+        pre_ref = p_ref + rsign.bias
+        flipped = rsign(p_ref) != rsign(p_rt)
+        v.flips += int(flipped.sum())
+        v.bits += p_ref.numel()
+        v.exact_zero += int((pre_ref == 0).sum())
+        if flipped.any():
+            v.flip_margin = max(v.flip_margin, float(pre_ref[flipped].abs().max() / pre_ref.abs().max()))
+            notes.append(f"{int(flipped.sum())} at {path}")
+        if name != "x":
+            sign_inputs[path] = p_rt
+    replay = module.trace(x_ref, sign_inputs)[module.dataflow()[-1].out].numpy()
+    v.replay_rel = rel_err(out, replay)
+    if v.replay_rel > tol.block_rtol:
+        v.verdict = BUG
+        bad = np.abs(out - replay).reshape(len(out), out.shape[1], -1).max(1) > tol.block_rtol * np.abs(replay).max()
+        v.detail = (f"same bits, output differs by {v.replay_rel:.2e} of max|ref| at {bad.mean():.1%} of pixels"
+                    + (_zero_note(v.exact_zero) or " (padding geometry, BN, weights?)"))
+    elif v.flips:
+        v.verdict = FLIPS
+        v.detail = f"{v.flips} bit(s) flipped ({', '.join(notes)}), all within {v.flip_margin:.1e} of max|pre-sign|"
+        if v.flips > tol.max_flip_rate * v.bits:
+            v.verdict = BUG
+            v.detail = f"{v.flips} of {v.bits} bits flipped: more than max_flip_rate {tol.max_flip_rate:g}"
+    return v
 
 
-@torch.no_grad()
-def _block_presigns(block, x: torch.Tensor) -> list[torch.Tensor]:
-    """The two binariser inputs of a Block (x + b1, y + b2), computed in PyTorch from block input x."""
-    pre1 = x + block.rsign1.bias
-    y = block.rprelu1(block.bn1(block.conv3x3(sign_pm1(pre1))) + block.shortcut(x))
-    return [pre1, y + block.rsign2.bias]
-
-
-@torch.no_grad()
-def flip_analysis(block, x_ref: torch.Tensor, x_rt: torch.Tensor, in_err: float, tol: Tolerances) -> dict:
-    """Sign flips at the block's binarisers when fed the runtime's block input instead of PyTorch's."""
-    flips = flips_nz = near = exact = total = 0
-    margin = 0.0
-    for p_ref, p_rt in zip(_block_presigns(block, x_ref), _block_presigns(block, x_rt)):
-        m = tol.margin_factor * in_err + 1e-6 * float(p_ref.abs().max())
-        margin = max(margin, m)
-        flipped = sign_pm1(p_ref) != sign_pm1(p_rt)
-        n = int(flipped.sum())
-        if n and not flips:
-            # Judge the FIRST binariser that flips: a near-zero flip there changes a conv output, which then
-            # flips values of any size at the next binariser -- consequences, not independent evidence.
-            flips_nz = int((flipped & (p_ref.abs() <= m)).sum())
-            first = n
-        flips += n
-        near += int((p_ref.abs() <= m).sum())
-        exact += int((p_ref == 0).sum())
-        total += p_ref.numel()
-    if flips and flips_nz == first:
-        flips_nz = flips  # every flip traces back to near-zero values at the first flipping binariser
-    return dict(flips=flips, flip_rate=flips / max(total, 1), flips_near_zero=flips_nz, near_zero=near,
-                exact_zero=exact, margin=margin)
-
-
-def _explain(d: BlockDiff, ref: np.ndarray, out: np.ndarray, tol: Tolerances) -> str:
-    if d.stage == "stem":
-        return "real bug: the float stem differs (no binariser involved)"
-    if d.flips and d.flips_near_zero == d.flips:
-        return f"near-zero flip: {d.flips} binariser sign(s) flipped, all within the rounding margin {d.margin:.2e}"
-    if d.flips:
-        return (f"inherited: {d.flips} binariser sign(s) flipped by the previous stage's error, "
-                f"{d.flips - d.flips_near_zero} of them outside the rounding margin")
-    if d.exact_zero:
-        return (f"real bug (sign(0) convention?): binarised inputs identical, {d.exact_zero} pre-sign values "
-                f"are exactly 0 -- they must binarise to +1")
-    # Where do outputs differ? A rounding flip inside the block touches few pixels.
-    bad = np.abs(ref - out).max(axis=1) > tol.block_rtol * (np.abs(ref).max() or 1.0)  # (N, H, W)
-    frac = float(bad.mean()) if bad.size else 1.0
-    if d.near_zero and frac <= 0.1:
-        return (f"near-zero flip (inside the block): {frac:.1%} of pixels differ and {d.near_zero} pre-sign "
-                f"values lie within the rounding margin {d.margin:.2e}")
-    return (f"real bug: binarised inputs identical but {frac:.1%} of pixels differ "
-            "(padding geometry, BN, weights?)")
+def _zero_note(exact_zero: int) -> str:
+    return f"; {exact_zero} pre-sign values are exactly 0 here (sign(0) must be +1)" if exact_zero else ""
 
 
 # ----------------------------------------------------------------------------------- harness
 
+@torch.no_grad()
+def torch_stages(model: ReActNetA, x: torch.Tensor, output: str = "logits") -> tuple[dict, dict]:
+    """PyTorch (eval) ``({stage: input}, {stage: output})`` for every stage of ``model.stages(output)``."""
+    model.eval()
+    ins, outs, h = {}, {}, x
+    for name, y in model.forward_stages(x, output):
+        ins[name], outs[name], h = h, y, y
+    return ins, outs
+
+
+def zero_latent_weights(model: ReActNetA) -> dict[str, int]:
+    """{binary conv path: number of latent weights exactly 0} (only convs that have some)."""
+    res = {}
+    for name, m in model.named_modules():
+        if isinstance(m, BinaryConv2d) and m.binary_weights:
+            n = int((m.weight == 0).sum())
+            if n:
+                res[name] = n
+    return res
+
+
+def zero_weight_warning(model: ReActNetA) -> str | None:
+    """The warning for an official state dict whose latent binary weights hold exact zeros, or None."""
+    zeros = zero_latent_weights(model)
+    if not zeros:
+        return None
+    where = ", ".join(f"{k} ({n})" for k, n in list(zeros.items())[:5]) + (" ..." if len(zeros) > 5 else "")
+    return (f"{sum(zeros.values())} latent binary weights are exactly 0 in {len(zeros)} conv(s): {where}. "
+            "Official ReActNet's torch.sign maps them to 0; burn-edge, ONNX and LCE map them to +alpha, so "
+            "outputs differ from the official model's. The export is still self-consistent with burn-edge's "
+            "PyTorch model, which is what this check compares.")
+
+
 def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str = "logits",
            tol: Tolerances | None = None, localise: bool = True, images: str = "",
-           onnx_path: str | None = None, lce_path: str | None = None,
-           progress: Callable[[str], None] | None = None) -> VerifyReport:
-    """Run PyTorch and each runtime on x (N, 3, S, S) and compare (see module docstring)."""
+           onnx_path: str | None = None, lce_path: str | None = None, official: bool = False,
+           end_to_end: bool = True, progress: Callable[[str], None] | None = None) -> VerifyReport:
+    """Run PyTorch and each runtime on x (N, 3, S, S) and compare (see module docstring).
+
+    localise: the teacher-forced stage verdicts; end_to_end: the whole-model comparison (at least one).
+    official: the model comes from an official state dict (warn about exact-zero latent weights).
+    """
     tol = tol or Tolerances()
     say = progress or (lambda s: None)
     model.eval()
-    ref = torch_stages(model, x)
-    xn = x.numpy().astype(np.float32)
+    if len(x) == 0:
+        raise ConfigError("verify needs at least one input image")
+    for rt in runtimes:
+        if rt not in RUNTIMES:
+            raise ConfigError(f"unknown runtime {rt!r}; choose from {RUNTIMES}")
     rep = VerifyReport(images=images, n_inputs=len(x), tolerances=asdict(tol))
+    if official and (w := zero_weight_warning(model)):
+        rep.warnings.append(w)
+    t0 = time.perf_counter()
+    ins, outs = torch_stages(model, x, output)
+    for stage, y in outs.items():
+        if not torch.isfinite(y).all():
+            rep.failures.append(f"PyTorch's own output is non-finite from stage {stage} on "
+                                f"({int((~torch.isfinite(y)).sum())} values): the checkpoint holds NaN/Inf "
+                                "weights or statistics; nothing to compare against")
+            return rep
+    rep.seconds["pytorch"] = time.perf_counter() - t0
+    xn = x.numpy().astype(np.float32)
+    if not (localise or end_to_end):
+        raise ConfigError("nothing to compare: enable the stage comparison, the end-to-end one, or both")
     say("whole model")
-    for rt, run in make_runners(model, runtimes, output, onnx_path, lce_path).items():
-        rep.outputs.append(output_diff(rt, ref[output].numpy(), run(xn)))
-    if localise:
-        stage_names = [f["module"] for f in model.feature_info()]
+    t0 = time.perf_counter()
+    whole = whole_model_outputs(model, runtimes, xn, output, onnx_path, lce_path) if end_to_end else {}
+    rep.seconds["whole model"] = time.perf_counter() - t0
+    lce_fresh = end_to_end and any(rt.startswith("lce-") for rt in runtimes) and not lce_path
+    if localise or lce_fresh:
         say("stages")
-        outs = stage_outputs(model, [rt for rt in runtimes], xn, stage_names)
-        for i, stage in enumerate(stage_names):
-            r = ref[stage].numpy()
+        t0 = time.perf_counter()
+        stage_rts = runtimes if localise else [rt for rt in runtimes if rt.startswith("lce-")]
+        got = isolated_outputs(model, stage_rts, {k: v.numpy() for k, v in ins.items()}, output,
+                               lce_whole_input=xn if lce_fresh else None)
+        whole |= {rt: got[rt].pop("whole") for rt in runtimes if rt.startswith("lce-") and lce_fresh}
+        rep.seconds["stages"] = time.perf_counter() - t0
+    for rt in whole:
+        d = output_diff(rt, outs[list(outs)[-1]].numpy(), whole[rt])
+        rep.outputs.append(d)
+        if d.nonfinite:
+            rep.failures.append(f"{rt}: {d.nonfinite} non-finite values in the whole model's output")
+    if localise:
+        modules = dict(model.stages(output))
+        for stage in outs:
             for rt in runtimes:
-                o = outs[rt][stage]
-                diff = np.abs(r.astype(np.float64) - o)
-                scale = float(np.abs(r).max()) or 1.0
-                d = BlockDiff(rt, stage, float(diff.max()), float(diff.max()) / scale, _cosine(r, o),
-                              bool(diff.max() / scale > tol.block_rtol))
-                if i > 0:
-                    prev = outs[rt][stage_names[i - 1]]
-                    prev_err = float(np.abs(ref[stage_names[i - 1]].numpy() - prev).max())
-                    fa = flip_analysis(model.blocks[i - 1], ref[stage_names[i - 1]], torch.from_numpy(prev),
-                                       prev_err, tol)
-                    for k, v in fa.items():
-                        setattr(d, k, v)
-                if d.diverged and rt not in rep.first_divergence:
-                    d.explanation = _explain(d, r, o, tol)
-                    rep.first_divergence[rt] = {"stage": stage, "explanation": d.explanation}
-                rep.blocks.append(d)
-    for o in rep.outputs:
-        fd = rep.first_divergence.get(o.runtime, {})
-        benign = fd.get("explanation", "").startswith("near-zero flip")
-        if o.top1 < tol.min_top1:
-            rep.failures.append(f"{o.runtime}: top-1 agreement {o.top1:.1%} < {tol.min_top1:.1%}")
-        if o.cosine < tol.min_cosine:
-            rep.failures.append(f"{o.runtime}: cosine {o.cosine:.5f} < {tol.min_cosine}")
-        if o.max_rel > tol.logit_rtol and not benign:
-            where = f" (first divergence {fd['stage']}: {fd['explanation']})" if fd else ""
-            rep.failures.append(f"{o.runtime}: relative output error {o.max_rel:.2e} > {tol.logit_rtol:.0e}{where}")
+                v = judge_stage(rt, stage, modules[stage], ins[stage], outs[stage], got[rt], tol)
+                rep.stages.append(v)
+                if v.verdict not in (EXACT, FLIPS):
+                    rep.failures.append(f"{rt}: {v.verdict} at {stage}: {v.detail}")
+    _end_to_end_gate(rep, tol)
     return rep
+
+
+def _end_to_end_gate(rep: VerifyReport, tol: Tolerances) -> None:
+    for o in rep.outputs:
+        if o.nonfinite:
+            continue
+        if tol.min_top1 is not None and o.top1 < tol.min_top1:
+            rep.failures.append(f"{o.runtime}: top-1 agreement {o.top1:.1%} < {tol.min_top1:.1%} "
+                                f"(95% interval {o.top1_low:.0%}-{o.top1_high:.0%})")
+        if tol.min_cosine is not None and not o.cosine >= tol.min_cosine:
+            rep.failures.append(f"{o.runtime}: centred cosine {o.cosine:.5f} < {tol.min_cosine}")
+        if tol.logit_rtol is not None and not o.max_rel <= tol.logit_rtol:
+            rep.failures.append(f"{o.runtime}: relative output error {o.max_rel:.2e} > {tol.logit_rtol:.0e}")
+
+
+def verdict_summary(rep: VerifyReport, runtime: str) -> str:
+    """``"15 stages: 13 exact, 2 near-zero flips (31 bits), 0 real bugs"`` for one runtime."""
+    vs = [v for v in rep.stages if v.runtime == runtime]
+    n = {k: sum(v.verdict == k for v in vs) for k in (EXACT, FLIPS, BUG, NONFINITE)}
+    flips = sum(v.flips for v in vs if v.verdict == FLIPS)
+    s = f"{len(vs)} stages: {n[EXACT]} exact, {n[FLIPS]} near-zero flips ({flips} bits), {n[BUG]} real bugs"
+    return s + (f", {n[NONFINITE]} non-finite" if n[NONFINITE] else "")
 
 
 # ----------------------------------------------------------------------------------- rendering
 
+def _cell(v: StageVerdict) -> str:
+    if v.verdict == EXACT:
+        return f"exact {v.max_rel:.0e}"
+    if v.verdict == FLIPS:
+        return f"flips {v.flips} {v.replay_rel:.0e}"
+    if v.verdict == NONFINITE:
+        return "NaN/Inf"
+    return f"BUG {v.replay_rel if np.isfinite(v.replay_rel) else v.max_rel:.1e}"
+
+
 def render(rep: VerifyReport) -> str:
-    lines = [f"inputs: {rep.n_inputs} ({rep.images})", "",
-             f"{'runtime':<15} {'max abs':>10} {'max rel':>10} {'cosine':>9} {'top-1':>7} {'top-5':>7}"]
+    lines = [f"inputs: {rep.n_inputs} ({rep.images})", "", "end to end (whole model; top-1 with its 95% Wilson "
+             "interval; cosine of centred outputs)",
+             f"{'runtime':<15} {'max abs':>10} {'max rel':>10} {'cosine':>9} {'top-1':>7} {'95% CI':>11} {'top-5':>7}"]
     for o in rep.outputs:
-        lines.append(f"{o.runtime:<15} {o.max_abs:>10.3e} {o.max_rel:>10.3e} {o.cosine:>9.6f} "
-                     f"{o.top1:>7.1%} {o.top5:>7.1%}")
-    if rep.blocks:
-        rts = list(dict.fromkeys(b.runtime for b in rep.blocks))
-        lines += ["", "relative error by stage (max|diff| / max|ref|; * = diverged; flips = binariser sign flips)",
-                  f"{'stage':<10} " + " ".join(f"{rt:>22}" for rt in rts)]
-        for stage in dict.fromkeys(b.stage for b in rep.blocks):
-            cells = []
-            for rt in rts:
-                b = next(b for b in rep.blocks if b.stage == stage and b.runtime == rt)
-                cells.append(f"{b.max_rel:.2e}{'*' if b.diverged else ' '} flips {b.flips:<6}")
-            lines.append(f"{stage:<10} " + " ".join(f"{c:>22}" for c in cells))
-    lines.append("")
-    for rt, fd in rep.first_divergence.items():
-        lines.append(f"{rt}: first divergence at {fd['stage']}: {fd['explanation']}")
+        lines.append(f"{o.runtime:<15} {o.max_abs:>10.3e} {o.max_rel:>10.3e} {o.cosine:>9.6f} {o.top1:>7.1%} "
+                     f"{f'{o.top1_low:.0%}-{o.top1_high:.0%}':>11} {o.top5:>7.1%}")
+    if rep.stages:
+        rts = list(dict.fromkeys(v.runtime for v in rep.stages))
+        lines += ["", "teacher-forced stages (each runtime runs every stage on PyTorch's input to it): exact <err> | "
+                  "flips <bits> <err after replaying them> | BUG <err>",
+                  f"{'stage':<10} " + " ".join(f"{rt:>17}" for rt in rts)]
+        for stage in dict.fromkeys(v.stage for v in rep.stages):
+            cells = [next(v for v in rep.stages if v.stage == stage and v.runtime == rt) for rt in rts]
+            lines.append(f"{stage:<10} " + " ".join(f"{_cell(c):>17}" for c in cells))
+        lines.append("")
+        lines += [f"{rt}: {verdict_summary(rep, rt)}" for rt in rts]
+    lines += [f"warning: {w}" for w in rep.warnings]
+    if rep.seconds:
+        lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in rep.seconds.items()))
     lines.append("PASS" if rep.passed else "FAIL:\n  " + "\n  ".join(rep.failures))
     return "\n".join(lines)
 
 
 def plot_blocks(rep: VerifyReport, path: str | os.PathLike) -> None:
+    """PNG: teacher-forced relative error by stage (after replaying flips), one line per runtime."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4))
-    stages = list(dict.fromkeys(b.stage for b in rep.blocks))
-    for rt in dict.fromkeys(b.runtime for b in rep.blocks):
-        ys = [max(next(b.max_rel for b in rep.blocks if b.stage == s and b.runtime == rt), 1e-12) for s in stages]
+    stages = list(dict.fromkeys(v.stage for v in rep.stages))
+    for rt in dict.fromkeys(v.runtime for v in rep.stages):
+        vs = [next(v for v in rep.stages if v.stage == s and v.runtime == rt) for s in stages]
+        ys = [max(v.replay_rel if np.isfinite(v.replay_rel) else v.max_rel, 1e-12) for v in vs]
         ax.semilogy(range(len(stages)), ys, marker="o", label=rt)
-    ax.axhline(rep.tolerances.get("block_rtol", 1e-3), color="gray", ls="--", label="block_rtol")
+        bad = [i for i, v in enumerate(vs) if v.verdict not in (EXACT, FLIPS)]
+        ax.scatter(bad, [ys[i] for i in bad], s=120, facecolors="none", edgecolors="red")
+    ax.axhline(rep.tolerances.get("block_rtol", 1e-4), color="gray", ls="--", label="block_rtol")
     ax.set_xticks(range(len(stages)), stages, rotation=60, fontsize=7)
-    ax.set_ylabel("max |diff| / max |ref|")
-    ax.set_title("PyTorch vs runtime, by stage")
+    ax.set_ylabel("max |diff| / max |ref| (teacher-forced)")
+    ax.set_title("PyTorch vs runtime, stage by stage (red circle = real bug)")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -373,43 +566,57 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m export.verify", add_help=add_help,
                                 description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="burn-edge checkpoint (.pt) of a stage-2 (binary-weight) ReActNet")
-    p.add_argument("--onnx", help="exported .onnx to check (default: export afresh from the checkpoint)")
-    p.add_argument("--lce", help="exported LCE .tflite to check (default: export afresh)")
+    p.add_argument("--onnx", help="exported .onnx to check end to end (default: export afresh from the checkpoint)")
+    p.add_argument("--lce", help="exported LCE .tflite to check end to end (default: export afresh)")
     p.add_argument("--images", default="digits",
                    help="inputs: digits (embedded test split), samples (scikit-image photos), noise, or a folder")
-    p.add_argument("--limit", type=int, default=64, help="use at most this many images (default 64)")
+    p.add_argument("--limit", type=int, default=64, help="use at most this many images, >= 1 (default 64)")
     p.add_argument("--dataset", default=None,
                    help="data set whose mean/std preprocess the inputs (default: the one the checkpoint records)")
     p.add_argument("--model-output", dest="output", choices=("logits", "features"), default="logits",
                    help="which model output to compare (default logits)")
     p.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=RUNTIMES,
                    help="runtimes to check (default: all)")
-    p.add_argument("--no-localise", action="store_true", help="skip the per-stage comparison")
+    p.add_argument("--no-localise", action="store_true",
+                   help="skip the teacher-forced stage comparison (then only --min-top1/--min-cosine/--logit-rtol "
+                        "and non-finite outputs can fail the gate)")
     p.add_argument("--report", help="write the JSON report here")
-    p.add_argument("--plot", help="write a PNG of the relative error by stage here")
+    p.add_argument("--plot", help="write a PNG of the teacher-forced relative error by stage here")
     t = Tolerances()
-    p.add_argument("--min-top1", type=float, default=t.min_top1, help=f"gate: top-1 agreement (default {t.min_top1})")
-    p.add_argument("--min-cosine", type=float, default=t.min_cosine, help=f"gate: cosine (default {t.min_cosine})")
-    p.add_argument("--logit-rtol", type=float, default=t.logit_rtol,
-                   help=f"gate: relative output error unless explained as a near-zero flip (default {t.logit_rtol})")
     p.add_argument("--block-rtol", type=float, default=t.block_rtol,
-                   help=f"a stage diverges above this relative error (default {t.block_rtol})")
+                   help=f"a stage matches when max|diff|/max|ref| <= this after replaying bit flips "
+                        f"(default {t.block_rtol})")
+    p.add_argument("--max-flip-rate", type=float, default=t.max_flip_rate,
+                   help=f"near-zero bit flips allowed per stage, fraction of its bits (default {t.max_flip_rate})")
+    p.add_argument("--min-top1", type=float, default=None, help="also require this end-to-end top-1 agreement")
+    p.add_argument("--min-cosine", type=float, default=None, help="also require this end-to-end centred cosine")
+    p.add_argument("--logit-rtol", type=float, default=None,
+                   help="also require max|diff|/max|ref| <= this end to end (deep binary nets rarely meet any "
+                        "tight bound: see docs/export.md)")
     return p
 
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     try:
+        if args.limit < 1:
+            raise ConfigError(f"--limit must be >= 1, got {args.limit}")
+        for out in (args.report, args.plot):
+            if out:
+                refuse_same_path(out, args.checkpoint, args.onnx, args.lce, what="--report/--plot")
+        for flag, path in (("--onnx", args.onnx), ("--lce", args.lce)):
+            if path and not Path(path).is_file():
+                raise ExportError(f"{flag} {path}: no such file")
         from export.loading import load_model
         from export.samples import load_inputs
 
         loaded = load_model(args.checkpoint, dataset=args.dataset)
         model = loaded.model
         if not model.cfg.binary_weights and any(r.startswith("lce") for r in args.runtimes):
-            raise BurnEdgeError("this is a stage-1 checkpoint (float weights): LCE needs binary weights; verify "
-                                "a stage-2 checkpoint, or only ONNX with --runtimes onnxruntime")
+            raise ExportError("this is a stage-1 checkpoint (float weights): LCE needs binary weights; verify "
+                              "a stage-2 checkpoint, or only ONNX with --runtimes onnxruntime")
         x, _ = load_inputs(args.images, model.cfg.input_size, loaded.mean, loaded.std, limit=args.limit)
-        tol = Tolerances(args.min_top1, args.min_cosine, args.logit_rtol, args.block_rtol)
+        tol = Tolerances(args.block_rtol, args.max_flip_rate, args.min_top1, args.min_cosine, args.logit_rtol)
         from tqdm import tqdm
 
         bar = tqdm(total=1 if args.no_localise else 2, desc="verify", disable=None)
@@ -420,16 +627,16 @@ def main(argv=None) -> int:
 
         rep = verify(model, x, runtimes=tuple(args.runtimes), output=args.output, tol=tol,
                      localise=not args.no_localise, images=args.images, onnx_path=args.onnx, lce_path=args.lce,
-                     progress=step)
+                     official=loaded.official, progress=step)
         bar.close()
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(render(rep))
     if args.report:
-        Path(args.report).write_text(json.dumps(rep.to_dict(), indent=2))
-    if args.plot and rep.blocks:
-        plot_blocks(rep, args.plot)
+        atomic_write_json(args.report, rep.to_dict())
+    if args.plot and rep.stages:
+        atomic_save(args.plot, lambda tmp: plot_blocks(rep, tmp))
     return 0 if rep.passed else 1
 
 

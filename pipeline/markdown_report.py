@@ -10,6 +10,8 @@ import csv
 import json
 from pathlib import Path
 
+from common.files import atomic_copy, atomic_save, atomic_write_text
+
 
 def _plt():
     import matplotlib
@@ -44,7 +46,7 @@ def plot_training_curves(runs: dict[str, Path], path: Path) -> bool:
         ax.set_title("Training curves")
         ax.legend()
         fig.tight_layout()
-        fig.savefig(path, dpi=110)
+        atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return drawn
 
@@ -62,7 +64,7 @@ def plot_accuracy(ev: dict, path: Path) -> None:
     ax.set_title("Binary ReActNet-A features")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
 
 
@@ -112,19 +114,25 @@ def write_report(paths, timings: dict) -> Path:
         md += _md_table(["runtime", "max abs", "max rel", "cosine", "top-1 agree", "top-5 agree"],
                         [[o["runtime"], f"{o['max_abs']:.2e}", f"{o['max_rel']:.2e}", f"{o['cosine']:.6f}",
                           f"{o['top1']:.1%}", f"{o['top5']:.1%}"] for o in v["outputs"]])
-        for rt, fd in v.get("first_divergence", {}).items():
-            md += ["", f"- {rt}: first divergence at `{fd['stage']}`: {fd['explanation']}"]
+        md += [""] + [f"- {rt} (teacher-forced stages): {line}" for rt, line in v.get("summary", {}).items()]
+        md += [f"- FAIL: {f}" for f in v.get("failures", [])]
         if Path(paths.verify_png).is_file():
-            import shutil
-
-            shutil.copy(paths.verify_png, rep / "verify_blocks.png")
+            atomic_copy(paths.verify_png, rep / "verify_blocks.png")
             md += ["", "![error by block](verify_blocks.png)"]
         md += [""]
     if Path(paths.bench).is_file():
-        from runtimes.latency_table import format_table, plot_rows
+        from runtimes.latency_table import format_table, mark_unstable, plot_rows
 
         b = json.loads(Path(paths.bench).read_text())
+        if any("unstable" not in r for r in b["rows"]):  # a bench.json from before rows were flagged
+            mark_unstable(b["rows"])
         md += ["## Latency on this host", "", "```", format_table(b["rows"]), "```", ""]
+        shaky = [r for r in b["rows"] if r.get("unstable")]
+        if shaky:
+            md += [f"**{len(shaky)} row(s) marked ! are unstable** ("
+                   + "; ".join(f"{r['model']} {r['backend']}/{r.get('kernel', '-')} {r['threads']} thr: "
+                               f"{r.get('unstable_why')}" for r in shaky)
+                   + "): their medians, and any x-vs-float ratio computed from them, are not reliable numbers.", ""]
         host = (b.get("hosts") or [{}])[0]
         if host:
             md += [f"Host: {host.get('cpu_model', '?')}, {host.get('usable_cpus', '?')} usable CPUs, "
@@ -132,5 +140,5 @@ def write_report(paths, timings: dict) -> Path:
         plot_rows(rep / "latency.png", b["rows"])
         md += ["![latency](latency.png)", ""]
     out = rep / "README.md"
-    out.write_text("\n".join(md) + "\n")
+    atomic_write_text(out, "\n".join(md) + "\n")
     return out

@@ -9,6 +9,7 @@ Phases (each reads the previous phases' files from --out, so any phase can run a
   teacher   float teacher h: MoCo-v2-style self-supervised ResNet      -> teacher/checkpoint.pt
             (or --teacher-checkpoint: a MoCo-v2 / torchvision / burn-edge checkpoint, phase skipped)
   stage1    BURN stage 1: binary activations, float weights            -> stage1/checkpoint.pt
+            (recipe official: fixed random g, as the official code; --recipe paper: g trained jointly)
   stage2    BURN stage 2: binary weights too, from stage 1 (phi and g)  -> stage2/checkpoint.pt
   evaluate  linear probe + kNN of stage 1, stage 2 and a random-init     -> eval.json,
             binary net; the stage-2 net with its linear probe folded      classifier/checkpoint.pt
@@ -33,6 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from common.errors import BurnEdgeError, CheckpointError
+from common.files import atomic_write_text
 
 PHASES = ("teacher", "stage1", "stage2", "evaluate", "export", "verify", "bench", "report")
 
@@ -112,7 +114,7 @@ def phase_evaluate(args, paths: Paths) -> dict:
     acc = res["burn-stage2"].pop("classifier")["test_top1"]
     res["classifier"] = {"test_top1": acc, "checkpoint": str(paths.classifier)}
     print(f"  classifier   top-1 {acc:.1%} (stage-2 binary net + folded linear probe)")
-    paths.eval.write_text(json.dumps(res, indent=1))
+    atomic_write_text(paths.eval, json.dumps(res, indent=1))
     return {"eval": str(paths.eval)}
 
 
@@ -153,9 +155,12 @@ def phase_bench(args, paths: Paths) -> dict:
     from runtimes.hostinfo import host_info
 
     models = [_need(p, "export") for p in (paths.onnx, paths.lce, paths.float)]
-    rows = run_bench(models, threads=args.threads, runs=args.bench_runs, warmup=3, kernels=("indirect", "default"))
+    from runtimes.hostinfo import default_thread_counts
+
+    threads = args.threads or default_thread_counts()
+    rows = run_bench(models, threads=threads, runs=args.bench_runs, warmup=3, kernels=("indirect", "default"))
     print(latency_table.format_table(rows))
-    latency_table.write_json(paths.bench, rows, [host_info()], {"runs": args.bench_runs, "threads": args.threads})
+    latency_table.write_json(paths.bench, rows, [host_info()], {"runs": args.bench_runs, "threads": threads})
     latency_table.write_csv(paths.bench.with_suffix(".csv"), rows)
     return {"rows": len(rows)}
 
@@ -197,7 +202,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--verify-limit", type=int, default=64, help="images used by verify (default 64)")
     p.add_argument("--no-localise", dest="localise", action="store_false",
                    help="verify the whole model only (skip the per-block comparison)")
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="bench thread counts (default 1 2)")
+    p.add_argument("--threads", type=int, nargs="+", default=None,
+                   help="bench thread counts (default: 1, 2, 4, 8 up to the usable CPUs minus one; rows with more "
+                        "threads than usable CPUs or a wide p10-p90 are flagged unstable)")
     p.add_argument("--bench-runs", type=int, default=30, help="timed runs per bench configuration (default 30)")
     return p
 
@@ -217,7 +224,7 @@ def main(argv=None) -> int:
             t0 = time.time()
             res = phase_report(args, paths, timings) if ph == "report" else PHASE_FNS[ph](args, paths)
             timings[ph] = round(time.time() - t0, 1)
-            timings_file.write_text(json.dumps(timings, indent=1))
+            atomic_write_text(timings_file, json.dumps(timings, indent=1))
             if ph == "verify":
                 gate_ok = res["passed"]
             print(f"--- {ph} done in {timings[ph]:.0f}s", flush=True)

@@ -1,4 +1,4 @@
-"""The runner interface shared by every backend, model metadata keys, and input preprocessing.
+"""The runner interface shared by every backend, reading model metadata, and input preprocessing.
 
 A *runner* wraps one loaded model on one backend with fixed options (threads, kernel). Every runner takes the
 same input, whatever the model's own layout::

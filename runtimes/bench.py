@@ -24,12 +24,14 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common.errors import BurnEdgeError, ConfigError  # noqa: E402
+from common.files import ensure_writable_dir, refuse_same_path, remove_stale_temps  # noqa: E402
 from runtimes import load, runner_class  # noqa: E402
 from runtimes.adb import ADB_DIR  # noqa: E402
 from runtimes.detect import detect_backend  # noqa: E402
 from runtimes.errors import RemoteError  # noqa: E402
 from runtimes.format import LCE_KERNELS  # noqa: E402
-from runtimes.hostinfo import format_host, host_info  # noqa: E402
+from runtimes.hostinfo import default_thread_counts, format_host, host_info, usable_cpus  # noqa: E402
+from runtimes.isolate import probe_models  # noqa: E402
 from runtimes.latency_table import add_speedups, format_table, plot_rows, write_csv, write_json  # noqa: E402
 from runtimes.stats import MemoryProbe, summarize  # noqa: E402
 
@@ -111,7 +113,7 @@ def run_bench(models: Sequence[str | Path], *, threads: Sequence[int] = (1,), ru
                      "runner": "python " + type(runner).__name__, "median_source": "measured",
                      **s.as_dict(), "peak_mem_mb": mem.mib, "mem_method": mem.method,
                      "xnnpack": getattr(runner, "xnnpack", None)})
-    add_speedups(rows)
+    add_speedups(rows, cpus=usable_cpus())
     return rows
 
 
@@ -123,7 +125,10 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("models", nargs="*", help="model files: .onnx (onnxruntime), .tflite (LCE if it has Lce* ops, "
                                              "else TFLite)")
     g = p.add_argument_group("what to run")
-    g.add_argument("--threads", type=int, nargs="+", default=[1], help="thread counts to try (each one a config)")
+    g.add_argument("--threads", type=int, nargs="+", default=None,
+                   help="thread counts to try, each one a config (default: 1, 2, 4, 8 up to the usable CPUs "
+                        f"minus one, here {' '.join(map(str, default_thread_counts()))}); rows with more threads "
+                        "than usable CPUs or a wide p10-p90 are flagged unstable (!)")
     g.add_argument("--runs", type=int, default=50, help="timed runs per configuration")
     g.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs per configuration")
     g.add_argument("--kernels", nargs="+", choices=LCE_KERNELS, default=list(LCE_KERNELS),
@@ -140,6 +145,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     o.add_argument("--csv", type=Path, help="write one CSV line per row here")
     o.add_argument("--plot", type=Path, help="write a PNG bar chart (median, p10-p90 whiskers) here")
     o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    o.add_argument("--no-isolate", action="store_true",
+                   help="skip the test load of each model in a child process (by default a model that crashes the "
+                        "native runtime is reported as an error instead of killing the benchmark)")
     d = p.add_argument_group("devices")
     d.add_argument("--ssh", metavar="USER@HOST", help="benchmark on this Linux device over ssh (key login)")
     d.add_argument("--ssh-port", type=int, default=22, help="ssh port")
@@ -183,6 +191,16 @@ def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dic
         detect_backend(m)  # fail early on a missing/unknown/corrupt file
     if not models and not args.adb_app_result:
         raise ConfigError("nothing to benchmark: give model files (and/or --adb-app-result)")
+    if args.threads is None:
+        args.threads = default_thread_counts()
+    inputs = [*models, *args.adb_app_result, args.benchmark_binary, args.adb_binary, args.ssh_key]
+    for out in (args.json, args.csv, args.plot):
+        if out is not None:  # before any long work: never clobber an input, never fail only at the end
+            refuse_same_path(out, *inputs)
+            ensure_writable_dir(Path(out).parent)
+            remove_stale_temps(Path(out).parent)
+    if models and not args.no_host and not args.no_isolate:
+        probe_models([(m, args.backend, args.kernels) for m in models], xnnpack=not args.no_xnnpack)
     progress = not args.no_progress
     rows, hosts = [], []
     if models and not args.no_host:
@@ -224,7 +242,7 @@ def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dic
         rows += r
     for path in args.adb_app_result:
         rows += _app_result_rows(path)
-    add_speedups(rows)
+    add_speedups(rows, cpus=usable_cpus() if models and not args.no_host else None)
     return rows, hosts
 
 
@@ -232,27 +250,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     try:
         rows, hosts = bench_cli(args)
+        print()
+        print(format_table(rows))
+        for r in rows:
+            if r.get("unstable"):
+                print(f"unstable: {r['device']} {r['model']} {r['backend']}/{r['kernel']} {r['threads']} thr: "
+                      f"{r['unstable_why']}")
+        for r in rows:
+            if r.get("backend") == "lce" and r.get("speedup_vs_float_tflite"):
+                print(f"{r['device']}: {r['model']} LCE/{r['kernel']} at {r['threads']} thread(s) is "
+                      f"{r['speedup_vs_float_tflite']:.2f}x the speed of the float TFLite model"
+                      + (" (unstable rows: not a reliable ratio)" if r.get("speedup_unstable") else ""))
+        if rows and rows[0].get("mem_method"):
+            print(f"peak memory = {rows[0]['mem_method']}")
+        settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+        for out, write in ((args.json, lambda p: write_json(p, rows, hosts, settings)),
+                           (args.csv, lambda p: write_csv(p, rows)), (args.plot, lambda p: plot_rows(p, rows))):
+            if out:
+                write(out)
+                print(f"wrote {out}")
     except (BurnEdgeError, RemoteError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print()
-    print(format_table(rows))
-    lce = [r for r in rows if r.get("backend") == "lce" and r.get("speedup_vs_float_tflite")]
-    for r in lce:
-        print(f"{r['device']}: {r['model']} LCE/{r['kernel']} at {r['threads']} thread(s) is "
-              f"{r['speedup_vs_float_tflite']:.2f}x the speed of the float TFLite model")
-    if rows and rows[0].get("mem_method"):
-        print(f"peak memory = {rows[0]['mem_method']}")
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    if args.json:
-        write_json(args.json, rows, hosts, settings)
-        print(f"wrote {args.json}")
-    if args.csv:
-        write_csv(args.csv, rows)
-        print(f"wrote {args.csv}")
-    if args.plot:
-        plot_rows(args.plot, rows)
-        print(f"wrote {args.plot}")
+    except OSError as e:
+        print(f"error: cannot write {e.filename or 'output'}: {e.strerror or e}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -12,26 +12,66 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from common.files import atomic_save, atomic_write_text, atomic_writer
+
 COLUMNS = ["device", "model", "backend", "kernel", "threads", "batch", "runs", "warmup", "median_ms", "p10_ms",
            "p90_ms", "p5_ms", "p95_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_ips", "model_bytes",
-           "peak_mem_mb", "speedup_vs_float_tflite", "runner", "median_source", "mem_method", "path"]
+           "peak_mem_mb", "speedup_vs_float_tflite", "unstable", "unstable_why", "speedup_unstable",
+           "runner", "median_source", "mem_method", "path"]
 
 
 def _is_float_tflite(row: dict) -> bool:
     return row.get("backend") == "tflite"
 
 
-def add_speedups(rows: list[dict]) -> None:
-    """Set ``speedup_vs_float_tflite`` = (median of the first plain-TFLite row with the same device and threads)
-    / (this row's median); None when there is no such baseline."""
+def add_speedups(rows: list[dict], cpus: int | None = None) -> None:
+    """Mark unstable rows (:func:`mark_unstable`, ``cpus`` = usable CPUs of this host), then set
+    ``speedup_vs_float_tflite`` = (median of the first plain-TFLite row with the same device and threads) /
+    (this row's median), None without such a baseline; ``speedup_unstable`` when either row is unstable."""
+    mark_unstable(rows, cpus)
     base = {}
     for r in rows:
         key = (r.get("device"), r.get("threads"))
         if _is_float_tflite(r) and r.get("median_ms") and key not in base:
             base[key] = r["median_ms"]
+    base_unstable = {(r.get("device"), r.get("threads")): bool(r.get("unstable")) for r in rows
+                     if _is_float_tflite(r) and r.get("median_ms")}
     for r in rows:
-        b = base.get((r.get("device"), r.get("threads")))
+        key = (r.get("device"), r.get("threads"))
+        b = base.get(key)
         r["speedup_vs_float_tflite"] = b / r["median_ms"] if b and r.get("median_ms") else None
+        r["speedup_unstable"] = (bool(r.get("unstable")) or base_unstable.get(key, False)) if b else None
+
+
+UNSTABLE_SPREAD = 0.5  # a row is unstable when (p90 - p10) / median exceeds this (p5-p95 where p10/p90 are absent)
+
+
+def mark_unstable(rows: list[dict], cpus: int | None = None) -> None:
+    """Set ``unstable`` on every row: True when its spread is wide ((p90 - p10) / median > UNSTABLE_SPREAD) or
+    when it asked for more threads than the ``cpus`` this host can give (host rows only); None when the row has
+    no percentiles. ``unstable_why`` says which."""
+    for r in rows:
+        lo, hi = r.get("p10_ms"), r.get("p90_ms")
+        if lo is None or hi is None:
+            lo, hi = r.get("p5_ms"), r.get("p95_ms")
+        med = r.get("median_ms")
+        why = []
+        if None not in (lo, hi, med) and med > 0 and (hi - lo) / med > UNSTABLE_SPREAD:
+            why.append(f"p10-p90 spread {(hi - lo) / med:.0%} of the median")
+        if cpus and r.get("device", "host") == "host" and (r.get("threads") or 1) > cpus:
+            why.append(f"{r['threads']} threads on {cpus} usable CPU(s)")
+        r["unstable"] = bool(why) if (why or None not in (lo, hi, med)) else None
+        r["unstable_why"] = "; ".join(why) or None
+
+
+def unstable_note(rows: Sequence[dict]) -> str | None:
+    """The legend line under a table with unstable rows (None when every row is stable)."""
+    n = sum(1 for r in rows if r.get("unstable"))
+    if not n:
+        return None
+    return (f"! = unstable ({n} row(s)): p10-p90 wider than {UNSTABLE_SPREAD:.0%} of the median or more threads "
+            "than usable CPUs; the median of such a row (and any x vs float computed from it) is not a reliable "
+            "number: rerun on an idle machine or with fewer threads")
 
 
 def _f(v, fmt="{:.2f}") -> str:
@@ -53,26 +93,30 @@ def format_table(rows: Sequence[dict]) -> str:
     head = ["device", "model", "backend", "kernel", "thr", "median ms", "p10-p90 ms", "img/s", "file MB",
             "peak mem MiB", "x vs float tflite"]
     body = [[str(r.get("device", "host")), str(r.get("model")), str(r.get("backend")), str(r.get("kernel", "-")),
-             str(r.get("threads")), _f(r.get("median_ms")), _spread(r), _f(r.get("throughput_ips"), "{:.1f}"),
+             str(r.get("threads")), _f(r.get("median_ms")) + ("!" if r.get("unstable") else ""), _spread(r),
+             _f(r.get("throughput_ips"), "{:.1f}"),
              _f((r.get("model_bytes") or 0) / 1e6, "{:.3f}") if r.get("model_bytes") else "-",
-             _f(r.get("peak_mem_mb"), "{:.1f}"), _f(r.get("speedup_vs_float_tflite"), "{:.2f}x")] for r in rows]
+             _f(r.get("peak_mem_mb"), "{:.1f}"),
+             _f(r.get("speedup_vs_float_tflite"), "{:.2f}x") + ("!" if r.get("speedup_unstable") else "")]
+            for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
     line = lambda cells: "  ".join(c.ljust(w) if i < 5 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(b) for b in body)])
+    note = unstable_note(rows)
+    return "\n".join([line(head), line(["-" * w for w in widths]), *(line(b) for b in body)] + ([note] if note else []))
 
 
 def write_json(path: str | Path, rows: Sequence[dict], hosts: Sequence[dict], settings: dict) -> None:
-    """{"hosts": [facts per machine], "settings": {...}, "rows": [...]}"""
-    Path(path).write_text(json.dumps({"hosts": list(hosts), "settings": settings, "rows": list(rows)}, indent=2,
-                                     default=str))
+    """{"hosts": [facts per machine], "settings": {...}, "rows": [...]}, written atomically."""
+    atomic_write_text(path, json.dumps({"hosts": list(hosts), "settings": settings, "rows": list(rows)}, indent=2,
+                                       default=str))
 
 
 def write_csv(path: str | Path, rows: Sequence[dict]) -> None:
-    """One line per row; ``COLUMNS`` first, then any extra keys in order of appearance."""
+    """One line per row; ``COLUMNS`` first, then any extra keys in order of appearance; written atomically."""
     cols = list(COLUMNS)
     for r in rows:
         cols += [k for k in r if k not in cols]
-    with open(path, "w", newline="") as f:
+    with atomic_writer(path, "w") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         for r in rows:
@@ -94,7 +138,8 @@ def plot_rows(path: str | Path, rows: Sequence[dict], title: str = "Inference la
     for r in rows:
         k = f"/{r['kernel']}" if r.get("kernel") not in (None, "-") else ""
         dev = "" if r.get("device", "host") == "host" else f"{r['device']} "
-        labels.append(f"{dev}{r['model']} {r['backend']}{k} {r['threads']}thr")
+        flag = " (unstable!)" if r.get("unstable") else ""
+        labels.append(f"{dev}{r['model']} {r['backend']}{k} {r['threads']}thr{flag}")
         m = r["median_ms"]
         a = r.get("p10_ms") if r.get("p10_ms") is not None else r.get("p5_ms")
         b = r.get("p90_ms") if r.get("p90_ms") is not None else r.get("p95_ms")
@@ -114,5 +159,7 @@ def plot_rows(path: str | Path, rows: Sequence[dict], title: str = "Inference la
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in BACKEND_COLORS.values()]
     ax.legend(handles, list(BACKEND_COLORS), fontsize=8, loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)

@@ -22,6 +22,7 @@ from runtimes.base import BaseRunner, ModelMeta
 from runtimes.errors import RuntimeBackendError
 from runtimes.format import LCE_INTERPRETER_FLAGS, LCE_KERNELS
 from runtimes.tflite import dequantize_output
+from runtimes.tflite_verify import verify_tflite_file
 
 
 def _lce_interpreter_cls():
@@ -53,8 +54,8 @@ class LceRunner(BaseRunner):
         if kernel not in LCE_KERNELS:
             raise RuntimeBackendError(f"unknown LCE kernel {kernel!r}; choose one of {', '.join(LCE_KERNELS)}")
         interpreter_cls = _lce_interpreter_cls()
+        data = verify_tflite_file(path)  # never hand unverified bytes to the native interpreter
         try:
-            data = Path(path).read_bytes()
             self.interpreter = interpreter_cls(data, num_threads=int(threads), use_xnnpack=bool(xnnpack),
                                                **LCE_INTERPRETER_FLAGS[kernel])
         except (OSError, ValueError, RuntimeError) as e:
@@ -63,6 +64,9 @@ class LceRunner(BaseRunner):
         self.kernel = kernel
         self.xnnpack = xnnpack
         self._wrapper = self.interpreter.interpreter  # the pybind LiteInterpreter: predict(list) -> list
+        if len(self.interpreter.input_shapes) != 1:
+            raise ModelFileError(f"{path}: expected one image input, the model has "
+                                 f"{len(self.interpreter.input_shapes)}")
         shape = tuple(int(d) for d in self.interpreter.input_shapes[0])
         if len(shape) != 4:
             raise ModelFileError(f"{path}: expected one 4-D image input, got shape {shape}")

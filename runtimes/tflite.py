@@ -10,6 +10,7 @@ import numpy as np
 from common.errors import ModelFileError
 from runtimes.base import BaseRunner, ModelMeta
 from runtimes.errors import RuntimeBackendError
+from runtimes.tflite_verify import verify_tflite_file
 
 
 def _interpreter_module():
@@ -62,8 +63,9 @@ class TFLiteRunner(BaseRunner):
         kw = {}
         if not xnnpack and resolver_type is not None:
             kw["experimental_op_resolver_type"] = resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        data = verify_tflite_file(path)  # never hand unverified bytes to the native interpreter
         try:
-            self.interpreter = interpreter_cls(model_path=str(path), num_threads=int(threads), **kw)
+            self.interpreter = interpreter_cls(model_content=data, num_threads=int(threads), **kw)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -71,7 +73,10 @@ class TFLiteRunner(BaseRunner):
             raise ModelFileError(f"TFLite cannot load {path}: {msg}{hint}") from e
         super().__init__(path, threads, ModelMeta.from_sidecar(path))
         self.xnnpack = xnnpack
-        self.in_detail = self.interpreter.get_input_details()[0]
+        ins = self.interpreter.get_input_details()
+        if len(ins) != 1:
+            raise ModelFileError(f"{path}: expected one image input, the model has {len(ins)}")
+        self.in_detail = ins[0]
         self.out_detail = self.interpreter.get_output_details()[0]
         shape = tuple(int(d) for d in self.in_detail["shape"])
         if len(shape) != 4:

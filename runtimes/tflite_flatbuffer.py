@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.errors import ModelFileError
+from runtimes.tflite_verify import verify_tflite
 
 FILE_IDENTIFIER = b"TFL3"  # bytes 4..8 of every .tflite file
 LCE_BCONV = "LceBconv2d"
@@ -90,6 +91,7 @@ def op_names(data: bytes, what: str = "model") -> list[str]:
     schema = load_schema()
     if schema is None:
         return sorted(n for n in LCE_OP_NAMES if n.encode() in data)
+    verify_tflite(data, what)  # bounds first: the generated reader trusts every offset
     try:
         return _op_code_names(schema, schema.Model.GetRootAsModel(data, 0))
     except Exception as e:  # noqa: BLE001 - a truncated flatbuffer raises anything from struct/IndexError
@@ -103,6 +105,7 @@ def read_ops(data: bytes, what: str = "model") -> list[OpInfo]:
 
     check_identifier(data, what)
     schema = _need_schema()
+    verify_tflite(data, what)
     try:
         model = schema.Model.GetRootAs(data, 0)
         codes = _op_code_names(schema, model)
@@ -148,6 +151,7 @@ def output_names(data: bytes) -> list[str]:
     e.g. ``tap_03``), else the output tensors' names.
     """
     schema = _need_schema()
+    verify_tflite(data)
     model = schema.Model.GetRootAs(data, 0)
     g = model.Subgraphs(0)
     outs = [g.Outputs(i) for i in range(g.OutputsLength())]

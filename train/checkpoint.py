@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
+import reprlib
 from pathlib import Path
 
 import torch
 
-from common.errors import CheckpointError
+from common.errors import CheckpointError, ConfigError
 from common.files import atomic_writer
 from train.models.reactnet import (
     ReActNetA,
@@ -49,9 +51,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path} is not a plain-tensor checkpoint (refused by weights_only=True): "
-                              f"{first}") from None
+        refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        if refused:  # a real pickle of a Python object: never suggest loading it unsafely
+            raise CheckpointError(f"{path} is not a plain-tensor checkpoint: it needs the Python object "
+                                  f"{refused.group(1)}, which is never unpickled (only tensors, numbers, strings, "
+                                  "lists and dicts are read)") from None
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (corrupt or truncated?)") from None
     except Exception as e:  # corrupt bytes surface as many types (IndexError, RuntimeError, EOFError, ...)
         raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (corrupt or truncated?): "
                               f"{type(e).__name__}") from None
@@ -65,6 +70,47 @@ def reactnet_payload(model: ReActNetA, **extra) -> dict:
     return {"kind": "reactnet", "arch": model.cfg.to_dict(), "model": model.state_dict(), **extra}
 
 
+_ARCH_LIMITS = {"width": 8.0, "input_size": 4096, "num_classes": 1_000_000, "head_hidden": 65536}
+
+
+def stored_arch(ckpt: dict) -> ReActNetConfig:
+    """The ``"arch"`` entry of a burn-edge checkpoint as a ReActNetConfig; CheckpointError names a missing,
+    ill-typed or invalid field (the checkpoint, not the user's options, is wrong)."""
+    d = ckpt.get("arch")
+    if not isinstance(d, dict):
+        raise CheckpointError("checkpoint has no architecture: 'arch' is "
+                              + ("missing" if d is None else f"a {type(d).__name__}, not a dict"))
+    defaults = ReActNetConfig().to_dict()
+    for k, v in d.items():
+        if k in defaults:
+            want = type(defaults[k])
+            ok = isinstance(v, bool) if want is bool else (
+                isinstance(v, (int, float)) and not isinstance(v, bool) if want is float else
+                isinstance(v, want) and not isinstance(v, bool))
+            if not ok:
+                raise CheckpointError(f"checkpoint arch field {k!r} is {reprlib.repr(v)} ({type(v).__name__}), "
+                                      f"expected {want.__name__}")
+    for k, hi in _ARCH_LIMITS.items():  # a corrupt value must not allocate a model the size of the machine
+        if k in d and not 0 <= d[k] <= hi:
+            raise CheckpointError(f"checkpoint arch field {k!r} = {reprlib.repr(d[k])} is outside [0, {hi}]")
+    try:
+        return ReActNetConfig.from_dict(d)
+    except ConfigError as e:
+        raise CheckpointError(f"checkpoint architecture is invalid: {e}") from None
+
+
+def state_dict_of(ckpt: dict, key: str) -> dict:
+    """``ckpt[key]`` checked to be a {str: Tensor} state dict (CheckpointError otherwise)."""
+    sd = ckpt.get(key)
+    if not isinstance(sd, dict):
+        raise CheckpointError(f"checkpoint entry {key!r} is " + ("missing" if sd is None else
+                              f"a {type(sd).__name__}, not a state dict"))
+    bad = next((k for k, v in sd.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
+    if bad is not None:
+        raise CheckpointError(f"checkpoint entry {key!r} holds {bad!r}: {type(sd[bad]).__name__}, not a tensor")
+    return sd
+
+
 def model_from_checkpoint(ckpt: dict | str | os.PathLike, arch: ReActNetConfig | None = None) -> ReActNetA:
     """Rebuild a ReActNetA from a burn-edge checkpoint (arch read from it) or an official state dict.
 
@@ -76,20 +122,26 @@ def model_from_checkpoint(ckpt: dict | str | os.PathLike, arch: ReActNetConfig |
     if not isinstance(ckpt, dict):
         ckpt = read_checkpoint(ckpt)
     if ckpt.get("kind") == "reactnet":
-        stored = ReActNetConfig.from_dict(ckpt["arch"])
+        stored = stored_arch(ckpt)
         if arch is not None and arch != stored:
             raise CheckpointError(f"checkpoint architecture {stored} differs from requested {arch}")
         model = ReActNetA(stored)
+        sd = state_dict_of(ckpt, "model")
         try:
-            model.load_state_dict(ckpt["model"])
+            model.load_state_dict(sd)
         except RuntimeError as e:
-            raise CheckpointError(f"checkpoint weights do not match its own architecture: {str(e)[:300]}") from None
+            detail = " ".join(str(e).split())  # torch's message spans lines; the CLI prints one
+            raise CheckpointError(f"checkpoint weights do not match its own architecture: {detail[:300]}") from None
         return model
     if ckpt.get("kind") is not None:
         raise CheckpointError(f"this is a {ckpt['kind']!r} checkpoint, not a ReActNet one")
     sd = ckpt.get("state_dict", ckpt.get("model", ckpt))
     if not isinstance(sd, dict) or not any(isinstance(v, torch.Tensor) for v in sd.values()):
         raise CheckpointError("not a checkpoint: no state dict with tensors found")
+    sd = {k: v for k, v in sd.items() if isinstance(k, str) and isinstance(v, torch.Tensor)} if sd is ckpt else sd
+    bad = next((k for k, v in sd.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)), None)
+    if bad is not None:
+        raise CheckpointError(f"official state dict entry {bad!r} is a {type(sd[bad]).__name__}, not a tensor")
     if is_burn_layout(sd):  # BURN records its structure (width, feature MLP, head); the rest comes from arch
         arch = infer_official_arch(sd, arch)
     elif arch is None:

@@ -118,10 +118,13 @@ class PretrainConfig:
                 raise ConfigError(f"{f.name} must be one of {list(choices)}, got {getattr(self, f.name)!r}")
         if self.epochs < 1 or self.batch_size < 1 or self.accum_steps < 1:
             raise ConfigError("epochs, batch_size and accum_steps must be >= 1")
+        if self.log_every < 1 or self.save_every < 0:
+            raise ConfigError(f"log_every must be >= 1 and save_every >= 0 (0 = epoch ends only), got "
+                              f"{self.log_every} and {self.save_every}")
         if not (0 <= self.lam_start <= 1 and 0 <= self.lam_end <= 1):
             raise ConfigError(f"lam_start and lam_end must be in [0, 1], got {self.lam_start}, {self.lam_end}")
-        if self.temperature <= 0 or self.lr <= 0:
-            raise ConfigError("temperature and lr must be > 0")
+        if not (0 < self.temperature < float("inf") and 0 < self.lr < float("inf")):
+            raise ConfigError("temperature and lr must be finite and > 0")
         if self.cmim_weight < 0 or self.cmim_temperature <= 0 or min(self.cmim_dim, self.cmim_bank, self.cmim_pool) < 1:
             raise ConfigError("cmim_weight must be >= 0, cmim_temperature > 0, cmim_dim, cmim_bank, cmim_pool >= 1")
         if self.cmim_weight > 0 and self.method == "teacher":

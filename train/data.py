@@ -4,7 +4,9 @@
   inside scikit-learn, so it works offline), upsampled bilinearly to 3 x S x S (default S = 32),
   with a fixed stratified split (1,347 train / 450 test, seed 0).
 * ``cifar10`` / ``cifar100`` -- torchvision's CIFAR from a local ``root`` (never downloaded here).
-* ``imagefolder`` -- any ``root/{train,val}/<class>/<image>`` tree (ImageNet layout).
+* ``imagefolder`` -- any ``root/{train,val}/<class>/<image>`` tree (ImageNet layout; ``test/`` works for
+  ``val/``). Evaluation refuses a tree without a test split unless told ``test_on_train``; an unreadable
+  image stops the run with an error naming it (:class:`UnreadableImageError`), never a silent skip.
 
 Two-view augmentations (:class:`TwoViews`, ``augment``):
 
@@ -92,8 +94,13 @@ class DigitsDataset(Dataset):
         return (self.transform(img) if self.transform is not None else img), self.targets[i]
 
 
-def build_dataset(name: str, split: str = "train", root: str | None = None, transform=None) -> Dataset:
-    """Return a data set; errors name the missing/empty folder and the expected layout."""
+def build_dataset(name: str, split: str = "train", root: str | None = None, transform=None, *,
+                  test_on_train: bool = False) -> Dataset:
+    """Return a data set; errors name the missing/empty folder and the expected layout.
+
+    imagefolder: see :func:`image_folder_split` (no test split -> DatasetError unless ``test_on_train``);
+    images are decoded by :func:`read_image` (an unreadable file stops with its name).
+    """
     info = dataset_info(name)
     if name == "digits":
         return DigitsDataset(split, transform, size=info.input_size)
@@ -113,13 +120,81 @@ def build_dataset(name: str, split: str = "train", root: str | None = None, tran
                                f"archive extracted there, e.g. {root_p}/cifar-10-batches-py") from None
     import torchvision
 
-    sub = root_p / ("train" if split == "train" else "val")
-    folder = sub if sub.is_dir() else root_p
+    folder = image_folder_split(root_p, split, test_on_train=test_on_train)
     try:
-        return torchvision.datasets.ImageFolder(str(folder), transform=transform)
+        return torchvision.datasets.ImageFolder(str(folder), transform=transform, loader=read_image)
     except (FileNotFoundError, RuntimeError) as e:
         raise DatasetError(f"no images found in {folder} (expected {folder}/<class>/<image>.jpg): "
                            f"{str(e).splitlines()[0]}") from None
+
+
+def class_count(ds) -> int | None:
+    """Number of distinct labels of a data set with ``targets`` (or a Subset of one); None if unknown."""
+    from torch.utils.data import Subset
+
+    base, idx = (ds.dataset, ds.indices) if isinstance(ds, Subset) else (ds, None)
+    targets = getattr(base, "targets", None)
+    if targets is None:
+        return None
+    targets = list(targets)
+    return len({int(targets[i]) for i in idx} if idx is not None else {int(t) for t in targets})
+
+
+def require_classes(ds, where: str, minimum: int = 2) -> None:
+    """DatasetError unless ``ds`` has at least ``minimum`` classes: training with labels on one class learns
+    nothing and reports a perfect loss."""
+    n = class_count(ds)
+    if n is not None and n < minimum:
+        raise DatasetError(f"{where} has {n} class{'es' if n != 1 else ''}; training with labels needs at least "
+                           f"{minimum} (one sub-folder per class: <root>/train/<class>/<image>)")
+
+
+TEST_SPLIT_DIRS = ("val", "test")
+
+
+def image_folder_split(root: Path, split: str, *, test_on_train: bool = False) -> Path:
+    """The folder of ``split`` in an image-folder tree: ``root/train`` (or ``root`` itself when it has no
+    ``train/``) for training; ``root/val`` or ``root/test`` for testing. A tree without a test split is a
+    DatasetError unless ``test_on_train`` (then the training images are the test set, and the caller says so):
+    silently testing on the training images reports a meaningless accuracy."""
+    train = root / "train"
+    if split == "train":
+        return train if train.is_dir() else root
+    for name in TEST_SPLIT_DIRS:
+        if (root / name).is_dir():
+            return root / name
+    if test_on_train:
+        return train if train.is_dir() else root
+    raise DatasetError(f"{root} has no test split ({' or '.join(f'{root}/{n}' for n in TEST_SPLIT_DIRS)}); "
+                       "evaluating would test on the training images. Add a val/<class>/ folder, or pass "
+                       "--test-on-train to accept that explicitly")
+
+
+class UnreadableImageError(DatasetError):
+    """An image file PIL cannot decode (truncated or corrupt JPEG, not an image). Training and evaluation stop
+    with this error naming the file; nothing is skipped silently.
+
+    DataLoader worker processes re-raise an exception as ``type(msg with the worker traceback)``; the
+    constructor keeps only the original one-line message so the CLI still prints one ``error:`` line.
+    """
+
+    def __init__(self, message: str):
+        if "Original Traceback" in message:
+            tail = [ln for ln in message.splitlines() if "UnreadableImageError: " in ln]
+            if tail:
+                message = tail[-1].split("UnreadableImageError: ", 1)[1]
+        super().__init__(message)
+
+
+def read_image(path: str):
+    """PIL loader for ImageFolder that decodes the whole image now and names the file if it cannot."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise UnreadableImageError(f"cannot read image {path}: {e} (remove or replace the file)") from None
 
 
 # ----------------------------------------------------------------------------------- transforms

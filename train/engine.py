@@ -11,7 +11,6 @@ checkpoint reaches the same weights bit for bit as the uninterrupted run (``test
 
 from __future__ import annotations
 
-import math
 import time
 from contextlib import nullcontext
 from itertools import islice
@@ -22,7 +21,8 @@ import torch
 import torch.nn as nn
 from tqdm import tqdm
 
-from common.errors import ConfigError
+from common.errors import CheckpointError, ConfigError, NonFiniteError
+from common.files import remove_stale_temps
 from train.checkpoint import read_checkpoint, save_checkpoint
 from train.config import PretrainConfig
 from train.dist import DistInfo, all_gather_cat, all_reduce_mean
@@ -66,6 +66,7 @@ class Trainer:
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp) if cuda else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype is torch.float16)
         self.step = 0
+        self.saved_step: int | None = None  # step of the last checkpoint this run wrote or resumed from
         self.last: dict = {}  # the last logged row
 
     # ------------------------------------------------------------------------------ state
@@ -74,21 +75,54 @@ class Trainer:
         """Continue the run checkpointed at ``path``: weights, optimizer, schedules, step and RNG states."""
         ckpt = read_checkpoint(path)
         load_training_state(self.method, ckpt, self.cfg)
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scheduler.load_state_dict(ckpt["scheduler"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        self.step = int(ckpt["step"])
-        restore_rng_state(ckpt["rng"])
+        missing = [k for k in ("optimizer", "scheduler", "scaler", "step", "rng") if k not in ckpt]
+        if missing:
+            raise CheckpointError(f"--resume {path}: not a run checkpoint (no {', '.join(missing)})")
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            self.scaler.load_state_dict(ckpt["scaler"])
+            self.step = int(ckpt["step"])
+            restore_rng_state(ckpt["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
+            raise CheckpointError(f"--resume {path}: its training state is unusable ({type(e).__name__}: "
+                                  f"{e})") from None
+        if not 0 <= self.step <= self.total:
+            raise CheckpointError(f"--resume {path}: step {self.step} is outside this run's 0..{self.total}")
+        self.saved_step = self.step
         if self.dinfo.is_main:
             print(f"resumed from {path} at step {self.step}/{self.total}")
 
     def save(self) -> None:
-        """Write ``<out>/checkpoint.pt`` atomically (main process only)."""
+        """Write ``<out>/checkpoint.pt`` atomically (main process only). Never writes non-finite weights:
+        raises NonFiniteError and leaves the last good checkpoint in place."""
+        bad = [n for n, t in self.method.state_dict().items()
+               if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        if bad:
+            raise NonFiniteError(f"{len(bad)} tensors of the model hold NaN/Inf at step {self.step} (e.g. "
+                                 f"{', '.join(bad[:3])}); not saved. {self.where_good()}; lower --lr")
         if self.dinfo.is_main:
             save_checkpoint(self.out / CHECKPOINT_NAME, checkpoint_payload(
                 self.method, self.cfg, optimizer=self.optimizer.state_dict(),
                 scheduler=self.scheduler.state_dict(), scaler=self.scaler.state_dict(), step=self.step,
                 epoch=self.step // self.steps_per_epoch, total_steps=self.total, rng=capture_rng_state()))
+        self.saved_step = self.step
+
+    def where_good(self) -> str:
+        """Where the last good checkpoint is, for error messages."""
+        path = self.out / CHECKPOINT_NAME
+        if self.saved_step is None:
+            return f"No checkpoint was written by this run ({path} is unchanged)"
+        return f"The last good checkpoint is {path} (step {self.saved_step})"
+
+    def check_loss(self, loss: torch.Tensor, epoch: int) -> None:
+        """Every micro-batch: stop before backward() on a NaN/Inf loss (all processes agree under DDP)."""
+        bad = torch.logical_not(torch.isfinite(loss.detach().float()).all()).float()
+        if self.dinfo.distributed:
+            bad = all_reduce_mean(bad)
+        if float(bad) > 0:
+            raise NonFiniteError(f"loss is {float(loss.detach().float())} at step {self.step + 1} (epoch {epoch}); "
+                                 f"training stopped. {self.where_good()}; lower --lr")
 
     # ------------------------------------------------------------------------------ loop
 
@@ -116,6 +150,7 @@ class Trainer:
             with sync:
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                     res = self.model(batch, self.step, self.total)
+                self.check_loss(res["loss"], epoch)
                 self.scaler.scale(res["loss"] / accum).backward()
             self.meter.add(batch_images(batch, method.data))
             if not boundary:
@@ -141,8 +176,6 @@ class Trainer:
                 v = float(all_reduce_mean(v.detach().float()))
             row[k] = float(v)
         row["lr"] = self.optimizer.param_groups[0]["lr"]
-        if not math.isfinite(row["loss"]):
-            raise FloatingPointError(f"loss is {row['loss']} at step {self.step}; lower --lr")
         ips, step_s = self.meter.read(self.cfg.log_every)
         world = self.dinfo.world_size
         row.update(img_per_s=ips * world, step_s=step_s)
@@ -154,10 +187,15 @@ class Trainer:
 
     def fit(self) -> dict:
         """Restore (``cfg.resume``), train the remaining epochs saving at each epoch's end, return a summary."""
+        if self.dinfo.is_main:
+            removed = remove_stale_temps(self.out)  # partial checkpoints of a killed save
+            if removed:
+                print(f"removed {len(removed)} stale temp file(s) of a killed run from {self.out}")
         if self.cfg.resume:
             self.restore(self.cfg.resume)
         self.model = self.wrap_ddp()
         self.metrics = MetricsLogger(self.out, enabled=self.dinfo.is_main, tensorboard=self.cfg.tensorboard)
+        self.metrics.truncate_after(self.step)  # a resumed run rewrites the steps after its checkpoint
         self.meter, self.t0 = Throughput(), time.perf_counter()
         self.bar = tqdm(total=self.total, initial=self.step, desc=f"{self.cfg.method} stage {self.cfg.stage}",
                         disable=None if self.dinfo.is_main else True, leave=False, dynamic_ncols=True)

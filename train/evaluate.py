@@ -29,6 +29,7 @@ import copy
 import json
 import sys
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from common.errors import BurnEdgeError, CheckpointError, ConfigError
-from common.files import refuse_same_path
+from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path, remove_stale_temps
 from train.checkpoint import model_from_checkpoint, reactnet_payload, read_checkpoint, save_checkpoint
 from train.data import build_dataset, dataset_info, eval_transform, train_transform
 from train.models import Teacher, TeacherConfig
@@ -75,6 +76,7 @@ class EvalConfig:
     fewshot_seeds: int = 5
     svm_c: float = 1.0
     random_init: bool = False
+    test_on_train: bool = False  # an image folder without val/ may be tested on its training images
     device: str = "cpu"
 
 
@@ -131,7 +133,9 @@ def eval_dataset(ckpt: dict, ecfg: EvalConfig, split: str, augment: bool = False
     info = dataset_info(name)
     tf = train_transform(info.input_size, info.mean, info.std) if augment else \
         eval_transform(info.input_size, info.mean, info.std, resize=name == "imagefolder")
-    return build_dataset(name, split, root=root, transform=tf), info
+    if split != "train" and ecfg.test_on_train and name == "imagefolder":
+        print(f"warning: --test-on-train: testing on the training images of {root}", file=sys.stderr)
+    return build_dataset(name, split, root=root, transform=tf, test_on_train=ecfg.test_on_train), info
 
 
 def _labels(ds) -> np.ndarray:
@@ -469,6 +473,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--fewshot-seeds", type=int, default=d.fewshot_seeds,
                    help=f"random draws per k for the SVM (default {d.fewshot_seeds})")
     p.add_argument("--svm-c", type=float, default=d.svm_c, help=f"LinearSVC C (default {d.svm_c})")
+    p.add_argument("--test-on-train", action="store_true",
+                   help="imagefolder without a val/ (or test/) split: test on the training images (refused by "
+                        "default: the accuracy would mean nothing)")
     p.add_argument("--device", default=d.device, help="cpu or cuda (default cpu)")
     p.add_argument("--json", default=None, help="also write the results as JSON to this file")
     p.add_argument("--classifier", default=None, metavar="CKPT.pt",
@@ -489,25 +496,29 @@ def main(argv=None) -> int:
                       knn_k=args.knn_k,
                       knn_t=args.knn_t, semi_fractions=tuple(args.semi_fractions), semi_epochs=args.semi_epochs,
                       semi_lr=args.semi_lr, shots=tuple(args.shots), fewshot_seeds=args.fewshot_seeds,
-                      svm_c=args.svm_c, random_init=args.random_init, device=args.device)
+                      svm_c=args.svm_c, random_init=args.random_init, test_on_train=args.test_on_train,
+                      device=args.device)
     if args.classifier and "linear" not in protocols:
         protocols = ["linear", *protocols]
     try:
+        # before the long work: never overwrite the checkpoint, never fail only at the end
+        for flag, out in (("--json", args.json), ("--classifier", args.classifier)):
+            if out:
+                refuse_same_path(out, args.checkpoint, what=flag)
+                remove_stale_temps(ensure_writable_dir(Path(out).parent))
         if args.classifier:
-            refuse_same_path(args.classifier, args.checkpoint, what="--classifier")
             res, model, _ = deployable_classifier(args.checkpoint, protocols, ecfg)
             save_checkpoint(args.classifier, classifier_payload(model, read_checkpoint(args.checkpoint)))
             res["classifier"]["checkpoint"] = str(args.classifier)
         else:
             res = evaluate(args.checkpoint, protocols, ecfg)
+        res["eval_config"] = asdict(ecfg)
+        print(format_result(res))
+        if args.json:
+            atomic_write_text(args.json, json.dumps(res, indent=1) + "\n")
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    res["eval_config"] = asdict(ecfg)
-    print(format_result(res))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=1)
     return 0
 
 

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from common.errors import DatasetError
 from train.config import PretrainConfig
-from train.data import TwoViews, build_dataset, dataset_info, train_transform
+from train.data import TwoViews, build_dataset, dataset_info, require_classes, train_transform
 from train.dist import DistInfo
 
 
@@ -84,6 +84,8 @@ def build_train_loader(cfg: PretrainConfig, data_mode: str, dinfo: DistInfo) -> 
         base = Subset(base, range(min(cfg.limit_train, len(base))))
     if len(base) == 0:
         raise DatasetError(f"the {cfg.dataset} training set at {cfg.data_root} is empty")
+    if data_mode == "supervised":
+        require_classes(base, f"the {cfg.dataset} training set" + (f" at {cfg.data_root}" if cfg.data_root else ""))
     tf = (TwoViews(info.input_size, info.mean, info.std, cfg.augment) if data_mode == "two_views"
           else train_transform(info.input_size, info.mean, info.std))
     sampler = EpochBatchSampler(len(base), cfg.batch_size, cfg.seed, dinfo.rank, dinfo.world_size)

@@ -9,6 +9,8 @@ import logging
 import time
 from pathlib import Path
 
+from common.files import atomic_write_text, atomic_writer
+
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +36,32 @@ class MetricsLogger:
                 log.warning("tensorboard is not installed; writing JSONL/CSV only")
             else:
                 self._tb = SummaryWriter(str(self.out / "tb"))
+
+    def truncate_after(self, step: int) -> None:
+        """Drop the rows logged after ``step`` (and a torn last line of a killed run): a run resumed from the
+        checkpoint of step ``step`` logs those steps again, and each step must appear once."""
+        if not self.enabled:
+            return
+        jsonl, csv_path = self.out / "metrics.jsonl", self.out / "metrics.csv"
+        if jsonl.is_file():
+            keep = []
+            for line in jsonl.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+                    keep.append(line + "\n")
+            atomic_write_text(jsonl, "".join(keep))
+        if csv_path.is_file() and self._columns:
+            with open(csv_path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            with atomic_writer(csv_path, "w") as f:
+                w = csv.DictWriter(f, fieldnames=self._columns, extrasaction="ignore")
+                w.writeheader()
+                for r in rows:
+                    if (r.get("step") or "").isdigit() and int(r["step"]) <= step:
+                        w.writerow(r)
 
     def log(self, row: dict) -> None:
         """row: flat dict of numbers (must contain ``step``)."""

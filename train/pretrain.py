@@ -35,10 +35,11 @@ import sys
 from pathlib import Path
 
 from common.errors import BurnEdgeError, ConfigError
+from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path
 from train.checkpoint import read_checkpoint
 from train.config import PRESETS, PretrainConfig, add_config_arguments, resolve_config
 from train.dist import cleanup, init_from_env
-from train.engine import fit
+from train.engine import CHECKPOINT_NAME, fit
 from train.methods import build_method
 from train.rng import seed_everything
 
@@ -70,6 +71,15 @@ def config_from_args(args: argparse.Namespace) -> PretrainConfig:
     return resolve_config(args.preset, **overrides)
 
 
+def check_outputs(cfg: PretrainConfig) -> None:
+    """Before training: ``--out`` must be a writable folder and its checkpoint must not be one of the run's
+    inputs (``--init``, ``--teacher-checkpoint``; ``--resume`` continues in place on purpose)."""
+    ensure_writable_dir(cfg.out, "--out folder")
+    ckpt = Path(cfg.out) / CHECKPOINT_NAME
+    refuse_same_path(ckpt, cfg.init, what=f"--out {cfg.out}: its {CHECKPOINT_NAME}")
+    refuse_same_path(ckpt, cfg.teacher_checkpoint, what=f"--out {cfg.out}: its {CHECKPOINT_NAME}")
+
+
 def run(cfg: PretrainConfig, on_step=None) -> dict:
     """Train per ``cfg`` (in this process; joins torchrun's group when launched by torchrun)."""
     dinfo = init_from_env(cfg.device)
@@ -77,8 +87,8 @@ def run(cfg: PretrainConfig, on_step=None) -> dict:
         seed_everything(cfg.seed)
         method = build_method(cfg)
         if dinfo.is_main:
-            Path(cfg.out).mkdir(parents=True, exist_ok=True)
-            (Path(cfg.out) / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+            check_outputs(cfg)
+            atomic_write_text(Path(cfg.out) / "config.json", json.dumps(cfg.to_dict(), indent=1))
             n_train = sum(p.numel() for p in method.parameters() if p.requires_grad)
             print(f"{cfg.method} stage {cfg.stage} on {cfg.dataset}: {n_train:,} trainable parameters, "
                   f"{dinfo.world_size} process(es) on {dinfo.device}, out={cfg.out}")

@@ -8,21 +8,51 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import BurnEdgeError
+from common.files import ensure_writable_dir, refuse_same_path, remove_stale_temps
+from export.android.contract import SAMPLES_DIR
 from export.errors import AndroidAssetsError
 from runtimes.format import META_INPUT_SIZE, META_LAYOUT, META_MEAN, META_OUTPUT, META_STD, decode_value, read_sidecar
 from runtimes.tflite_flatbuffer import check_identifier
+from runtimes.tflite_verify import verify_tflite
 
 
 def check_tflite(path: Path, role: str) -> None:
-    """``path`` exists and carries the TFLite file identifier."""
+    """``path`` exists and is a whole TFLite flatbuffer (bounds-verified, so a truncated model from a killed
+    export is refused instead of being packaged)."""
     if not path.is_file():
         raise AndroidAssetsError(f"{role} model not found: {path}")
-    with open(path, "rb") as f:
-        head = f.read(8)
     try:
-        check_identifier(head, f"{role} model {path}")
+        data = path.read_bytes()
+        check_identifier(data[:8], f"{role} model {path}")
+        verify_tflite(data, f"{role} model {path}")
+    except OSError as e:
+        raise AndroidAssetsError(f"cannot read {role} model {path}: {e.strerror or e}") from None
     except BurnEdgeError as e:
         raise AndroidAssetsError(f"{e}; pass the .tflite written by python -m export.to_lce") from None
+
+
+def check_target(out: Path, names: Sequence[str], inputs: Sequence[str | os.PathLike | None]) -> Path:
+    """Make ``out`` a writable folder and check every path the writer will touch (``names`` relative to it,
+    and the PNGs already in the samples folder) before anything is written: no symbolic link (the writer
+    never writes or deletes through one), nothing resolving outside ``out``, no input file among them."""
+    ensure_writable_dir(out, "assets folder")
+    root = out.resolve()
+    paths = [out / n for n in names]
+    samples = out / SAMPLES_DIR
+    if samples.is_dir() and not samples.is_symlink():
+        paths += sorted(samples.glob("*.png"))
+    for p in paths:
+        if p.is_symlink():
+            raise AndroidAssetsError(f"{p} is a symbolic link; android_assets never writes or deletes through "
+                                     "links (remove it, or choose another assets folder)")
+        if p.exists() and not p.resolve().is_relative_to(root):
+            raise AndroidAssetsError(f"{p} resolves outside the assets folder {root}")
+    for p in paths:
+        refuse_same_path(p, *inputs, what="asset")
+    for folder in (out, samples):
+        if folder.is_dir() and not folder.is_symlink():
+            remove_stale_temps(folder)  # temps of a killed earlier run
+    return root
 
 
 def model_metadata(path: str | os.PathLike) -> dict:

@@ -13,8 +13,17 @@ from pathlib import Path
 import numpy as np
 
 from common.files import atomic_copy, atomic_write_json, atomic_write_text, sha256_file
-from export.android.checks import check_sidecar, check_tflite
-from export.android.contract import FORMAT, FORMULA, LABELS_FILE, METADATA_FILE, MODEL_FILES, SCALE, VERSION
+from export.android.checks import check_sidecar, check_target, check_tflite
+from export.android.contract import (
+    FORMAT,
+    FORMULA,
+    LABELS_FILE,
+    METADATA_FILE,
+    MODEL_FILES,
+    SAMPLES_DIR,
+    SCALE,
+    VERSION,
+)
 from export.android.samples import write_samples
 from export.errors import AndroidAssetsError
 
@@ -66,7 +75,8 @@ def write_android_assets(assets_dir: str | os.PathLike, *, lce_model: str | os.P
     hw, mean, std, names = _check_inputs(models, input_size, mean, std, class_names, arch)
 
     out = Path(assets_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_target(out, [*MODEL_FILES.values(), LABELS_FILE, METADATA_FILE, SAMPLES_DIR],
+                 [lce_model, float_model, source_checkpoint])
     model_meta: dict[str, dict | None] = {}
     for role, p in models.items():
         dst = out / MODEL_FILES[role]

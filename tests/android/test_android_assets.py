@@ -19,9 +19,49 @@ from train.checkpoint import reactnet_payload, save_checkpoint
 from train.data import DigitsDataset, dataset_info, eval_transform
 
 
+def minimal_tflite(payload: bytes = b"") -> bytes:
+    """A structurally valid TFLite flatbuffer (one empty subgraph, one empty buffer) whose description holds
+    ``payload`` (so different payloads hash differently); the assets step copies, verifies and hashes models."""
+    import flatbuffers
+
+    from runtimes.tflite_flatbuffer import load_schema
+
+    s = load_schema()
+    b = flatbuffers.Builder(256)
+    desc = b.CreateString("burn-edge test model " + payload.hex())
+    vectors = []
+    for start in (s.SubGraphStartTensorsVector, s.SubGraphStartInputsVector, s.SubGraphStartOutputsVector,
+                  s.SubGraphStartOperatorsVector):
+        start(b, 0)
+        vectors.append(b.EndVector())
+    s.SubGraphStart(b)
+    for add, v in zip((s.SubGraphAddTensors, s.SubGraphAddInputs, s.SubGraphAddOutputs, s.SubGraphAddOperators),
+                      vectors):
+        add(b, v)
+    graph = s.SubGraphEnd(b)
+    s.BufferStart(b)
+    buf = s.BufferEnd(b)
+    s.ModelStartSubgraphsVector(b, 1)
+    b.PrependUOffsetTRelative(graph)
+    graphs = b.EndVector()
+    s.ModelStartBuffersVector(b, 1)
+    b.PrependUOffsetTRelative(buf)
+    bufs = b.EndVector()
+    s.ModelStartOperatorCodesVector(b, 0)
+    codes = b.EndVector()
+    s.ModelStart(b)
+    s.ModelAddVersion(b, 3)
+    s.ModelAddOperatorCodes(b, codes)
+    s.ModelAddSubgraphs(b, graphs)
+    s.ModelAddDescription(b, desc)
+    s.ModelAddBuffers(b, bufs)
+    b.Finish(s.ModelEnd(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
 def fake_tflite(path, payload: bytes = b"") -> str:
-    """Bytes with the TFLite flatbuffer identifier: the assets step only copies and hashes models."""
-    path.write_bytes(b"\x1c\x00\x00\x00TFL3" + payload + bytes(64))
+    """A minimal valid TFLite model (:func:`minimal_tflite`) at ``path``."""
+    path.write_bytes(minimal_tflite(payload))
     return str(path)
 
 

@@ -31,7 +31,7 @@ def bad_inputs(tmp_path, tiny_reactnet):
     return {
         "missing": (str(tmp_path / "nope.pt"), [], "checkpoint not found"),
         "corrupt": (str(corrupt), [], "corrupt or truncated"),
-        "pickle": (_write(tmp_path / "evil.pt", {"model": NotATensor()}), [], "refused by weights_only"),
+        "pickle": (_write(tmp_path / "evil.pt", {"model": NotATensor()}), [], "is never unpickled"),
         "unknown-arch": (_write(tmp_path / "arch.pt", {"kind": "reactnet", "arch": {"depth": 50}, "model": {}}), [],
                          "unknown architecture fields ['depth']"),
         "other-kind": (_write(tmp_path / "teacher.pt", {"kind": "teacher", "model": {}}), [], "not a ReActNet"),

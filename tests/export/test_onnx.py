@@ -67,11 +67,11 @@ def test_cli_exports_trained_checkpoint_with_metadata(trained_ckpt, digits_test,
     got, ref = ort_run(proto, x), torch_out(model, x)
     assert (got.argmax(1) == ref.argmax(1)).all()
     # Per image: <= 1e-4 relative. Over 450 images a pre-sign value within float rounding of 0 can flip in
-    # one image (docs/export.md, LCE converter facts 6); the verify harness must then explain it as such a flip.
+    # one image (docs/export.md); the verify harness must then find every stage exact or near-zero flips only.
     per_image = np.abs(got - ref).max(1) / np.abs(ref).max()
     assert (per_image <= 1e-4).mean() >= 0.99
     if (per_image > 1e-4).any():
         from export.verify import render, verify
 
         rep = verify(model, x[torch.from_numpy(per_image > 1e-4)], runtimes=("onnxruntime",))
-        assert rep.passed and rep.first_divergence["onnxruntime"]["explanation"].startswith("near-zero"), render(rep)
+        assert rep.passed, render(rep)

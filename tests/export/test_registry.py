@@ -45,3 +45,34 @@ def test_bad_output_and_upto_are_export_errors(tiny_reactnet):
     with pytest.raises(ExportError, match="blocks.1"):
         check_upto(model, "blocks.5")
     assert check_upto(model, "stem") == "stem"
+
+
+def test_exporters_follow_a_changed_block_dataflow(tiny_reactnet, monkeypatch):
+    """The ONNX export walks Block.dataflow(): change the block (drop the second residual) and the export
+    changes with PyTorch, so the two cannot drift apart."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    from export.onnx_graph import build_onnx
+    from train.models.dataflow import Node
+    from train.models.reactnet import Block
+
+    original = Block.dataflow
+
+    def no_second_residual(self):  # z_i = bn2.i(conv1x1.i(b2)), without "+ y"
+        nodes = [n for n in original(self) if not n.out.startswith("z_")]
+        return tuple(Node(n.out, n.op, tuple(i.replace("z_", "n2_") for i in n.inputs)) for n in nodes)
+
+    from tests.export.helpers import randomize_eval_state
+
+    model = randomize_eval_state(tiny_reactnet(blocks=2))  # no exact-zero ties at the binarisers
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        before = model(x)
+        monkeypatch.setattr(Block, "dataflow", no_second_residual)
+        after = model(x)
+    assert not torch.allclose(before, after)
+    sess = ort.InferenceSession(build_onnx(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": x.numpy()})[0]
+    assert np.abs(got - after.numpy()).max() < 1e-4 * np.abs(after.numpy()).max()

@@ -27,8 +27,41 @@ def test_refuses_pickled_code(tmp_path):
     p = tmp_path / "evil.pt"
     with open(p, "wb") as f:
         torch.save({"x": Evil()}, f, pickle_module=pickle)
-    with pytest.raises(CheckpointError, match="weights_only"):
+    with pytest.raises(CheckpointError, match="never unpickled") as e:
         read_checkpoint(p)
+    assert "weights_only=False" not in str(e.value) and "print" in str(e.value)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_bytes_are_corrupt_not_unsafe(tmp_path, seed):
+    """Issue #12 item 10: random bytes were reported as "refused by weights_only=True" with torch's advice
+    to pass weights_only=False."""
+    p = tmp_path / "r.pt"
+    p.write_bytes(torch.randint(0, 256, (3000 + seed,), generator=torch.Generator().manual_seed(seed),
+                                dtype=torch.uint8).numpy().tobytes())
+    with pytest.raises(CheckpointError, match="corrupt or truncated") as e:
+        read_checkpoint(p)
+    assert "weights_only" not in str(e.value)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.pop("arch"), "'arch' is missing"),
+    (lambda c: c.update(arch=[1, 2]), "'arch' is a list"),
+    (lambda c: c["arch"].update(width="wide"), "arch field 'width' is 'wide'"),
+    (lambda c: c["arch"].update(num_blocks=2.5), "arch field 'num_blocks'"),
+    (lambda c: c["arch"].update(width=1e30), "outside"),
+    (lambda c: c["arch"].update(padding="zeros"), "padding must be one of"),
+    (lambda c: c.update(model=[1, 2]), "'model' is a list, not a state dict"),
+    (lambda c: c.pop("model"), "'model' is missing"),
+    (lambda c: c["model"].update({"stem.conv.weight": "x"}), "not a tensor"),
+])
+def test_ill_formed_checkpoint_is_a_checkpoint_error(tiny_reactnet, change, message):
+    """Issue #12 item 9: a missing/ill-typed ``arch`` or a non-dict ``model`` gave a traceback."""
+    ck = reactnet_payload(tiny_reactnet(blocks=1))
+    ck["arch"] = dict(ck["arch"])
+    change(ck)
+    with pytest.raises(CheckpointError, match=message):
+        model_from_checkpoint(ck)
 
 
 def test_truncated(tmp_path, tiny_reactnet):

@@ -160,3 +160,42 @@ class TestOfficialStateDict:
         sd.pop("fc.weight")
         with pytest.raises(CheckpointError, match="missing"):
             load_official_state_dict(tiny_reactnet(blocks=3), sd)
+
+
+class TestStageDescription:
+    """The model's own description of its forward pass (stages, block data flow, pre-sign points)."""
+
+    @torch.no_grad()
+    def test_stages_chain_to_forward_and_features(self, tiny_reactnet):
+        m = tiny_reactnet(blocks=3).eval()
+        x = torch.randn(2, 3, 32, 32)
+        outs = dict(m.forward_stages(x))
+        assert list(outs) == ["stem", "blocks.0", "blocks.1", "blocks.2", "pool", "head"]
+        assert torch.equal(outs["head"], m(x)) and torch.equal(outs["pool"], m.forward_features(x))
+        assert [n for n, _ in m.stages("features")] == list(outs)[:-1]
+        with pytest.raises(ConfigError):
+            m.stages("logit")
+
+    @torch.no_grad()
+    def test_block_dataflow_is_the_reactnet_block(self, tiny_reactnet):
+        """Pin Block.dataflow to the ReActNet-A block written out by hand (both block kinds)."""
+        m = tiny_reactnet(blocks=3).eval()
+        x = m.stem(torch.randn(2, 3, 32, 32))
+        for blk in m.blocks:
+            y = blk.rprelu1(blk.bn1(blk.conv3x3(blk.rsign1(x))) + blk.shortcut(x))
+            b = blk.rsign2(y)
+            ref = blk.rprelu2(torch.cat([bn(conv(b)) + y for conv, bn in zip(blk.conv1x1, blk.bn2)], dim=1))
+            env = blk.trace(x)
+            assert torch.equal(env["out"], ref) and torch.equal(blk(x), ref) and torch.equal(env["y"], y)
+            assert blk.presign_points() == (("rsign1", "x"), ("rsign2", "y"))
+            x = ref
+
+    @torch.no_grad()
+    def test_trace_replays_other_binariser_inputs(self, tiny_reactnet):
+        m = tiny_reactnet(blocks=1).eval()
+        blk, x = m.blocks[0], m.stem(torch.randn(1, 3, 32, 32))
+        env = blk.trace(x)
+        flipped = blk.trace(x, {"rsign2": -env["y"] - 2 * blk.rsign2.bias})  # every pre-sign value negated
+        nonzero = (env["y"] + blk.rsign2.bias) != 0
+        assert torch.equal(flipped["b2"][nonzero], -env["b2"][nonzero])
+        assert torch.equal(flipped["y"], env["y"])  # the residual path keeps PyTorch's values

@@ -1,4 +1,4 @@
-"""ReActNet building blocks: RSign, RPReLU and BinaryConv2d.
+"""ReActNet building blocks: RSign, RPReLU, BinaryConv2d and GlobalAvgPool.
 
 All tensors are NCHW. Every module here has a converter in ``export/`` (ONNX and LCE), so a new
 layer type added here needs one converter there -- never a second copy of the network.
@@ -110,3 +110,10 @@ class BinaryConv2d(nn.Module):
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, binary_weights={self.binary_weights}")
+
+
+class GlobalAvgPool(nn.Module):
+    """Global average pooling + flatten: (N, C, H, W) -> (N, C)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))

@@ -12,6 +12,10 @@ Layout (input N x 3 x S x S, S divisible by :meth:`ReActNetConfig.size_divisor`)
                                        -> features (N, C_last)     k_phi = forward_features
     head      Linear(C_last, num_classes), or an MLP when head_hidden > 0          l_phi = forward_head
 
+:meth:`ReActNetA.stages` lists these stages in forward order and :meth:`Block.dataflow` writes a block's
+data flow as data (:mod:`train.models.dataflow`); ``forward`` runs them, and the ONNX / LCE exporters and
+the equivalence harness (``export.verify``) walk the same two descriptions -- change the network there.
+
 A Block (in C -> out C or 2C, stride s)::
 
     x -> RSign -> BinaryConv 3x3 (C -> C, stride s) -> BN  (+ AvgPool2x2(x) if s == 2, else + x) -> RPReLU = y
@@ -22,6 +26,7 @@ A Block (in C -> out C or 2C, stride s)::
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -29,7 +34,8 @@ import torch.nn as nn
 
 from common.errors import CheckpointError, ConfigError
 from train.binary import ACTIVATION_GRADS
-from train.models.layers import PADDING_MODES, BinaryConv2d, RPReLU, RSign
+from train.models.dataflow import Node, presign_points, run_torch
+from train.models.layers import PADDING_MODES, BinaryConv2d, GlobalAvgPool, RPReLU, RSign
 
 # Output channels of the stem followed by the 13 blocks at width 1.0 (official ReActNet-A).
 STAGE_CHANNELS = (32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
@@ -150,11 +156,35 @@ class Block(nn.Module):
         self.bn2 = nn.ModuleList(nn.BatchNorm2d(in_channels) for _ in range(n))
         self.rprelu2 = RPReLU(out_channels)
 
+    def dataflow(self) -> tuple[Node, ...]:
+        """The block as data (see :mod:`train.models.dataflow`); input ``x``, output ``out``::
+
+            b1 = rsign1(x); c1 = conv3x3(b1); n1 = bn1(c1); s = shortcut(x); y = rprelu1(n1 + s)
+            b2 = rsign2(y); z_i = bn2.i(conv1x1.i(b2)) + y  (i < out/in); out = rprelu2(concat(z_i))
+        """
+        nodes = [Node("b1", "rsign1", ("x",)), Node("c1", "conv3x3", ("b1",)), Node("n1", "bn1", ("c1",)),
+                 Node("s", "shortcut", ("x",)), Node("r1", "add", ("n1", "s")), Node("y", "rprelu1", ("r1",)),
+                 Node("b2", "rsign2", ("y",))]
+        zs = []
+        for i in range(len(self.conv1x1)):
+            nodes += [Node(f"c2_{i}", f"conv1x1.{i}", ("b2",)), Node(f"n2_{i}", f"bn2.{i}", (f"c2_{i}",)),
+                      Node(f"z_{i}", "add", (f"n2_{i}", "y"))]
+            zs.append(f"z_{i}")
+        if len(zs) > 1:
+            nodes.append(Node("z", "concat", tuple(zs)))
+        nodes.append(Node("out", "rprelu2", ("z" if len(zs) > 1 else zs[0],)))
+        return tuple(nodes)
+
+    def presign_points(self) -> tuple[tuple[str, str], ...]:
+        """``(binariser path, value it reads)``: ``(("rsign1", "x"), ("rsign2", "y"))``."""
+        return presign_points(self, self.dataflow(), RSign)
+
+    def trace(self, x: torch.Tensor, sign_inputs: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Every named value of :meth:`dataflow` on input x; ``sign_inputs`` replaces binariser inputs."""
+        return run_torch(self, self.dataflow(), x, sign_inputs)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.rprelu1(self.bn1(self.conv3x3(self.rsign1(x))) + self.shortcut(x))
-        b = self.rsign2(y)
-        z = torch.cat([bn(conv(b)) + y for conv, bn in zip(self.conv1x1, self.bn2)], dim=1)
-        return self.rprelu2(z)
+        return self.trace(x)["out"]
 
 
 def build_head(in_features: int, num_classes: int, hidden: int = 0) -> nn.Module:
@@ -173,7 +203,7 @@ class ReActNetA(nn.Module):
         self.cfg = cfg
         self.stem = Stem(cfg.stem_channels())
         self.blocks = nn.ModuleList(Block(i, o, s, cfg) for i, o, s in cfg.block_plan())
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = GlobalAvgPool()
         c = cfg.feature_dim()
         # official BURN use_mlp: FC(C, C) + ReLU on the pooled features (keys mlp.0.*)
         self.mlp = nn.Sequential(nn.Linear(c, c), nn.ReLU()) if cfg.feature_mlp else None
@@ -183,13 +213,31 @@ class ReActNetA(nn.Module):
     def feature_dim(self) -> int:
         return self.cfg.feature_dim()
 
+    def stages(self, output: str = "logits") -> list[tuple[str, nn.Module]]:
+        """The forward pass as ``(name, module)`` stages in order; each stage reads the previous one's output.
+
+        ``stem`` (N,3,S,S) -> (N,c0,S/2,S/2); ``blocks.i`` (N,C,H,W) -> (N,C',H/s,W/s); ``pool`` -> (N, C_last);
+        ``mlp`` (only with ``feature_mlp``) FC(C, C) + ReLU -> (N, C_last); features = the last of these;
+        ``head`` -> (N, num_classes), present only for ``output="logits"``. A module added to the forward
+        path is added here; exporters and ``export.verify`` walk this list.
+        """
+        if output not in ("logits", "features"):
+            raise ConfigError(f"output must be 'logits' or 'features', got {output!r}")
+        st = [("stem", self.stem)] + [(f"blocks.{i}", b) for i, b in enumerate(self.blocks)] + [("pool", self.pool)]
+        st += [("mlp", self.mlp)] if self.mlp is not None else []
+        return st + [("head", self.head)] if output == "logits" else st
+
+    def forward_stages(self, x: torch.Tensor, output: str = "logits") -> Iterator[tuple[str, torch.Tensor]]:
+        """Yield ``(stage name, stage output)`` for every stage of :meth:`stages`."""
+        for name, m in self.stages(output):
+            x = m(x)
+            yield name, x
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """k_phi: (N, 3, S, S) -> (N, feature_dim) pooled features (after the feature MLP if any)."""
-        x = self.stem(x)
-        for blk in self.blocks:
-            x = blk(x)
-        x = torch.flatten(self.pool(x), 1)
-        return x if self.mlp is None else self.mlp(x)
+        for _, y in self.forward_stages(x, "features"):
+            x = y
+        return x
 
     def forward_head(self, feats: torch.Tensor) -> torch.Tensor:
         """l_phi: (N, feature_dim) -> (N, num_classes)."""
@@ -275,6 +323,8 @@ def _official_key(key: str) -> str:
         return "head." + ".".join(parts[1:])
     if parts[0] != "feature" or len(parts) < 3:
         return key
+    if not parts[1].isdigit():
+        return key
     idx, rest = int(parts[1]), ".".join(parts[2:])
     if idx == 0:
         return "stem." + rest.replace("conv1.", "conv.", 1).replace("bn1.", "bn.", 1)
@@ -295,6 +345,8 @@ def convert_official_state_dict(state_dict: dict, model: ReActNetA) -> dict:
     target = model.state_dict()
     out, unexpected = {}, []
     for k, v in state_dict.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"official state dict entry {k!r} is a {type(v).__name__}, not a tensor")
         if k.removeprefix("module.").startswith(_TARGET_BRANCH):
             continue
         nk = _official_key(k)
@@ -302,13 +354,16 @@ def convert_official_state_dict(state_dict: dict, model: ReActNetA) -> dict:
             if not k.endswith("num_batches_tracked"):
                 unexpected.append(k)
             continue
-        if v.shape != target[nk].shape:
-            if v.numel() == target[nk].numel() and nk.endswith(".weight") and "conv" in nk:
-                v = v.reshape(target[nk].shape)  # official stage-2 flat (O*I*k*k, 1) weights
+        want = tuple(target[nk].shape)
+        if tuple(v.shape) != want:
+            flat = (math.prod(want), 1)  # the one documented exception: stage-2 flat latent ``.weights``
+            if k.endswith(".weights") and tuple(v.shape) == flat and nk.startswith("blocks.") and len(want) == 4:
+                v = v.reshape(want)
             else:
                 raise CheckpointError(
-                    f"shape mismatch for {k} -> {nk}: checkpoint {tuple(v.shape)} vs model "
-                    f"{tuple(target[nk].shape)}; is the width / num_classes right?")
+                    f"shape mismatch for {k} (-> {nk}): expected {want}"
+                    + (f" (or the flat latent layout {flat})" if k.endswith(".weights") else "")
+                    + f", found {tuple(v.shape)}; is the width / num_classes right?")
         out[nk] = v
     missing = [k for k in target if k not in out and not k.endswith("num_batches_tracked")]
     if not any(k.startswith("head.") for k in out):  # a backbone-only checkpoint: the head stays at init
