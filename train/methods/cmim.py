@@ -21,8 +21,10 @@ Negatives (``negatives``):
 * ``"batch"``: the other images of the (all-gathered, under DDP) batch; rows of the same image (BURN's
   second view) are neither positives nor negatives. The own process's rows keep their gradient.
 
-a_F and a_B are read with forward hooks on the chosen RSign modules, registered only while the wrapped
-method runs its training step (:meth:`ActivationTap.record`), so the student module itself is never changed.
+The binarisers of a block are the ones its data flow names (``Block.presign_points``, the description
+export and verification walk too); a_F and a_B are read there with forward hooks, registered only while
+the wrapped method runs its training step (:meth:`ActivationTap.record`), so the student module itself is
+never changed.
 """
 
 from __future__ import annotations
@@ -66,11 +68,12 @@ def parse_blocks(spec: str, num_blocks: int) -> list[int]:
 
 
 def binariser_sites(student: nn.Module, blocks: list[int]) -> dict[str, RSign]:
-    """The activation binarisers of the chosen blocks: {"blocks.i.rsign1": RSign, "blocks.i.rsign2": ...}."""
+    """The activation binarisers of the chosen blocks, as each block's own data flow lists them
+    (``Block.presign_points``): {"blocks.i.rsign1": RSign, "blocks.i.rsign2": RSign, ...}."""
     if not isinstance(student, ReActNetA):
         raise ConfigError("--cmim-weight needs a binary student (ReActNet-A); the float teacher has no binarisers")
-    mods = dict(student.named_modules())
-    return {f"blocks.{b}.{r}": mods[f"blocks.{b}.{r}"] for b in blocks for r in ("rsign1", "rsign2")}
+    return {f"blocks.{b}.{path}": student.blocks[b].get_submodule(path)
+            for b in blocks for path, _ in student.blocks[b].presign_points()}
 
 
 class ActivationTap:
