@@ -36,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from common.errors import CheckpointError, ConfigError
+from train.checkpoint import read_checkpoint
 from train.config import PretrainConfig
 from train.dist import all_gather_cat, gather_keep_local_grad, rank_and_world
 from train.loader import batch_images
@@ -166,10 +167,10 @@ class WithCMIM(Method):
 
     @classmethod
     def from_config(cls, method: nn.Module, cfg: PretrainConfig) -> "WithCMIM":
-        student = method.student
-        if not isinstance(student, ReActNetA):
+        network = method.network
+        if not isinstance(network, ReActNetA):
             raise ConfigError("--cmim-weight needs a binary student; --method teacher trains a float network")
-        wrapped = cls(method, parse_blocks(cfg.cmim_blocks, student.cfg.num_blocks), cfg.cmim_weight, cfg.cmim_dim,
+        wrapped = cls(method, parse_blocks(cfg.cmim_blocks, network.cfg.num_blocks), cfg.cmim_weight, cfg.cmim_dim,
                       cfg.cmim_temperature, cfg.cmim_negatives, cfg.cmim_bank, cfg.cmim_pool)
         if cfg.init:
             wrapped.load_init_heads(cfg.init)
@@ -177,8 +178,6 @@ class WithCMIM(Method):
 
     def load_init_heads(self, path: str) -> None:
         """Stage 2: continue the stage-1 run's CMIM heads (and bank) when it had the same CMIM shape."""
-        from train.checkpoint import read_checkpoint
-
         sd = (read_checkpoint(path).get("heads") or {}).get("cmim")
         if sd is None:
             return  # stage 1 ran without CMIM: fresh heads
