@@ -48,6 +48,7 @@ import torch
 from common.errors import BurnEdgeError, ConfigError
 from common.files import atomic_save, atomic_write_json, refuse_same_path
 from export.errors import ExportError
+from export.loading import add_arch_args, arch_from_args, load_model, nonfinite_tensors
 from runtimes.format import LCE_KERNELS
 from train.models.layers import BinaryConv2d
 from train.models.reactnet import ReActNetA
@@ -439,9 +440,11 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
     ins, outs = torch_stages(model, x, output)
     for stage, y in outs.items():
         if not torch.isfinite(y).all():
+            bad = nonfinite_tensors(model)
             rep.failures.append(f"PyTorch's own output is non-finite from stage {stage} on "
-                                f"({int((~torch.isfinite(y)).sum())} values): the checkpoint holds NaN/Inf "
-                                "weights or statistics; nothing to compare against")
+                                f"({int((~torch.isfinite(y)).sum())} values); non-finite tensors in the model: "
+                                f"{len(bad)} ({', '.join(bad[:4])}{' ...' if len(bad) > 4 else ''}); "
+                                "nothing to compare against")
             return rep
     rep.seconds["pytorch"] = time.perf_counter() - t0
     xn = x.numpy().astype(np.float32)
@@ -571,8 +574,6 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--images", default="digits",
                    help="inputs: digits (embedded test split), samples (scikit-image photos), noise, or a folder")
     p.add_argument("--limit", type=int, default=64, help="use at most this many images, >= 1 (default 64)")
-    p.add_argument("--dataset", default=None,
-                   help="data set whose mean/std preprocess the inputs (default: the one the checkpoint records)")
     p.add_argument("--model-output", dest="output", choices=("logits", "features"), default="logits",
                    help="which model output to compare (default logits)")
     p.add_argument("--runtimes", nargs="+", default=list(RUNTIMES), choices=RUNTIMES,
@@ -580,6 +581,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--no-localise", action="store_true",
                    help="skip the teacher-forced stage comparison (then only --min-top1/--min-cosine/--logit-rtol "
                         "and non-finite outputs can fail the gate)")
+    add_arch_args(p)  # --input-size, --dataset (input mean/std) and the official state dict's architecture
     p.add_argument("--report", help="write the JSON report here")
     p.add_argument("--plot", help="write a PNG of the teacher-forced relative error by stage here")
     t = Tolerances()
@@ -607,10 +609,10 @@ def main(argv=None) -> int:
         for flag, path in (("--onnx", args.onnx), ("--lce", args.lce)):
             if path and not Path(path).is_file():
                 raise ExportError(f"{flag} {path}: no such file")
-        from export.loading import load_model
         from export.samples import load_inputs
 
-        loaded = load_model(args.checkpoint, dataset=args.dataset)
+        loaded = load_model(args.checkpoint, arch=arch_from_args(args), input_size=args.input_size,
+                            dataset=args.dataset)
         model = loaded.model
         if not model.cfg.binary_weights and any(r.startswith("lce") for r in args.runtimes):
             raise ExportError("this is a stage-1 checkpoint (float weights): LCE needs binary weights; verify "

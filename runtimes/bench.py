@@ -24,7 +24,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common.errors import BurnEdgeError, ConfigError  # noqa: E402
-from common.files import ensure_writable_dir, refuse_same_path  # noqa: E402
+from common.files import ensure_writable_dir, refuse_same_path, remove_stale_temps  # noqa: E402
 from runtimes import load, runner_class  # noqa: E402
 from runtimes.adb import ADB_DIR  # noqa: E402
 from runtimes.detect import detect_backend  # noqa: E402
@@ -198,6 +198,7 @@ def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dic
         if out is not None:  # before any long work: never clobber an input, never fail only at the end
             refuse_same_path(out, *inputs)
             ensure_writable_dir(Path(out).parent)
+            remove_stale_temps(Path(out).parent)
     if models and not args.no_host and not args.no_isolate:
         probe_models([(m, args.backend, args.kernels) for m in models], xnnpack=not args.no_xnnpack)
     progress = not args.no_progress

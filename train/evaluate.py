@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from common.errors import BurnEdgeError, CheckpointError, ConfigError
-from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path
+from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path, remove_stale_temps
 from train.checkpoint import model_from_checkpoint, reactnet_payload, read_checkpoint, save_checkpoint
 from train.data import build_dataset, dataset_info, eval_transform, train_transform
 from train.models import Teacher, TeacherConfig
@@ -505,7 +505,7 @@ def main(argv=None) -> int:
         for flag, out in (("--json", args.json), ("--classifier", args.classifier)):
             if out:
                 refuse_same_path(out, args.checkpoint, what=flag)
-                ensure_writable_dir(Path(out).parent)
+                remove_stale_temps(ensure_writable_dir(Path(out).parent))
         if args.classifier:
             res, model, _ = deployable_classifier(args.checkpoint, protocols, ecfg)
             save_checkpoint(args.classifier, classifier_payload(model, read_checkpoint(args.checkpoint)))

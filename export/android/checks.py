@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from common.errors import BurnEdgeError
-from common.files import ensure_writable_dir, refuse_same_path
+from common.files import ensure_writable_dir, refuse_same_path, remove_stale_temps
 from export.android.contract import SAMPLES_DIR
 from export.errors import AndroidAssetsError
 from runtimes.format import META_INPUT_SIZE, META_LAYOUT, META_MEAN, META_OUTPUT, META_STD, decode_value, read_sidecar
@@ -49,6 +49,9 @@ def check_target(out: Path, names: Sequence[str], inputs: Sequence[str | os.Path
             raise AndroidAssetsError(f"{p} resolves outside the assets folder {root}")
     for p in paths:
         refuse_same_path(p, *inputs, what="asset")
+    for folder in (out, samples):
+        if folder.is_dir() and not folder.is_symlink():
+            remove_stale_temps(folder)  # temps of a killed earlier run
     return root
 
 

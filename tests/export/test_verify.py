@@ -322,3 +322,19 @@ def test_finds_lce_zero_padding_bug_on_2x2_maps(tiny_reactnet, digits16):
     one = _randomise_bn(tiny_reactnet(blocks=7, padding="one"))
     rep_one = verify(one, digits16[:4], runtimes=("lce-default",), localise=False)
     assert rep_one.passed and rep_one.outputs[0].max_rel < 1e-4, render(rep_one)
+
+
+def test_official_zero_latent_weights_warn_but_export_is_consistent():
+    """Official ReActNet's torch.sign maps a latent weight of exactly 0 to 0; burn-edge and LCE map it to
+    +alpha. Verify says how many and where, and the export still matches burn-edge's PyTorch model."""
+    from tests.export.helpers import edge_case_model
+
+    model = edge_case_model()  # blocks.0.conv3x3 has exact-zero latent weights (and exact-zero pre-signs)
+    x = load_inputs("samples", 16, INFO.mean, INFO.std, limit=4)[0]
+    n = int((model.blocks[0].conv3x3.weight == 0).sum())
+    rep = verify(model, x, runtimes=("onnxruntime",), official=True)
+    assert rep.passed, render(rep)
+    assert len(rep.warnings) == 1 and f"{n} latent binary weights are exactly 0" in rep.warnings[0]
+    assert "blocks.0.conv3x3" in rep.warnings[0] and "self-consistent" in rep.warnings[0]
+    assert "warning:" in render(rep)
+    assert not verify(model, x, runtimes=("onnxruntime",)).warnings  # burn-edge checkpoints: no warning

@@ -116,6 +116,30 @@ def test_truncated_checkpoint_to_lce(ckpt_bytes, tmp_path, k):
     assert rc == 2
 
 
+@settings(max_examples=6, **FUZZ)
+@given(k=st.integers(0, 10_000))
+def test_truncated_checkpoint_resume_and_evaluate(ckpt_bytes, tmp_path, k):
+    """--resume and train.evaluate on a truncated checkpoint: one error line (never a KeyError traceback)."""
+    from train import evaluate, pretrain
+
+    p = tmp_path / "c.pt"
+    p.write_bytes(ckpt_bytes[: k * len(ckpt_bytes) // 10_001])
+    rc, _ = run_cli(pretrain.main, ["--resume", str(p)])
+    assert rc == 2
+    rc, _ = run_cli(evaluate.main, [str(p), "--protocol", "knn"])
+    assert rc == 2
+
+
+def test_resume_from_a_model_only_checkpoint(ckpt_bytes, tmp_path):
+    """A model checkpoint (no optimizer/rng) given to --resume is refused by name, not with a KeyError."""
+    from train import pretrain
+
+    p = tmp_path / "c.pt"
+    p.write_bytes(ckpt_bytes)
+    rc, err = run_cli(pretrain.main, ["--resume", str(p)])
+    assert rc == 2 and ("run config" in err or "not a run checkpoint" in err)
+
+
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=True),
                     st.text(max_size=8), st.just(torch.zeros(2)), st.just(torch.full((3, 3), float("nan"))))
 values = st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=3),
@@ -167,6 +191,20 @@ def test_tflite_audit_cli(tflite_seeds, tmp_path, data, which):
 
     with contextlib.suppress(ModelFileError):
         detect_backend(p)
+
+
+@pytest.mark.lce
+@settings(max_examples=20, **FUZZ)
+@given(data=st.data(), which=st.integers(0, 1))
+def test_tflite_android_assets_cli(tflite_seeds, ckpt_bytes, tmp_path, data, which):
+    from export import android_assets
+
+    ck = tmp_path / "c.pt"
+    ck.write_bytes(ckpt_bytes)
+    p = tmp_path / "m.tflite"
+    p.write_bytes(data.draw(mutants(tflite_seeds[which])))
+    run_cli(android_assets.main, ["--lce", str(p), "--checkpoint", str(ck), "-o", str(tmp_path / "assets"),
+                                  "--samples", "0"])
 
 
 @pytest.mark.lce
