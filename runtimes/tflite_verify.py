@@ -47,7 +47,8 @@ _TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 5: None, 6: 1, 7: 2, 8: 8, 9: 1, 10
 @dataclass(frozen=True)
 class Field:
     """One table field: ``kind`` in scalar | string | table | vector_scalar | vector_string | vector_table |
-    union; ``size`` = bytes of a scalar / vector element; ``ref`` = table or union-enum class name."""
+    union; ``size`` = bytes of a scalar / of a vector element (non-scalars sit inline as a 4-byte uoffset);
+    ``ref`` = table or union-enum class name."""
 
     name: str
     kind: str
@@ -83,21 +84,14 @@ def _classify(body: str) -> Field | None:
     obj = re.search(r"obj = (\w+)\(\)", body)
     flags = [f for f in re.findall(r"number_types\.(\w+?)Flags", body) if f in _FLAG_SIZES]
     flags = flags[-1] if flags else None
-    if "self._tab.Vector(" in body:
-        if obj and "Indirect" in body:
-            return Field("", "vector_table", 4, obj.group(1))
-        if "self._tab.String(" in body:
-            return Field("", "vector_string", 4)
-        if flags:
-            return Field("", "vector_scalar", _FLAG_SIZES[flags])
-        return None  # vectors of structs: none in the TFLite schema
+    kind = "vector_" if "self._tab.Vector(" in body else ""  # element kinds below, for vectors
     if obj and "Indirect" in body:
-        return Field("", "table", 4, obj.group(1))
+        return Field("", kind + "table", 4, obj.group(1))
     if "self._tab.String(" in body:
-        return Field("", "string", 4)
+        return Field("", kind + "string", 4)
     if flags:
-        return Field("", "scalar", _FLAG_SIZES[flags])
-    return None
+        return Field("", kind + "scalar", _FLAG_SIZES[flags])
+    return None  # structs and vectors of structs: none in the TFLite schema
 
 
 @functools.lru_cache(maxsize=2)
@@ -212,7 +206,7 @@ class _Verifier:
             if off == 0:
                 continue
             f = fields.get(fid)
-            size = f.size if f is not None else 1
+            size = 1 if f is None else f.size if f.kind == "scalar" else 4  # inline: the value or a uoffset
             if off + size > tbl_size:
                 self.fail(f"{what}: field {f.name if f else fid} of {name} lies outside its table")
             if f is None:

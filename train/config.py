@@ -84,8 +84,9 @@ class PretrainConfig:
                                 "(negative = from the end) or all")
     cmim_dim: int = _f(128, "CMIM embedding width (official 128)")
     cmim_temperature: float = _f(0.1, "CMIM InfoNCE temperature tau (official 0.1)")
-    cmim_negatives: str = _f("bank", "CMIM negatives: bank (FIFO memory of past embeddings, all ranks) or batch "
-                                     "(the other images of the all-gathered batch)", choices=("bank", "batch"))
+    cmim_negatives: str = _f("batch", "CMIM negatives: batch (the other images of the all-gathered batch) or bank "
+                                      "(FIFO memory of past embeddings, all ranks; stale while the heads move "
+                                      "fast, see docs/training.md)", choices=("bank", "batch"))
     cmim_bank: int = _f(4096, "CMIM memory bank size per binariser and kind (official 4096 negatives)")
     cmim_pool: int = _f(1, "CMIM embeds an activation after average pooling to a P x P grid (1 = global pool)")
     moco_dim: int = _f(128, "MoCo projection dimension")

@@ -149,7 +149,9 @@ def test_binary_methods_train_with_cmim(method, teacher_ckpt, tmp_path):
     pretrain.run(tiny_config(tmp_path, teacher_ckpt, method=method, stage=2, cmim_weight=1.0, cmim_bank=32,
                              limit_train=32))
     ck = read_checkpoint(tmp_path / "checkpoint.pt")
-    assert {"embed_b.blocks_1_rsign1.2.weight", "bank_f.blocks_1_rsign2.keys"} <= set(ck["heads"]["cmim"])
+    keys = set(ck["heads"]["cmim"])
+    assert {"embed_b.blocks_1_rsign1.2.weight", "embed_f.blocks_1_rsign2.2.weight"} <= keys
+    assert not any(k.startswith("bank") for k in keys)  # the default: in-batch negatives, no bank
     rows = read_jsonl(tmp_path / "metrics.jsonl")
     assert rows and all(math.isfinite(r["cmim"]) and 0 <= r["cmim_acc"] <= 1 for r in rows)
 

@@ -44,7 +44,7 @@ def test_kill_and_resume_is_bit_exact(teacher_ckpt, tmp_path, accum, cmim):
     """A run killed mid-epoch (after its last checkpoint) and resumed ends with the same weights
     (with CMIM: the same embedding heads and memory banks, which wrap around several times)."""
     kw = dict(epochs=2, limit_train=96, accum_steps=accum, batch_size=16 // accum, save_every=2,
-              cmim_weight=cmim, cmim_bank=40, cmim_blocks="0,1")
+              cmim_weight=cmim, cmim_negatives="bank", cmim_bank=40, cmim_blocks="0,1")
     ref = pretrain.run(tiny_config(tmp_path / "ref", teacher_ckpt, **kw))
     assert ref["step"] == 12
 

@@ -21,8 +21,10 @@ Negatives (``negatives``):
 * ``"batch"``: the other images of the (all-gathered, under DDP) batch; rows of the same image (BURN's
   second view) are neither positives nor negatives. The own process's rows keep their gradient.
 
-a_F and a_B are read with forward hooks on the chosen RSign modules, registered only while the wrapped
-method runs its training step (:meth:`ActivationTap.record`), so the student module itself is never changed.
+The binarisers of a block are the ones its data flow names (``Block.presign_points``, the description
+export and verification walk too); a_F and a_B are read there with forward hooks, registered only while
+the wrapped method runs its training step (:meth:`ActivationTap.record`), so the student module itself is
+never changed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from common.errors import CheckpointError, ConfigError
+from train.checkpoint import read_checkpoint
 from train.config import PretrainConfig
 from train.dist import all_gather_cat, gather_keep_local_grad, rank_and_world
 from train.loader import batch_images
@@ -66,11 +69,12 @@ def parse_blocks(spec: str, num_blocks: int) -> list[int]:
 
 
 def binariser_sites(student: nn.Module, blocks: list[int]) -> dict[str, RSign]:
-    """The activation binarisers of the chosen blocks: {"blocks.i.rsign1": RSign, "blocks.i.rsign2": ...}."""
+    """The activation binarisers of the chosen blocks, as each block's own data flow lists them
+    (``Block.presign_points``): {"blocks.i.rsign1": RSign, "blocks.i.rsign2": RSign, ...}."""
     if not isinstance(student, ReActNetA):
         raise ConfigError("--cmim-weight needs a binary student (ReActNet-A); the float teacher has no binarisers")
-    mods = dict(student.named_modules())
-    return {f"blocks.{b}.{r}": mods[f"blocks.{b}.{r}"] for b in blocks for r in ("rsign1", "rsign2")}
+    return {f"blocks.{b}.{path}": student.blocks[b].get_submodule(path)
+            for b in blocks for path, _ in student.blocks[b].presign_points()}
 
 
 class ActivationTap:
@@ -149,7 +153,7 @@ class WithCMIM(Method):
     """
 
     def __init__(self, method: nn.Module, blocks: list[int], weight: float, dim: int = 128, temperature: float = 0.1,
-                 negatives: str = "bank", bank_size: int = 4096, pool: int = 1):
+                 negatives: str = "batch", bank_size: int = 4096, pool: int = 1):
         super().__init__()
         if negatives not in NEGATIVES:
             raise ConfigError(f"--cmim-negatives must be one of {NEGATIVES}, got {negatives!r}")
@@ -163,10 +167,10 @@ class WithCMIM(Method):
 
     @classmethod
     def from_config(cls, method: nn.Module, cfg: PretrainConfig) -> "WithCMIM":
-        student = method.student
-        if not isinstance(student, ReActNetA):
+        network = method.network
+        if not isinstance(network, ReActNetA):
             raise ConfigError("--cmim-weight needs a binary student; --method teacher trains a float network")
-        wrapped = cls(method, parse_blocks(cfg.cmim_blocks, student.cfg.num_blocks), cfg.cmim_weight, cfg.cmim_dim,
+        wrapped = cls(method, parse_blocks(cfg.cmim_blocks, network.cfg.num_blocks), cfg.cmim_weight, cfg.cmim_dim,
                       cfg.cmim_temperature, cfg.cmim_negatives, cfg.cmim_bank, cfg.cmim_pool)
         if cfg.init:
             wrapped.load_init_heads(cfg.init)
@@ -174,8 +178,6 @@ class WithCMIM(Method):
 
     def load_init_heads(self, path: str) -> None:
         """Stage 2: continue the stage-1 run's CMIM heads (and bank) when it had the same CMIM shape."""
-        from train.checkpoint import read_checkpoint
-
         sd = (read_checkpoint(path).get("heads") or {}).get("cmim")
         if sd is None:
             return  # stage 1 ran without CMIM: fresh heads
