@@ -250,9 +250,9 @@ def _check_lce_loads(flatbuffer: bytes, what: str) -> None:
     """A model file the flatbuffer reader or the TFLite loader rejects ends as one error, not a crash later."""
     import tensorflow as tf
 
-    from runtimes.tflite_flatbuffer import read_ops
+    from runtimes.tflite_verify import verify_tflite
 
-    read_ops(flatbuffer, what)  # ModelFileError on a non-TFLite or corrupt flatbuffer
+    verify_tflite(flatbuffer, what)  # ModelFileError on a non-TFLite, corrupt or truncated flatbuffer
     try:
         tf.lite.Interpreter(model_content=flatbuffer)
     except Exception as e:

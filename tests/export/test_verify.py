@@ -346,3 +346,13 @@ def test_official_zero_latent_weights_warn_but_export_is_consistent():
     assert "blocks.0.conv3x3" in rep.warnings[0] and "self-consistent" in rep.warnings[0]
     assert "warning:" in render(rep)
     assert not verify(model, x, runtimes=("onnxruntime",)).warnings  # burn-edge checkpoints: no warning
+
+
+@pytest.mark.lce
+def test_cli_truncated_lce_is_one_error_line(tmp_path, tiny_reactnet, lce_model, capsys):
+    ck = save_checkpoint(tmp_path / "m.pt", reactnet_payload(_randomise_bn(tiny_reactnet(blocks=1))))
+    data = lce_model.read_bytes()
+    (tmp_path / "half.tflite").write_bytes(data[: len(data) // 2])
+    assert main([str(ck), "--runtimes", "lce-default", "--lce", str(tmp_path / "half.tflite"), "--limit", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "half.tflite" in err[0], err
