@@ -250,9 +250,9 @@ def _check_lce_loads(flatbuffer: bytes, what: str) -> None:
     """A model file the flatbuffer reader or the TFLite loader rejects ends as one error, not a crash later."""
     import tensorflow as tf
 
-    from runtimes.tflite_flatbuffer import read_ops
+    from runtimes.tflite_verify import verify_tflite
 
-    read_ops(flatbuffer, what)  # ModelFileError on a non-TFLite or corrupt flatbuffer
+    verify_tflite(flatbuffer, what)  # ModelFileError on a non-TFLite, corrupt or truncated flatbuffer
     try:
         tf.lite.Interpreter(model_content=flatbuffer)
     except Exception as e:
@@ -321,9 +321,10 @@ def chained_outputs(model: ReActNetA, runtimes, x: np.ndarray, stages: list[str]
 
 @torch.no_grad()
 def judge_stage(runtime: str, stage: str, module, x_ref: torch.Tensor, y_ref: torch.Tensor,
-                got: dict[str, np.ndarray], tol: Tolerances) -> StageVerdict:
+                got: dict[str, np.ndarray], tol: Tolerances, env_ref: dict | None = None) -> StageVerdict:
     """Verdict for one teacher-forced stage. got: the runtime's ``"<stage>"`` output and, for a Block, its
-    ``"<stage>:<value>"`` binariser inputs (see :func:`isolated_outputs`)."""
+    ``"<stage>:<value>"`` binariser inputs (see :func:`isolated_outputs`); env_ref: ``module.trace(x_ref)``
+    if already computed (it is shared by all runtimes)."""
     out = got[stage]
     ref = y_ref.numpy()
     max_rel = rel_err(out, ref)
@@ -336,7 +337,7 @@ def judge_stage(runtime: str, stage: str, module, x_ref: torch.Tensor, y_ref: to
         if max_rel > tol.block_rtol:
             v.verdict, v.detail = BUG, f"differs by {max_rel:.2e} of max|ref| (no binariser in this stage)"
         return v
-    env_ref = module.trace(x_ref)
+    env_ref = env_ref if env_ref is not None else module.trace(x_ref)
     sign_inputs, notes = {}, []
     for path, name in module.presign_points():
         p_ref = env_ref[name]
@@ -361,7 +362,8 @@ def judge_stage(runtime: str, stage: str, module, x_ref: torch.Tensor, y_ref: to
             notes.append(f"{int(flipped.sum())} at {path}")
         if name != "x":
             sign_inputs[path] = p_rt
-    replay = module.trace(x_ref, sign_inputs)[module.dataflow()[-1].out].numpy()
+    # Same bits as PyTorch: the replay is PyTorch's own output (no need to recompute it).
+    replay = module.trace(x_ref, sign_inputs)[module.dataflow()[-1].out].numpy() if v.flips else ref
     v.replay_rel = rel_err(out, replay)
     if v.replay_rel > tol.block_rtol:
         v.verdict = BUG
@@ -471,8 +473,10 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
     if localise:
         modules = dict(model.stages(output))
         for stage in outs:
+            m = modules[stage]
+            env_ref = m.trace(ins[stage]) if hasattr(m, "presign_points") else None
             for rt in runtimes:
-                v = judge_stage(rt, stage, modules[stage], ins[stage], outs[stage], got[rt], tol)
+                v = judge_stage(rt, stage, m, ins[stage], outs[stage], got[rt], tol, env_ref)
                 rep.stages.append(v)
                 if v.verdict not in (EXACT, FLIPS):
                     rep.failures.append(f"{rt}: {v.verdict} at {stage}: {v.detail}")
