@@ -274,12 +274,12 @@ def _check_references(v: _Verifier, root: int) -> None:
     from math import prod
 
     m = _fields(v, root, "Model")
-    n_codes = len(_vec_tables(v, m.get("OperatorCodes")))
+    codes = _vec_tables(v, m.get("OperatorCodes"))
+    n_codes = len(codes)
     buffers = _vec_tables(v, m.get("Buffers"))
     subgraphs = _vec_tables(v, m.get("Subgraphs"))
     if not subgraphs:
         v.fail("the model has no subgraph")
-    codes = _vec_tables(v, m.get("OperatorCodes"))
     for si, sg in enumerate(subgraphs):
         g = _fields(v, sg, "SubGraph")
         tensors = _vec_tables(v, g.get("Tensors"))

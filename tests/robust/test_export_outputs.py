@@ -73,12 +73,9 @@ def test_audit_json_equal_to_model_is_refused(tmp_path, capsys):
     assert "is the input file" in _one_error(capsys) and m.read_bytes()[4:8] == b"TFL3"
 
 
-def test_audit_of_truncated_model_is_one_line(tmp_path, capsys):
+def test_audit_of_truncated_model_is_one_line(float_tflite_model, tmp_path, capsys):
     """Before: a traceback from the flatbuffer reader on the first half of a valid model."""
-    pytest.importorskip("tensorflow")
-    from tests.runtimes import tiny_models
-
-    full = tiny_models.build_float_tflite(tmp_path / "full.tflite")
+    full = float_tflite_model
     half = tmp_path / "half.tflite"
     half.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     assert audit.main([str(half)]) == 2
