@@ -9,6 +9,7 @@ import pytest
 
 from export.android.writer import write_android_assets
 from runtimes.app_result import EXTRA_KEYS, ROW_KEYS, AppResultError, load_app_result, parse_app_result
+from tests.android.test_android_assets import fake_tflite
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +17,7 @@ def java_result(java_build, tmp_path_factory) -> dict:
     """A result file written by org.burnedge.demo.logic.ResultWriter (via HostTool sample-result)."""
     d = tmp_path_factory.mktemp("app_result")
     for name in ("lce.tflite", "float.tflite"):
-        (d / name).write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(16))
+        fake_tflite(d / name, name.encode())
     meta = write_android_assets(d / "assets", lce_model=d / "lce.tflite", float_model=d / "float.tflite",
                                 arch={}, input_size=16, mean=(0.5,) * 3, std=(0.25,) * 3,
                                 class_names=["a", "b"], source_checkpoint=None)
