@@ -20,7 +20,7 @@ from pathlib import Path
 
 from common.errors import CheckpointError
 from common.files import ensure_writable_dir, refuse_same_path, remove_stale_temps, sha256_file
-from train.checkpoint import model_from_checkpoint, read_checkpoint
+from train.checkpoint import model_from_checkpoint, nonfinite_names, read_checkpoint
 from train.data import DATASETS, IMAGENET_MEAN, IMAGENET_STD, dataset_info
 from train.models.reactnet import NUM_BLOCKS, ReActNetA, ReActNetConfig
 
@@ -115,10 +115,7 @@ def load_model(path: str | Path, *, arch: ReActNetConfig | None = None, input_si
 
 def nonfinite_tensors(model) -> list[str]:
     """Names of the parameters and floating-point buffers of ``model`` holding any NaN or Inf."""
-    import torch
-
-    return [n for n, t in [*model.named_parameters(), *model.named_buffers()]
-            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    return nonfinite_names([*model.named_parameters(), *model.named_buffers()])
 
 
 def require_finite(lm: LoadedModel) -> None:

@@ -32,6 +32,13 @@ from train.models.reactnet import (
 FORMAT = "burn-edge/1"
 
 
+def nonfinite_names(named_tensors) -> list[str]:
+    """Names of the floating-point tensors holding any NaN or Inf, from ``(name, tensor)`` pairs (a
+    ``state_dict().items()`` or ``named_parameters()`` + ``named_buffers()``). The one finite check that the
+    trainer (before a save) and the exporters (after a load) share."""
+    return [n for n, t in named_tensors if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """Write ``payload`` with torch.save to a temp file in the same folder, then rename over ``path``.
 

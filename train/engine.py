@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from common.errors import CheckpointError, ConfigError, NonFiniteError
 from common.files import remove_stale_temps
-from train.checkpoint import read_checkpoint, save_checkpoint
+from train.checkpoint import nonfinite_names, read_checkpoint, save_checkpoint
 from train.config import PretrainConfig
 from train.dist import DistInfo, all_gather_cat, all_reduce_mean
 from train.loader import batch_images, build_train_loader, to_device
@@ -96,8 +96,7 @@ class Trainer:
     def save(self) -> None:
         """Write ``<out>/checkpoint.pt`` atomically (main process only). Never writes non-finite weights:
         raises NonFiniteError and leaves the last good checkpoint in place."""
-        bad = [n for n, t in self.method.state_dict().items()
-               if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        bad = nonfinite_names(self.method.state_dict().items())
         if bad:
             raise NonFiniteError(f"{len(bad)} tensors of the model hold NaN/Inf at step {self.step} (e.g. "
                                  f"{', '.join(bad[:3])}); not saved. {self.where_good()}; lower --lr")
