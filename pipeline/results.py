@@ -4,11 +4,20 @@
   python -m pipeline.results --preset digits-tiny --out runs/results --seeds 0 --no-ablations   # a quick look
 
 Every row is trained once per seed (``--seeds``, default 0 1 2) and evaluated with the linear probe and
-weighted kNN (:mod:`train.evaluate`); the table shows mean ± std over the seeds that finished. The two
-float teachers are trained once (seed 0) and shared by every row and seed. Runs are done seed by seed
-(every row of seed 0 first), so an interrupted table still has whole rows; re-running reuses every
-finished checkpoint and evaluation. Writes ``<out>/results.json`` (per-seed numbers and each BURN run's
-KL curve) and ``<out>/results.md`` after every evaluated run.
+weighted kNN (:mod:`train.evaluate`); the table shows mean ± std over the seeds that finished, and the
+training throughput (img/s, mean over the run's logged steps). The two float teachers are trained once
+(seed 0) and shared by every row and seed. Runs are done seed by seed (every row of seed 0 first), so an
+interrupted table still has whole rows; re-running reuses every finished checkpoint and evaluation.
+Writes ``<out>/results.json`` (per-seed numbers and each BURN run's KL curve) and ``<out>/results.md``
+after every evaluated run.
+
+Several processes may fill one table: give each a disjoint ``--rows`` list and the same ``--out``
+(``random-init`` reads the ``burn`` row's checkpoint, so keep the two together). Each finished run is
+merged into ``results.json`` under a file lock, and the teachers are trained by whichever process comes
+first while the others wait::
+
+  OMP_NUM_THREADS=1 python -m pipeline.results --rows burn random-init burn-paper abl1 abl12 abl123 &
+  OMP_NUM_THREADS=1 python -m pipeline.results --rows s2bnn supervised-kl supervised supervised-cmim burn-cmim
 
 Rows (digits-tiny: stage = the preset's epochs, or ``--epochs``):
 
@@ -19,18 +28,21 @@ Rows (digits-tiny: stage = the preset's epochs, or ``--epochs``):
 * Table 5 of the paper, on the default recipe, single stage (= stage 2 from scratch): (1) the random
   classifier alone (KL only), (1)(2) + FS with a constant lambda, (1)(2)(3) + the dynamic lambda; "all"
   adds the multi-stage schedule and is the BURN row.
+* CMIM (Shang et al. 2022) piled on: supervised + CMIM and BURN + CMIM, the same stages, seeds and data
+  order as their base rows, with ``--cmim-weight`` (the preset's other ``--cmim-*`` values).
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from common.errors import BurnEdgeError
+from common.errors import BurnEdgeError, ConfigError
 from common.files import atomic_write_text
 from train.config import PRESETS, resolve_config
 from train.evaluate import EvalConfig, evaluate
@@ -57,6 +69,13 @@ ABLATIONS: dict[str, tuple[str, list[dict]]] = {
               [dict(method="burn", stage=2, lam_schedule="constant", lam_start=0.7)]),
     "abl123": ("Table 5 (1)(2)(3): + dynamic lambda (single stage)", [dict(method="burn", stage=2)]),
 }
+CMIM_ROWS: dict[str, tuple[str, list[dict]]] = {  # "cmim": True -> cmim_weight = --cmim-weight
+    "supervised-cmim": ("supervised + CMIM (labels)",
+                        [dict(method="supervised", stage=1, cmim=True), dict(method="supervised", stage=2, cmim=True)]),
+    "burn-cmim": ("BURN + CMIM (recipe official)",
+                  [dict(method="burn", stage=1, cmim=True), dict(method="burn", stage=2, cmim=True)]),
+}
+ALL_ROWS = {**ROWS, **ABLATIONS, **CMIM_ROWS}
 ALL_ROW = "burn"  # Table 5 "all" = (1)(2)(3) + multi-stage = the default BURN row
 
 
@@ -78,6 +97,64 @@ def _kl_curve(run_dir: Path) -> dict | None:
     return {"first": rows[0]["kl"], "epoch_end": [ends[e] for e in sorted(ends)]}
 
 
+def _throughput(run_dir: Path) -> float | None:
+    """Mean training img/s over every logged step of every stage under ``run_dir`` (None if none logged)."""
+    rates = [r["img_per_s"] for d in sorted(run_dir.glob("stage*")) if (d / "metrics.jsonl").is_file()
+             for r in read_jsonl(d / "metrics.jsonl") if r.get("img_per_s")]
+    return statistics.fmean(rates) if rates else None
+
+
+class ResultsFile:
+    """``<out>/results.json`` shared by concurrent processes: every read-modify-write holds an exclusive
+    ``fcntl`` lock on ``<out>/results.lock``, so two processes filling disjoint rows never lose a run."""
+
+    def __init__(self, out: Path):
+        self.out, self.path = out, out / "results.json"
+        out.mkdir(parents=True, exist_ok=True)
+
+    def locked(self):
+        """Context manager: the exclusive lock (held while training the shared teachers, too)."""
+        return _FileLock(self.out / "results.lock")
+
+    def read(self) -> dict:
+        results = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        results.setdefault("runs", {})
+        return results
+
+    def record(self, name: str, seed: int, entry: dict, render=None, *, lock: bool = True) -> dict:
+        """Merge one run into the file (re-read under the lock; ``lock=False`` when the caller holds it), then
+        ``render(merged results)`` still under the lock (the table, so it never lags another process's run)."""
+        with self.locked() if lock else _NoLock():
+            results = self.read()
+            results["runs"].setdefault(name, {})[str(seed)] = entry
+            atomic_write_text(self.path, json.dumps(results, indent=1))
+            if render is not None:
+                render(results)
+        return results
+
+
+class _NoLock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+class _FileLock:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        self.fh = open(self.path, "a")
+        fcntl.flock(self.fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+
+
 def mean_std(values: list[float]) -> tuple[float, float]:
     """(mean, sample std) of ``values``; std is 0 for a single value."""
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
@@ -89,7 +166,12 @@ def main(argv=None) -> int:
     p.add_argument("--preset", default="digits-tiny", choices=sorted(PRESETS), help="preset (default digits-tiny)")
     p.add_argument("--out", default="runs/results", help="folder for the runs and the table (default runs/results)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds per row (default 0 1 2)")
+    p.add_argument("--rows", nargs="+", choices=list(ALL_ROWS), default=None, metavar="ROW",
+                   help=f"train and evaluate only these rows (default: all but --no-ablations); one of "
+                        f"{', '.join(ALL_ROWS)}")
     p.add_argument("--no-ablations", dest="ablations", action="store_false", help="skip the Table 5 rows")
+    p.add_argument("--cmim-weight", type=float, default=0.1,
+                   help="alpha of the + CMIM rows (default 0.1; the CMIM term is ~ln(batch) at start)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of every binary training stage (default: preset)")
     p.add_argument("--supervised-epochs", type=int, default=None,
                    help="epochs of each supervised (labels) stage (default: --epochs)")
@@ -98,44 +180,53 @@ def main(argv=None) -> int:
     p.add_argument("--data-root", default=None, help="data folder for non-embedded data sets")
     args = p.parse_args(argv)
     out = Path(args.out)
-    rows = {**ROWS, **(ABLATIONS if args.ablations else {})}
+    rows = select_rows(args.rows, args.ablations)
     try:
-        res_path = out / "results.json"
-        results = json.loads(res_path.read_text()) if res_path.is_file() else {}
-        results.setdefault("runs", {})
+        store = ResultsFile(out)
         base = {} if args.data_root is None else {"data_root": args.data_root}
-        teachers = {}
-        for name, overrides in TEACHERS.items():
-            teachers[name] = out / name / "checkpoint.pt"
-            if not teachers[name].is_file():
-                print(f"[{name}] training (shared by every row and seed)", flush=True)
-                run(resolve_config(args.preset, **overrides, **base, seed=0, out=str(teachers[name].parent)))
-        if "teacher-moco" not in results["runs"]:
-            results["runs"]["teacher-moco"] = {"0": evaluate(str(teachers["teacher-moco"]), ("linear", "knn"),
-                                                             EvalConfig(data_root=args.data_root))}
+        teachers = {name: out / name / "checkpoint.pt" for name in TEACHERS}
+        with store.locked():  # a second process waits here until the first has trained the teachers
+            for name, overrides in TEACHERS.items():
+                if not teachers[name].is_file():
+                    print(f"[{name}] training (shared by every row and seed)", flush=True)
+                    run(resolve_config(args.preset, **overrides, **base, seed=0, out=str(teachers[name].parent)))
+            if "teacher-moco" not in store.read()["runs"]:
+                store.record("teacher-moco", 0, evaluate(str(teachers["teacher-moco"]), ("linear", "knn"),
+                                                         EvalConfig(data_root=args.data_root)), lock=False)
         for seed, name in schedule(args.seeds, list(rows)):
-            stages = rows[name][1]
-            done = results["runs"].setdefault(name, {})
-            if str(seed) in done:
+            if str(seed) in store.read()["runs"].get(name, {}):
                 continue
             t0 = time.time()
-            ckpt = _train_row(args, out / name / f"seed{seed}", stages, seed, teachers, base)
+            run_dir = out / name / f"seed{seed}"
+            ckpt = _train_row(args, run_dir, rows[name][1], seed, teachers, base)
             src = ckpt or out / ALL_ROW / f"seed{seed}" / "stage2" / "checkpoint.pt"  # random init: same shape
+            if ckpt is None and not src.is_file():
+                raise ConfigError(f"row random-init evaluates the burn row's seed-{seed} network: train row burn "
+                                  f"first (put both in the same --rows list)")
             r = evaluate(str(src), ("linear", "knn"), EvalConfig(random_init=ckpt is None, seed=seed,
                                                                   data_root=args.data_root))
-            r["kl"] = {d.name: _kl_curve(d) for d in sorted((out / name / f"seed{seed}").glob("stage*"))
+            r["kl"] = {d.name: _kl_curve(d) for d in sorted(run_dir.glob("stage*"))
                        if _kl_curve(d)} if ckpt is not None else {}
+            r["img_per_s"] = _throughput(run_dir) if ckpt is not None else None
             r["seconds"] = round(time.time() - t0, 1)
-            done[str(seed)] = r
             print(f"[{name} seed {seed}] linear {r['linear']['top1']:.2%}  kNN {r['knn']['top1']:.2%} "
                   f"({r['seconds']:.0f}s)", flush=True)
-            atomic_write_text(res_path, json.dumps(results, indent=1))
-            atomic_write_text(out / "results.md", format_table(results, rows, args))
-        print(format_table(results, rows, args))
+            store.record(name, seed, r, lambda res: atomic_write_text(out / "results.md", format_table(res, args)))
+        print(format_table(store.read(), args))
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def select_rows(names: list[str] | None, ablations: bool = True) -> dict[str, tuple[str, list[dict]]]:
+    """The rows to run, in table order: ``names`` (any of ALL_ROWS), or every row (less the ablations)."""
+    if names is None:
+        names = [n for n in ALL_ROWS if ablations or n not in ABLATIONS]
+    unknown = [n for n in names if n not in ALL_ROWS]
+    if unknown:
+        raise ConfigError(f"unknown rows {unknown}; choose from {list(ALL_ROWS)}")
+    return {n: ALL_ROWS[n] for n in ALL_ROWS if n in names}
 
 
 KEY_ROWS = ("burn", "random-init", "s2bnn", "supervised-kl", "supervised", "abl1")  # what the goal is stated on
@@ -161,6 +252,9 @@ def _train_row(args, run_dir: Path, stages: list[dict], seed: int, teachers: dic
             epochs = args.supervised_epochs if overrides["method"] == "supervised" else None
             epochs = epochs or args.epochs
             extra = {k: v for k, v in (("epochs", epochs), ("warmup_epochs", args.warmup_epochs)) if v is not None}
+            overrides = dict(overrides)
+            if overrides.pop("cmim", False):
+                extra["cmim_weight"] = args.cmim_weight
             cfg = resolve_config(args.preset, **overrides, **base, **extra, seed=seed, out=str(stage_dir),
                                  teacher_checkpoint=str(teachers[_teacher_for(overrides)]),
                                  init=str(init) if init else None)
@@ -175,28 +269,34 @@ def _cell(ms: tuple[float, float], n: int) -> str:
     return f"{ms[0]:.1f} ± {ms[1]:.1f}" if n > 1 else f"{ms[0]:.1f}"
 
 
-def format_table(results: dict, rows: dict, args) -> str:
-    cmd = f"python -m pipeline.results --preset {args.preset} --out {args.out} --seeds " + \
-        " ".join(map(str, args.seeds)) + ("" if args.ablations else " --no-ablations") + \
+def format_table(results: dict, args) -> str:
+    """Markdown: one line per row of ALL_ROWS that has results or was asked for (``args.rows``)."""
+    runs = results.get("runs", {})
+    wanted = select_rows(args.rows, args.ablations)
+    rows = {n: v for n, v in ALL_ROWS.items() if n in wanted or runs.get(n)}
+    cmd = f"python -m pipeline.results --preset {args.preset} --seeds " + " ".join(map(str, args.seeds)) + \
+        f" --cmim-weight {args.cmim_weight:g}" + \
         (f" --epochs {args.epochs}" if args.epochs else "") + \
         (f" --supervised-epochs {args.supervised_epochs}" if args.supervised_epochs else "") + \
         (f" --warmup-epochs {args.warmup_epochs}" if args.warmup_epochs is not None else "")
     lines = [f"Generated by `{cmd}`: linear probe and weighted kNN (k=20), top-1 on the test split, "
              "mean ± std over n seeds.", "",
-             "| row | n | linear top-1 | kNN top-1 | KL after epoch 1 (first stage) |", "|---|---:|---:|---:|---:|"]
-    runs = results.get("runs", {})
+             "| row | n | linear top-1 | kNN top-1 | KL after epoch 1 (first stage) | train img/s |",
+             "|---|---:|---:|---:|---:|---:|"]
     labels = {"teacher-moco": "float teacher h (MoCo-v2, reference; trained once)",
               **{k: v[0] for k, v in rows.items()}}
     for name, label in labels.items():
         per_seed = list(runs.get(name, {}).values())
         if not per_seed:
-            lines.append(f"| {label} | 0 | not run | not run | |")
+            lines.append(f"| {label} | 0 | not run | not run | | |")
             continue
         lin = _cell(mean_std([100 * r["linear"]["top1"] for r in per_seed]), len(per_seed))
         knn = _cell(mean_std([100 * r["knn"]["top1"] for r in per_seed]), len(per_seed))
         kls = [next(iter(r["kl"].values()))["epoch_end"][0] for r in per_seed if r.get("kl")]
         kl = f"{mean_std(kls)[0]:.3f}" if kls else ""
-        lines.append(f"| {label} | {len(per_seed)} | {lin} | {knn} | {kl} |")
+        rates = [r["img_per_s"] for r in per_seed if r.get("img_per_s")]
+        rate = f"{mean_std(rates)[0]:.0f}" if rates else ""
+        lines.append(f"| {label} | {len(per_seed)} | {lin} | {knn} | {kl} | {rate} |")
     return "\n".join(lines) + "\n"
 
 
