@@ -23,8 +23,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from any checkout
+
+import torch  # noqa: E402
 
 from train.config import resolve_config
 from train.losses import burn_loss
