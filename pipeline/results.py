@@ -35,6 +35,7 @@ Rows (digits-tiny: stage = the preset's epochs, or ``--epochs``):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import json
 import statistics
@@ -98,7 +99,8 @@ def _kl_curve(run_dir: Path) -> dict | None:
 
 
 def _throughput(run_dir: Path) -> float | None:
-    """Mean training img/s over every logged step of every stage under ``run_dir`` (None if none logged)."""
+    """Mean training img/s (wall clock of the training loop, data loading included; an image = one sample,
+    whatever its number of views) over every logged interval of every stage under ``run_dir``."""
     rates = [r["img_per_s"] for d in sorted(run_dir.glob("stage*")) if (d / "metrics.jsonl").is_file()
              for r in read_jsonl(d / "metrics.jsonl") if r.get("img_per_s")]
     return statistics.fmean(rates) if rates else None
@@ -124,21 +126,13 @@ class ResultsFile:
     def record(self, name: str, seed: int, entry: dict, render=None, *, lock: bool = True) -> dict:
         """Merge one run into the file (re-read under the lock; ``lock=False`` when the caller holds it), then
         ``render(merged results)`` still under the lock (the table, so it never lags another process's run)."""
-        with self.locked() if lock else _NoLock():
+        with self.locked() if lock else contextlib.nullcontext():
             results = self.read()
             results["runs"].setdefault(name, {})[str(seed)] = entry
             atomic_write_text(self.path, json.dumps(results, indent=1))
             if render is not None:
                 render(results)
         return results
-
-
-class _NoLock:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
 
 
 class _FileLock:
