@@ -199,8 +199,8 @@ def main(argv=None) -> int:
                                   f"first (put both in the same --rows list)")
             r = evaluate(str(src), ("linear", "knn"), EvalConfig(random_init=ckpt is None, seed=seed,
                                                                   data_root=args.data_root))
-            r["kl"] = {d.name: _kl_curve(d) for d in sorted(run_dir.glob("stage*"))
-                       if _kl_curve(d)} if ckpt is not None else {}
+            r["kl"] = {d.name: curve for d in sorted(run_dir.glob("stage*"))
+                       if (curve := _kl_curve(d))} if ckpt is not None else {}
             r["img_per_s"] = _throughput(run_dir) if ckpt is not None else None
             r["seconds"] = round(time.time() - t0, 1)
             print(f"[{name} seed {seed}] linear {r['linear']['top1']:.2%}  kNN {r['knn']['top1']:.2%} "
