@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow settings
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _bench.args_parser(__doc__, add_help)
     p.add_argument("--input-size", type=int, default=224, help="input resolution (default 224)")
     p.add_argument("--images", type=int, default=16, help="sample photos to use, 1..16 (default 16)")
     p.add_argument("--eps", type=float, default=1e-6, help="relative input perturbation (default 1e-6)")

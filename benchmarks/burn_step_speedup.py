@@ -23,11 +23,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from any checkout
-
-import torch  # noqa: E402
+import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow settings
+import torch
 
 from train.config import resolve_config
 from train.losses import burn_loss
@@ -62,7 +60,7 @@ def naive_loss(m: Burn, v1: torch.Tensor, v2: torch.Tensor, step: int, total: in
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _bench.args_parser(__doc__)
     p.add_argument("--config", choices=sorted(CONFIGS), default="reactnet-a-224", help="model (default reactnet-a-224)")
     p.add_argument("--batch-size", type=int, default=None, help="images per view (default 8 at 224², 64 tiny)")
     p.add_argument("--steps", type=int, default=4, help="timed steps of each kind (default 4; medians reported)")

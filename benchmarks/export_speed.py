@@ -10,20 +10,16 @@ stage and a summary; nothing is asserted. Timings on a shared machine are noisy.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow settings
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _bench.args_parser(__doc__, add_help)
     p.add_argument("--input-size", type=int, default=224, help="input resolution (default 224)")
     p.add_argument("--width", type=float, default=1.0, help="width multiplier (default 1.0 = ReActNet-A)")
     p.add_argument("--padding", choices=("zero", "one"), default="zero", help="binary conv padding (default zero)")

@@ -14,15 +14,12 @@ variants taking turns step by step, and prints the overhead.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from any checkout
-
-import torch  # noqa: E402
+import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow settings
+import torch
 
 from train.config import resolve_config
 from train.methods import Burn
@@ -90,7 +87,7 @@ def bench(name: str, device: str, batch: int, steps: int, warmup: int, amp: str,
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _bench.args_parser(__doc__)
     p.add_argument("--config", choices=sorted(CONFIGS) + ["all"], default="all", help="which model (default all)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto = CPU, plus CUDA when available (default auto)")

@@ -14,16 +14,12 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow settings
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _bench.args_parser(__doc__, add_help)
     p.add_argument("--input-size", type=int, default=224, help="input resolution (default 224)")
     p.add_argument("--images", type=int, default=16, help="sample photos, 1..16 (default 16)")
     return p
