@@ -15,10 +15,16 @@ leak in. Each Block also outputs the value its second binariser reads (``Block.p
 harness then replays the block in PyTorch (``Block.trace``) with the runtime's binariser inputs, i.e.
 with the runtime's bits, and compares. Each stage of each runtime gets one verdict:
 
-* ``exact``: no bit differs and the output matches PyTorch within ``block_rtol`` (relative to max|ref|);
+Tolerances come from the computation itself. Each stage is also run in float64 PyTorch with float32's bits
+(:func:`stage_yardsticks`); PyTorch float32's own relative error against it is the stage's *yardstick*, and
+a runtime may differ from PyTorch float32 by ``max(block_rtol, rounding_factor x yardstick)`` (below: "within
+tolerance"). A badly conditioned stage (trained BN scales, cancelling biases) thus gets the looser bound its
+own float32 arithmetic needs, a well conditioned one keeps the ``block_rtol`` floor.
+
+* ``exact``: no bit differs and the output matches PyTorch within tolerance (relative to max|ref|);
 * ``near-zero flips``: some of the block's own binariser bits differ, every one from a pre-sign value the
-  runtime computed within rounding (its binariser input matches within ``block_rtol``), and with those
-  bits PyTorch reproduces the runtime's output within ``block_rtol``; at most ``max_flip_rate`` of bits;
+  runtime computed within rounding (its binariser input matches within tolerance), and with those
+  bits PyTorch reproduces the runtime's output within tolerance; at most ``max_flip_rate`` of bits;
 * ``real bug``: anything else -- the block computes something else from the same bits (padding
   geometry, a dropped or corrupted BN, sign(0) = 0, wrong weights), whatever happened upstream;
 * ``non-finite``: NaN or Inf in the runtime's stage output.
@@ -34,6 +40,7 @@ Block verdicts always describe a fresh export of the checkpoint by the same conv
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import os
 import sys
@@ -61,11 +68,27 @@ EXACT, FLIPS, BUG, NONFINITE = "exact", "near-zero flips", "real bug", "non-fini
 class Tolerances:
     """Gate thresholds (all configurable from the CLI). End-to-end ones are off (None) by default."""
 
-    block_rtol: float = 1e-4      # teacher-forced stage output vs PyTorch replayed with the runtime's bits
+    block_rtol: float = 1e-4      # floor of a stage's tolerance (max|diff|/max|ref|, after replaying bit flips)
+    rounding_factor: float = 8.0  # a stage's tolerance: max(block_rtol, rounding_factor * PyTorch float32's own
+                                  # error against float64 on that stage, same bits) -- see stage_yardsticks
     max_flip_rate: float = 1e-3   # near-zero bit flips allowed per stage, as a fraction of its binarised values
     min_top1: float | None = None     # end to end: top-1 agreement with PyTorch (fraction)
     min_cosine: float | None = None   # end to end: mean centred cosine similarity of the outputs
     logit_rtol: float | None = None   # end to end: max |diff| / max |ref|
+
+
+    def validate(self) -> None:
+        """ConfigError unless every set threshold is a finite number in its range (a NaN would switch the
+        gate off: ``x > nan`` is always false)."""
+        ranges = {"block_rtol": (0.0, 1.0), "rounding_factor": (1.0, 1e6), "max_flip_rate": (0.0, 1.0),
+                  "min_top1": (0.0, 1.0), "min_cosine": (-1.0, 1.0), "logit_rtol": (0.0, math.inf)}
+        for name, (lo, hi) in ranges.items():
+            v = getattr(self, name)
+            if v is None:
+                continue
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} must be a finite number in [{lo:g}, {hi:g}], got {v!r}")
 
 
 @dataclass
@@ -96,6 +119,8 @@ class StageVerdict:
     bits: int = 0          # binarised values in the stage
     flip_margin: float = 0.0   # max |pre-sign| / max|pre-sign| over the flipped values (how near zero)
     exact_zero: int = 0    # PyTorch pre-sign values exactly 0 (they must binarise to +1)
+    yardstick: float = 0.0  # PyTorch float32's own error on this stage vs float64 (same bits), relative
+    tolerance: float = 0.0  # the bound max_rel / replay_rel was held to: max(block_rtol, factor * yardstick)
     detail: str = ""
 
 
@@ -321,21 +346,30 @@ def chained_outputs(model: ReActNetA, runtimes, x: np.ndarray, stages: list[str]
 
 @torch.no_grad()
 def judge_stage(runtime: str, stage: str, module, x_ref: torch.Tensor, y_ref: torch.Tensor,
-                got: dict[str, np.ndarray], tol: Tolerances, env_ref: dict | None = None) -> StageVerdict:
+                got: dict[str, np.ndarray], tol: Tolerances, env_ref: dict | None = None,
+                yardstick: dict[str, float] | None = None) -> StageVerdict:
     """Verdict for one teacher-forced stage. got: the runtime's ``"<stage>"`` output and, for a Block, its
     ``"<stage>:<value>"`` binariser inputs (see :func:`isolated_outputs`); env_ref: ``module.trace(x_ref)``
-    if already computed (it is shared by all runtimes)."""
+    if already computed (it is shared by all runtimes); yardstick: :func:`stage_yardsticks` (PyTorch
+    float32's own relative error per value, ``"out"`` and each binariser input); none = 0 (floor only)."""
+    yard = yardstick or {}
+
+    def bound(name: str) -> float:
+        return max(tol.block_rtol, tol.rounding_factor * yard.get(name, 0.0))
+
     out = got[stage]
     ref = y_ref.numpy()
     max_rel = rel_err(out, ref)
-    v = StageVerdict(runtime, stage, EXACT, max_rel, max_rel)
+    v = StageVerdict(runtime, stage, EXACT, max_rel, max_rel, yardstick=yard.get("out", 0.0),
+                     tolerance=bound("out"))
     if not np.isfinite(out).all():
         v.verdict, v.replay_rel = NONFINITE, float("nan")
         v.detail = f"{int((~np.isfinite(out)).sum())} non-finite values in the runtime's output"
         return v
     if not hasattr(module, "presign_points"):
-        if max_rel > tol.block_rtol:
-            v.verdict, v.detail = BUG, f"differs by {max_rel:.2e} of max|ref| (no binariser in this stage)"
+        if max_rel > v.tolerance:
+            v.verdict, v.detail = BUG, (f"differs by {max_rel:.2e} of max|ref| (tolerance {v.tolerance:.1e}; no "
+                                        "binariser in this stage)")
         return v
     env_ref = env_ref if env_ref is not None else module.trace(x_ref)
     sign_inputs, notes = {}, []
@@ -347,9 +381,10 @@ def judge_stage(runtime: str, stage: str, module, x_ref: torch.Tensor, y_ref: to
             v.verdict, v.detail = NONFINITE, f"non-finite values in {path}'s input {name!r}"
             return v
         err = rel_err(p_rt.numpy(), p_ref.numpy())
-        if err > tol.block_rtol:
+        if err > bound(name):
             v.verdict, v.replay_rel = BUG, float("nan")
-            v.detail = f"{path}'s input {name!r} already differs by {err:.2e} of max|ref| (bug before {path})"
+            v.detail = (f"{path}'s input {name!r} already differs by {err:.2e} of max|ref| (tolerance "
+                        f"{bound(name):.1e}; bug before {path})")
             v.detail += _zero_note(v.exact_zero)
             return v
         pre_ref = p_ref + rsign.bias
@@ -365,10 +400,11 @@ def judge_stage(runtime: str, stage: str, module, x_ref: torch.Tensor, y_ref: to
     # Same bits as PyTorch: the replay is PyTorch's own output (no need to recompute it).
     replay = module.trace(x_ref, sign_inputs)[module.dataflow()[-1].out].numpy() if v.flips else ref
     v.replay_rel = rel_err(out, replay)
-    if v.replay_rel > tol.block_rtol:
+    if v.replay_rel > v.tolerance:
         v.verdict = BUG
-        bad = np.abs(out - replay).reshape(len(out), out.shape[1], -1).max(1) > tol.block_rtol * np.abs(replay).max()
-        v.detail = (f"same bits, output differs by {v.replay_rel:.2e} of max|ref| at {bad.mean():.1%} of pixels"
+        bad = np.abs(out - replay).reshape(len(out), out.shape[1], -1).max(1) > v.tolerance * np.abs(replay).max()
+        v.detail = (f"same bits, output differs by {v.replay_rel:.2e} of max|ref| (tolerance {v.tolerance:.1e}) "
+                    f"at {bad.mean():.1%} of pixels"
                     + (_zero_note(v.exact_zero) or " (padding geometry, BN, weights?)"))
     elif v.flips:
         v.verdict = FLIPS
@@ -393,6 +429,28 @@ def torch_stages(model: ReActNetA, x: torch.Tensor, output: str = "logits") -> t
     for name, y in model.forward_stages(x, output):
         ins[name], outs[name], h = h, y, y
     return ins, outs
+
+
+@torch.no_grad()
+def stage_yardsticks(module, x: torch.Tensor, y32: torch.Tensor, env32: dict | None) -> dict[str, float]:
+    """PyTorch float32's own rounding on one stage: {value: max|v32 - v64| / max|v64|} for ``"out"`` and, for a
+    Block, each binariser input (``"y"``), where v64 is the same stage run in float64 on the same float32
+    input **with float32's bits** (``Block.trace`` with float32's binariser inputs), so a near-zero flip
+    between the two precisions cannot inflate the yardstick. A badly conditioned stage (tiny BN variances,
+    cancelling biases) gets a large yardstick and every runtime is held to a small factor of it.
+    (x + b in float64 of two float32 numbers is exact, so it has the sign of the float32 sum: same bits.)
+    """
+    m64 = copy.deepcopy(module).double()
+    x64 = x.double()
+    if env32 is None:
+        return {"out": rel_err(y32.numpy(), m64(x64).numpy())}
+    forced = {path: env32[name].double() for path, name in module.presign_points() if name != "x"}
+    env64 = m64.trace(x64, forced)
+    res = {"out": rel_err(y32.numpy(), env64[module.dataflow()[-1].out].numpy())}
+    for _, name in module.presign_points():
+        if name != "x":
+            res[name] = rel_err(env32[name].numpy(), env64[name].numpy())
+    return res
 
 
 def zero_latent_weights(model: ReActNetA) -> dict[str, int]:
@@ -428,6 +486,7 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
     official: the model comes from an official state dict (warn about exact-zero latent weights).
     """
     tol = tol or Tolerances()
+    tol.validate()
     say = progress or (lambda s: None)
     model.eval()
     if len(x) == 0:
@@ -475,8 +534,9 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
         for stage in outs:
             m = modules[stage]
             env_ref = m.trace(ins[stage]) if hasattr(m, "presign_points") else None
+            yard = stage_yardsticks(m, ins[stage], outs[stage], env_ref)
             for rt in runtimes:
-                v = judge_stage(rt, stage, m, ins[stage], outs[stage], got[rt], tol, env_ref)
+                v = judge_stage(rt, stage, m, ins[stage], outs[stage], got[rt], tol, env_ref, yard)
                 rep.stages.append(v)
                 if v.verdict not in (EXACT, FLIPS):
                     rep.failures.append(f"{rt}: {v.verdict} at {stage}: {v.detail}")
@@ -529,10 +589,12 @@ def render(rep: VerifyReport) -> str:
         rts = list(dict.fromkeys(v.runtime for v in rep.stages))
         lines += ["", "teacher-forced stages (each runtime runs every stage on PyTorch's input to it): exact <err> | "
                   "flips <bits> <err after replaying them> | BUG <err>",
-                  f"{'stage':<10} " + " ".join(f"{rt:>17}" for rt in rts)]
+                  "fp32 own: PyTorch float32's own error on the stage vs float64 (same bits); each runtime is held "
+                  "to max(block_rtol, rounding_factor x fp32 own)",
+                  f"{'stage':<10} {'fp32 own':>9} " + " ".join(f"{rt:>17}" for rt in rts)]
         for stage in dict.fromkeys(v.stage for v in rep.stages):
             cells = [next(v for v in rep.stages if v.stage == stage and v.runtime == rt) for rt in rts]
-            lines.append(f"{stage:<10} " + " ".join(f"{_cell(c):>17}" for c in cells))
+            lines.append(f"{stage:<10} {cells[0].yardstick:>9.0e} " + " ".join(f"{_cell(c):>17}" for c in cells))
         lines.append("")
         lines += [f"{rt}: {verdict_summary(rep, rt)}" for rt in rts]
     lines += [f"warning: {w}" for w in rep.warnings]
@@ -590,8 +652,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--plot", help="write a PNG of the teacher-forced relative error by stage here")
     t = Tolerances()
     p.add_argument("--block-rtol", type=float, default=t.block_rtol,
-                   help=f"a stage matches when max|diff|/max|ref| <= this after replaying bit flips "
+                   help=f"the smallest stage tolerance: a stage matches when max|diff|/max|ref| (after replaying bit "
+                        f"flips) <= max(this, --rounding-factor x PyTorch float32's own error) "
                         f"(default {t.block_rtol})")
+    p.add_argument("--rounding-factor", type=float, default=t.rounding_factor,
+                   help=f"a stage may differ by this many times PyTorch float32's own error on it (measured "
+                        f"against float64, same bits), never less than --block-rtol (default {t.rounding_factor:g})")
     p.add_argument("--max-flip-rate", type=float, default=t.max_flip_rate,
                    help=f"near-zero bit flips allowed per stage, fraction of its bits (default {t.max_flip_rate})")
     p.add_argument("--min-top1", type=float, default=None, help="also require this end-to-end top-1 agreement")
@@ -622,7 +688,10 @@ def main(argv=None) -> int:
             raise ExportError("this is a stage-1 checkpoint (float weights): LCE needs binary weights; verify "
                               "a stage-2 checkpoint, or only ONNX with --runtimes onnxruntime")
         x, _ = load_inputs(args.images, model.cfg.input_size, loaded.mean, loaded.std, limit=args.limit)
-        tol = Tolerances(args.block_rtol, args.max_flip_rate, args.min_top1, args.min_cosine, args.logit_rtol)
+        tol = Tolerances(block_rtol=args.block_rtol, rounding_factor=args.rounding_factor,
+                         max_flip_rate=args.max_flip_rate, min_top1=args.min_top1, min_cosine=args.min_cosine,
+                         logit_rtol=args.logit_rtol)
+        tol.validate()
         from tqdm import tqdm
 
         bar = tqdm(total=1 if args.no_localise else 2, desc="verify", disable=None)
