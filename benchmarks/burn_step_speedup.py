@@ -30,7 +30,6 @@ import torch
 from train.config import resolve_config
 from train.losses import burn_loss
 from train.methods import Burn
-from train.methods.common import build_student, kaiming_init_, random_classifier
 from train.models import build_teacher
 
 CONFIGS = {"reactnet-a-224": ("imagenet-reactnet-a", 8), "tiny": ("digits-tiny", 64)}
@@ -38,15 +37,11 @@ CONFIGS = {"reactnet-a-224": ("imagenet-reactnet-a", 8), "tiny": ("digits-tiny",
 
 def build(preset: str, stage: int) -> tuple[Burn, int]:
     """A Burn method with the official recipe at ``preset``'s scale (random teacher weights)."""
-    cfg = resolve_config(preset, method="burn", stage=stage)
+    cfg = resolve_config(preset, method="burn", stage=stage)  # recipe "official" by default
     torch.manual_seed(0)
     teacher = build_teacher(cfg.teacher_arch, small_input=cfg.teacher_small_input)
-    student = build_student(cfg, cfg.head_dim)
-    kaiming_init_(student.head)
-    method = Burn(student, teacher, random_classifier(teacher.feature_dim, cfg), temperature=cfg.temperature,
-                  lam_schedule=cfg.lam_schedule, lam_start=cfg.lam_start, lam_end=cfg.lam_end, fs=cfg.fs,
-                  freeze_classifier=cfg.freeze_classifier, fs_on=cfg.fs_on, teacher_bn=cfg.teacher_bn)
-    return method, student.cfg.input_size
+    method = Burn.from_config(cfg, teacher=teacher)  # the path train.pretrain takes
+    return method, method.student.cfg.input_size
 
 
 def naive_loss(m: Burn, v1: torch.Tensor, v2: torch.Tensor, step: int, total: int) -> torch.Tensor:

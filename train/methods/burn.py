@@ -68,8 +68,9 @@ class Burn(Method):
             self.classifier.requires_grad_(False)
 
     @classmethod
-    def from_config(cls, cfg: PretrainConfig) -> "Burn":
-        teacher = require_teacher(cfg)
+    def from_config(cls, cfg: PretrainConfig, teacher: Teacher | None = None) -> "Burn":
+        """The method ``cfg`` names; ``teacher`` (benchmarks: random weights) replaces the checkpoint's."""
+        teacher = require_teacher(cfg) if teacher is None else teacher
         student = build_student(cfg, cfg.head_dim)
         kaiming_init_(student.head)  # l_phi, initialised as the official neck
         classifier = random_classifier(teacher.feature_dim, cfg)
