@@ -71,8 +71,6 @@ def main(argv=None) -> int:
     total = sum(ranges.get(k, 0) for k in ("FORWARD", "BACKWARD", "OPTIMIZER"))
     # ops inside the teacher / optimizer ranges are attributed there; the rest by op kind
     by_kind = defaultdict(float)
-    for e in prof.events():
-        pass
     for e in events:
         if e.key in ranges or e.key.startswith("Optimizer") or e.key.startswith("autograd::engine"):
             continue
