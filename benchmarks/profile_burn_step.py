@@ -15,9 +15,8 @@ from collections import defaultdict
 
 import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow settings
 import torch
-from torch.profiler import ProfilerActivity, profile, record_function
-
 from burn_step_speedup import CONFIGS, build
+from torch.profiler import ProfilerActivity, profile, record_function
 
 CONV = ("conv", "mkldnn_convolution")
 ELEMENTWISE = ("add", "mul", "where", "sign", "abs", "clamp", "prelu", "batch_norm", "sub", "div", "ge", "le",
