@@ -76,7 +76,6 @@ class Tolerances:
     min_cosine: float | None = None   # end to end: mean centred cosine similarity of the outputs
     logit_rtol: float | None = None   # end to end: max |diff| / max |ref|
 
-
     def validate(self) -> None:
         """ConfigError unless every set threshold is a finite number in its range (a NaN would switch the
         gate off: ``x > nan`` is always false)."""
@@ -673,6 +672,10 @@ def main(argv=None) -> int:
     try:
         if args.limit < 1:
             raise ConfigError(f"--limit must be >= 1, got {args.limit}")
+        tol = Tolerances(block_rtol=args.block_rtol, rounding_factor=args.rounding_factor,
+                         max_flip_rate=args.max_flip_rate, min_top1=args.min_top1, min_cosine=args.min_cosine,
+                         logit_rtol=args.logit_rtol)
+        tol.validate()  # before the checkpoint and images are loaded (verify() checks again for API callers)
         for out in (args.report, args.plot):
             if out:
                 refuse_same_path(out, args.checkpoint, args.onnx, args.lce, what="--report/--plot")
@@ -688,10 +691,6 @@ def main(argv=None) -> int:
             raise ExportError("this is a stage-1 checkpoint (float weights): LCE needs binary weights; verify "
                               "a stage-2 checkpoint, or only ONNX with --runtimes onnxruntime")
         x, _ = load_inputs(args.images, model.cfg.input_size, loaded.mean, loaded.std, limit=args.limit)
-        tol = Tolerances(block_rtol=args.block_rtol, rounding_factor=args.rounding_factor,
-                         max_flip_rate=args.max_flip_rate, min_top1=args.min_top1, min_cosine=args.min_cosine,
-                         logit_rtol=args.logit_rtol)
-        tol.validate()
         from tqdm import tqdm
 
         bar = tqdm(total=1 if args.no_localise else 2, desc="verify", disable=None)
