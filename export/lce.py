@@ -107,6 +107,7 @@ class KerasContext(WalkContext):
         super().__init__(REGISTRY)
         self.float_model = float_model
         self._n: dict[str, int] = {}
+        self.stage_tensors: dict = {}  # stage name -> its output tensor (stage marks)
 
     def name(self, hint: str = "") -> str:
         base = (self.path or "model").replace(".", "_") + (f"_{hint}" if hint else "")
@@ -243,6 +244,7 @@ def _reactnet(m: ReActNetA, x, ctx: KerasContext):
     x = FlipHW(name="flip_input")(x)  # the flip trick: PyTorch top/left padding == TF-SAME on flipped images
     for name, stage in m.stages(ctx.output):
         x = ctx.convert(stage, x, name)
+        ctx.stage_tensors[name] = x
         if name in ctx.taps:
             ctx.tap_outputs[name] = FlipHW(name=f"tap_{len(ctx.tap_outputs):02d}")(x)
             if len(ctx.tap_outputs) == len(ctx.taps):
@@ -256,7 +258,7 @@ def _reactnet(m: ReActNetA, x, ctx: KerasContext):
 
 @torch.no_grad()
 def build_keras(model: ReActNetA, output: str = "logits", upto: str | None = None, *, float_model: bool = False,
-                input_size: int | None = None, taps=None) -> keras.Model:
+                input_size: int | None = None, taps=None, marks: bool = True) -> keras.Model:
     """Build the tf_keras + larq port of ``model`` (eval semantics; the module is not modified).
 
     Input: (1, S, S, 3) float32, ordinary NHWC images (the H/W flip happens inside the model).
@@ -266,6 +268,8 @@ def build_keras(model: ReActNetA, output: str = "logits", upto: str | None = Non
     taps: optional list of stage paths; the model then outputs exactly those stages' (1, H, W, C) maps, in
           that order (one conversion for a per-block comparison; used by ``export.verify``).
     float_model: allow stage-1 float weights (for :func:`convert_float`); binary weights stay +-alpha.
+    marks: a whole model (no ``upto`` / ``taps``) carries its stage marks to :func:`convert`, which names
+           them ``burn_edge/<key>`` in the file (:mod:`export.stage_cut`); names only, no operator changes.
     Raises ExportError for stage-1 weights unless ``float_model``, UnsupportedModuleError for unknown modules.
     """
     check_output(output)
@@ -280,7 +284,18 @@ def build_keras(model: ReActNetA, output: str = "logits", upto: str | None = Non
     y = ctx.convert(model, inp)
     if taps:
         return keras.Model(inp, [ctx.tap_outputs[t] for t in taps], name="reactnet_a_taps")
-    return keras.Model(inp, y, name="reactnet_a")
+    km = keras.Model(inp, y, name="reactnet_a")
+    km.burn_edge_marks = _mark_tensors(model, output, ctx) if marks and not upto else None
+    return km
+
+
+def _mark_tensors(model: ReActNetA, output: str, ctx: KerasContext) -> list:
+    """[(key, Keras tensor)] of every stage mark but the last (the model output), in order."""
+    from export.stage_cut import mark_keys
+
+    keys = [k for stage, inner in mark_keys(model, output) for k in inner + [stage]]
+    values = ctx.stage_tensors | ctx.presigns
+    return [(k, values[k]) for k in keys[:-1]] + [(keys[-1], None)]
 
 
 @torch.no_grad()
@@ -323,16 +338,32 @@ def build_isolated_keras(model: ReActNetA, output: str = "logits", input_size: i
 
 
 def convert(keras_model: keras.Model) -> bytes:
-    """LCE-convert a model from :func:`build_keras` (binary weights) into a TFLite flatbuffer with LCE ops."""
+    """LCE-convert a model from :func:`build_keras` (binary weights) into a TFLite flatbuffer with LCE ops.
+    A whole model (no ``upto`` / ``taps``) gets its stage marks (:mod:`export.stage_cut`)."""
     import larq_compute_engine as lce
 
-    return lce.convert_keras_model(keras_model)
+    return _convert_marked(keras_model, lce.convert_keras_model)
 
 
 def convert_float(keras_model: keras.Model) -> bytes:
-    """Convert with the plain TFLite converter: every conv stays a float ``CONV_2D`` (benchmark baseline)."""
-    conv = tf.lite.TFLiteConverter.from_keras_model(keras_model)
-    return conv.convert()
+    """Convert with the plain TFLite converter: every conv stays a float ``CONV_2D`` (benchmark baseline).
+    Stage marks as :func:`convert`."""
+    return _convert_marked(keras_model, lambda km: tf.lite.TFLiteConverter.from_keras_model(km).convert())
+
+
+def _convert_marked(keras_model: keras.Model, convert_fn) -> bytes:
+    """Convert ``keras_model``; if it carries ``burn_edge_marks``, each mark tensor first becomes an extra
+    output (``mark_<i>``, so the converter keeps and names it), then :func:`export.stage_cut.mark_tflite`
+    renames those tensors ``burn_edge/<key>`` and removes the extra outputs again."""
+    marks = getattr(keras_model, "burn_edge_marks", None)
+    if not marks:
+        return convert_fn(keras_model)
+    from export.stage_cut import mark_tflite
+
+    extra = {f"mark_{i:02d}": (key, v) for i, (key, v) in enumerate(marks[:-1])}
+    outs = [keras_model.output] + [keras.layers.Identity(name=n)(v) for n, (_, v) in extra.items()]
+    marked = keras.Model(keras_model.input, outs, name=keras_model.name)
+    return mark_tflite(convert_fn(marked), {n: key for n, (key, _) in extra.items()}, marks[-1][0])
 
 
 def interpreter(flatbuffer: bytes, kernel: str = "default", num_threads: int = 1):

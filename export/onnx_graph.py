@@ -194,7 +194,7 @@ def _output_shape(model: ReActNetA, output: str, upto: str | None, size: int) ->
 @torch.no_grad()
 def build_onnx(model: ReActNetA, output: str = "logits", upto: str | None = None,
                metadata: dict[str, str] | None = None, input_size: int | None = None, *,
-               taps=None) -> onnx.ModelProto:
+               taps=None, marks: bool = True) -> onnx.ModelProto:
     """Build the ONNX graph of ``model`` (eval semantics; the module is not modified).
 
     model:      a ReActNetA (stage 1 or 2).
@@ -224,11 +224,25 @@ def build_onnx(model: ReActNetA, output: str = "logits", upto: str | None = None
             ctx.nodes.append(helper.make_node("Identity", [ctx.stage_values[t]], [t], name=f"{t}/output"))
             outs.append(helper.make_tensor_value_info(t, TensorProto.FLOAT, ["batch", *shapes[t]]))
         return _finish(ctx, [x_info], outs, metadata)
+    if upto is None and marks:
+        y = _name_marks(model, output, ctx, y)
     out_name = upto or output
     ctx.nodes.append(helper.make_node("Identity", [y], [out_name], name=f"{out_name}/output"))
     y_shape = ["batch", *_output_shape(model, output, upto, size)]
     y_info = helper.make_tensor_value_info(out_name, TensorProto.FLOAT, y_shape)
     return _finish(ctx, [x_info], [y_info], metadata)
+
+
+def _name_marks(model: ReActNetA, output: str, ctx: OnnxContext, y: str) -> str:
+    """Rename every stage-mark value ``burn_edge/<key>`` (:mod:`export.stage_cut`); returns y's new name."""
+    from export.stage_cut import mark, mark_keys
+
+    values = ctx.stage_values | ctx.presigns
+    rename = {values[k]: mark(k) for stage, inner in mark_keys(model, output) for k in inner + [stage]}
+    for nd in ctx.nodes:
+        nd.input[:] = [rename.get(v, v) for v in nd.input]
+        nd.output[:] = [rename.get(v, v) for v in nd.output]
+    return rename.get(y, y)
 
 
 def _finish(ctx: OnnxContext, inputs: list, outputs: list, metadata: dict[str, str] | None) -> onnx.ModelProto:

@@ -74,3 +74,79 @@ def edge_case_model():
         w = model.blocks[0].conv3x3.weight
         w[:, :, 1, 1] = 0  # exact-zero latent weights: export must map them to +alpha, not 0
     return model
+
+
+# ------------------------------------------------------------------------ editing real exported files
+# Valid-but-wrong files for the equivalence gate: each edits the bytes an exporter wrote (never the
+# converter), and writes back a well-formed file (a protobuf / a flatbuffer built with the schema's object API).
+
+def corrupt_onnx_initializer(data: bytes, prefix: str, factor: float = -3.0,
+                             fraction: float = 0.25) -> tuple[bytes, str]:
+    """Multiply ``fraction`` of the first 1-D initializer whose name starts with ``prefix`` (e.g.
+    ``"blocks/2/bn1/"``) by ``factor``. Returns (new ONNX bytes, the initializer's name)."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load_from_string(data)
+    t = next(t for t in proto.graph.initializer if t.name.startswith(prefix) and len(t.dims) == 1)
+    a = numpy_helper.to_array(t).copy()
+    a[: max(1, int(len(a) * fraction))] *= factor
+    t.CopyFrom(numpy_helper.from_array(a, t.name))
+    return proto.SerializeToString(), t.name
+
+
+def _tflite_object(data: bytes):
+    from runtimes.tflite_flatbuffer import _need_schema
+
+    schema = _need_schema()
+    return schema, schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+
+
+def _tflite_bytes(mt) -> bytes:
+    import flatbuffers
+
+    b = flatbuffers.Builder(1024)
+    b.Finish(mt.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def corrupt_tflite_constant(data: bytes, op_type: str, output_contains: str, input_index: int,
+                            channel: int = 0, factor: float = -3.0) -> tuple[bytes, str]:
+    """Multiply one float32 value (``channel``) of constant input ``input_index`` of the first ``op_type``
+    operator whose output tensor name contains ``output_contains`` by ``factor`` (e.g. one channel of an
+    ``LceBconv2d``'s fused post-activation multiplier, input 2). Returns (new flatbuffer, the op's output name)."""
+    from runtimes.tflite_flatbuffer import read_ops
+
+    names = [o.name for o in read_ops(data)]
+    _, mt = _tflite_object(data)
+    g = mt.subgraphs[0]
+    for i, op in enumerate(g.operators):
+        out = g.tensors[op.outputs[0]].name.decode()
+        if names[i] == op_type and output_contains in out:
+            buf = mt.buffers[g.tensors[op.inputs[input_index]].buffer]
+            vals = np.frombuffer(bytes(bytearray(buf.data)), np.float32).copy()
+            vals[channel] *= factor
+            buf.data = np.frombuffer(vals.tobytes(), np.uint8)
+            return _tflite_bytes(mt), out
+    raise LookupError(f"no {op_type} writing a tensor named *{output_contains}*")
+
+
+def strip_marks(kind: str, data: bytes) -> bytes:
+    """The same file without its stage marks (``burn_edge/...`` names renamed), as another tool or an older
+    burn-edge would write it."""
+    from export.stage_cut import MARK_PREFIX
+
+    if kind == "onnx":
+        import onnx
+
+        proto = onnx.load_from_string(data)
+        ren = lambda v: v.replace(MARK_PREFIX, "value_") if v.startswith(MARK_PREFIX) else v
+        for nd in proto.graph.node:
+            nd.input[:] = [ren(v) for v in nd.input]
+            nd.output[:] = [ren(v) for v in nd.output]
+        return proto.SerializeToString()
+    _, mt = _tflite_object(data)
+    for t in mt.subgraphs[0].tensors:
+        if t.name and t.name.decode().startswith(MARK_PREFIX):
+            t.name = t.name.decode().replace(MARK_PREFIX, "tensor_").encode()
+    return _tflite_bytes(mt)

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from common.errors import ConfigError
-from export import onnx_graph
+from export.onnx_graph import build_onnx
 from export.samples import load_inputs
-from export.verify import BUG, EXACT, FLIPS, Tolerances, main, render, stage_yardsticks, verify
+from export.verify import BUG, EXACT, FLIPS, STAGE_EXACT, Tolerances, main, render, stage_yardsticks, verify
+from tests.export.helpers import corrupt_onnx_initializer
 from train.checkpoint import reactnet_payload, save_checkpoint
 from train.data import dataset_info
 
@@ -53,31 +54,22 @@ def test_yardstick_measures_conditioning(tiny_reactnet, digits16):
     assert yard_bad["out"] > 30 * yard_good["out"], (yard_good, yard_bad)
 
 
-def test_badly_conditioned_stage_passes_when_correct_and_fails_when_corrupted(tiny_reactnet, digits16):
+def test_badly_conditioned_stage_passes_when_correct_and_fails_when_corrupted(tiny_reactnet, digits16, tmp_path):
+    """On the shipped file: the correct export passes, the same file with a quarter of one BN's scale times
+    -3 (an edited initializer, written back) is a real bug at that stage and nowhere else."""
     model = _model(tiny_reactnet, True)
-    rep = verify(model, digits16, runtimes=("onnxruntime",))
-    assert rep.passed, render(rep)
+    good = tmp_path / "good.onnx"
+    good.write_bytes(build_onnx(model).SerializeToString())
+    rep = verify(model, digits16, runtimes=("onnxruntime",), onnx_path=good)
+    assert rep.passed and rep.files[0].guarantee == STAGE_EXACT, render(rep)
     v = next(v for v in rep.stages if v.stage == "blocks.2")
     assert v.verdict in (EXACT, FLIPS) and v.yardstick > Tolerances().block_rtol
     assert v.max_rel > Tolerances().block_rtol  # a fixed tolerance would have called this correct export a bug
     assert "fp32 own" in render(rep)
 
-    old = onnx_graph.REGISTRY._fns[torch.nn.BatchNorm2d]
-
-    def corrupt(m, x, ctx):  # a quarter of one BN's scale times -3, as a corrupted constant would be
-        if ctx.path != "blocks.2.bn2.0":
-            return old(m, x, ctx)
-        m2 = type(m)(m.num_features, eps=m.eps).eval()
-        m2.load_state_dict(m.state_dict())
-        with torch.no_grad():
-            m2.weight[: m.num_features // 4] *= -3
-        return old(m2, x, ctx)
-
-    onnx_graph.REGISTRY._fns[torch.nn.BatchNorm2d] = corrupt
-    try:
-        rep = verify(model, digits16, runtimes=("onnxruntime",))
-    finally:
-        onnx_graph.REGISTRY._fns[torch.nn.BatchNorm2d] = old
+    bad, name = corrupt_onnx_initializer(good.read_bytes(), "blocks/2/bn2/0/gamma")
+    (tmp_path / "bad.onnx").write_bytes(bad)
+    rep = verify(model, digits16, runtimes=("onnxruntime",), onnx_path=tmp_path / "bad.onnx")
     assert [v.stage for v in rep.stages if v.verdict not in (EXACT, FLIPS)] == ["blocks.2"], render(rep)
     assert next(v for v in rep.stages if v.stage == "blocks.2").verdict == BUG
 
