@@ -9,7 +9,7 @@ Library entry points (used by the verify harness):
 * ``export.onnx_graph.build_onnx(model, output="logits", upto=None, metadata=None) -> onnx.ModelProto``
 * ``export.lce.build_keras(model, output="logits", upto=None, float_model=False) -> tf_keras.Model``
 * ``export.lce.convert(keras_model) -> bytes`` / ``export.lce.convert_float(keras_model) -> bytes``
-* ``export.lce.interpreter(flatbuffer, kernel="default"|"reference"|"indirect")``
+* running any exported file: ``runtimes.session.open_session(bytes_or_path, "lce-indirect")``
 * ``export.audit.audit_flatbuffer(flatbuffer, model=None, kind="lce", upto=None) -> AuditReport``
 
 Importing this package does not import TensorFlow.

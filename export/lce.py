@@ -35,7 +35,6 @@ import torch.nn as nn  # noqa: E402
 from export.common import check_output, check_upto, stage_io  # noqa: E402
 from export.errors import ExportError  # noqa: E402
 from export.registry import ConverterRegistry, WalkContext  # noqa: E402
-from runtimes.format import LCE_INTERPRETER_FLAGS, LCE_KERNELS  # noqa: E402
 from train.models.layers import BinaryConv2d, GlobalAvgPool, RPReLU, RSign  # noqa: E402
 from train.models.reactnet import Block, ReActNetA, Stem  # noqa: E402
 
@@ -364,15 +363,3 @@ def _convert_marked(keras_model: keras.Model, convert_fn) -> bytes:
     outs = [keras_model.output] + [keras.layers.Identity(name=n)(v) for n, (_, v) in extra.items()]
     marked = keras.Model(keras_model.input, outs, name=keras_model.name)
     return mark_tflite(convert_fn(marked), {n: key for n, (key, _) in extra.items()}, marks[-1][0])
-
-
-def interpreter(flatbuffer: bytes, kernel: str = "default", num_threads: int = 1):
-    """An LCE Python interpreter; ``kernel`` (one of ``runtimes.format.LCE_KERNELS``) picks the bconv kernel.
-
-    ``.predict(x)`` takes (1, S, S, 3) NHWC float32 and returns the model output.
-    """
-    from larq_compute_engine.tflite.python.interpreter import Interpreter
-
-    if kernel not in LCE_KERNELS:
-        raise ExportError(f"unknown LCE kernel {kernel!r}; choose one of {LCE_KERNELS}")
-    return Interpreter(flatbuffer, num_threads=num_threads, **LCE_INTERPRETER_FLAGS[kernel])

@@ -117,7 +117,7 @@ def cut_onnx(data: bytes, model, output: str = "logits") -> tuple[bytes, list[st
     after --, output keys ``"<stage>"`` / ``"<stage>:y"`` in output order). Raises CutError.
     """
     import onnx
-    from onnx import TensorProto, helper
+    from onnx import helper
 
     try:
         proto = onnx.load_from_string(data)
@@ -149,11 +149,27 @@ def cut_onnx(data: bytes, model, output: str = "logits") -> tuple[bytes, list[st
                 if v == stage_outs[k - 1]:
                     new.input[j] = in_names[k]
         nodes.append(new)
-    inputs = [g.input[0]] + [helper.make_tensor_value_info(nm, TensorProto.FLOAT, None) for nm in in_names[1:]]
-    outputs = [helper.make_tensor_value_info(mark(key), TensorProto.FLOAT, None) for key in keys]
+    types = _onnx_value_types(proto)
+    for v in stage_outs[:-1] + [mark(key) for key in keys]:
+        if v not in types:
+            raise CutError(f"cannot infer the type and shape of {v!r}")
+    inputs = [g.input[0]] + [helper.make_value_info(nm, types[v]) for nm, v in zip(in_names[1:], stage_outs[:-1])]
+    outputs = [helper.make_value_info(mark(key), types[mark(key)]) for key in keys]
     graph = helper.make_graph(nodes, "stages", inputs, outputs, initializer=list(g.initializer))
     cut = helper.make_model(graph, opset_imports=list(proto.opset_import), ir_version=proto.ir_version)
     return cut.SerializeToString(), in_names, keys
+
+
+def _onnx_value_types(proto) -> dict:
+    """{value name: TypeProto} of every value ONNX shape inference can type in ``proto`` (plus its outputs)."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(proto)
+    except Exception:  # noqa: BLE001 - inference errors on unusual graphs: no types, the caller says which
+        return {}
+    g = inferred.graph
+    return {vi.name: vi.type for vi in list(g.value_info) + list(g.output) + list(g.input)}
 
 
 # ------------------------------------------------------------------------------------------------ TFLite

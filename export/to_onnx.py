@@ -41,13 +41,13 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def check_with_onnxruntime(proto_bytes: bytes, model, output: str, size: int, seed: int = 0) -> float:
     """Run onnxruntime and PyTorch on one random (2, 3, S, S) batch; return max|diff| / max|torch|."""
-    import onnxruntime as ort
+    from runtimes.session import open_session
 
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         ref = model.forward_features(x) if output == "features" else model(x)
-    sess = ort.InferenceSession(proto_bytes, providers=["CPUExecutionProvider"])
-    got = sess.run(None, {"input": x.numpy()})[0]
+    got = open_session(proto_bytes, "onnxruntime", what="the exported ONNX graph").run({"input": x.numpy()})
+    got = next(iter(got.values()))
     ref = ref.numpy()
     return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-12))
 

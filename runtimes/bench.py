@@ -33,22 +33,14 @@ from runtimes.format import LCE_KERNELS  # noqa: E402
 from runtimes.hostinfo import default_thread_counts, format_host, host_info, usable_cpus  # noqa: E402
 from runtimes.isolate import probe_models  # noqa: E402
 from runtimes.latency_table import add_speedups, format_table, plot_rows, write_csv, write_json  # noqa: E402
+from runtimes.session import import_backend  # noqa: E402
 from runtimes.stats import MemoryProbe, summarize  # noqa: E402
 
 
 def _import_backend(backend: str) -> None:
     """Import a backend's libraries up front so their import cost is not counted as model memory."""
     runner_class(backend)
-    if backend == "onnxruntime":
-        import onnxruntime  # noqa: F401
-    elif backend == "tflite":
-        from runtimes.tflite import _interpreter_module
-
-        _interpreter_module()
-    elif backend == "lce":
-        from runtimes.lce import _lce_interpreter_cls
-
-        _lce_interpreter_cls()
+    import_backend(backend)
 
 
 def host_configs(models: Sequence[str | Path], threads: Sequence[int], kernels: Sequence[str],

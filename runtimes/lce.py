@@ -12,38 +12,18 @@ benchmarks).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from common.errors import ModelFileError
 from runtimes.base import BaseRunner, ModelMeta
-from runtimes.errors import RuntimeBackendError
-from runtimes.format import LCE_INTERPRETER_FLAGS, LCE_KERNELS
+from runtimes.session import Engine, open_session
 from runtimes.tflite import dequantize_output
-from runtimes.tflite_verify import verify_tflite_file
-
-
-def _lce_interpreter_cls():
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        from larq_compute_engine.tflite.python.interpreter import Interpreter
-    except ImportError as e:
-        raise RuntimeBackendError("LCE models need larq-compute-engine: pip install 'burn-edge[lce]'") from e
-    return Interpreter
-
-
-def _as_np_dtype(t) -> np.dtype:
-    try:
-        return np.dtype(t)
-    except TypeError:
-        return np.dtype(getattr(t, "as_numpy_dtype", np.float32))
 
 
 class LceRunner(BaseRunner):
-    """A .tflite model in ``larq_compute_engine.tflite.python.interpreter.Interpreter``.
+    """A .tflite model in LCE's interpreter (:func:`runtimes.session.open_session`, engine ``lce/<kernel>``).
 
     The LCE converter forces batch 1 and NHWC: run() transposes each image to (1, H, W, 3) and loops.
     """
@@ -51,30 +31,21 @@ class LceRunner(BaseRunner):
     backend = "lce"
 
     def __init__(self, path: str | Path, threads: int = 1, kernel: str = "default", xnnpack: bool = True, **_):
-        if kernel not in LCE_KERNELS:
-            raise RuntimeBackendError(f"unknown LCE kernel {kernel!r}; choose one of {', '.join(LCE_KERNELS)}")
-        interpreter_cls = _lce_interpreter_cls()
-        data = verify_tflite_file(path)  # never hand unverified bytes to the native interpreter
-        try:
-            self.interpreter = interpreter_cls(data, num_threads=int(threads), use_xnnpack=bool(xnnpack),
-                                               **LCE_INTERPRETER_FLAGS[kernel])
-        except (OSError, ValueError, RuntimeError) as e:
-            raise ModelFileError(f"LCE cannot load {path}: {str(e).splitlines()[0] if str(e) else e!r}") from e
+        self.session = open_session(path, Engine("lce", kernel), threads=threads, xnnpack=xnnpack)
         super().__init__(path, threads, ModelMeta.from_sidecar(path))
         self.kernel = kernel
         self.xnnpack = xnnpack
-        self._wrapper = self.interpreter.interpreter  # the pybind LiteInterpreter: predict(list) -> list
-        if len(self.interpreter.input_shapes) != 1:
-            raise ModelFileError(f"{path}: expected one image input, the model has "
-                                 f"{len(self.interpreter.input_shapes)}")
-        shape = tuple(int(d) for d in self.interpreter.input_shapes[0])
+        ins, outs = self.session.inputs, self.session.outputs
+        if len(ins) != 1:
+            raise ModelFileError(f"{path}: expected one image input, the model has {len(ins)}")
+        shape = ins[0].shape
         if len(shape) != 4:
             raise ModelFileError(f"{path}: expected one 4-D image input, got shape {shape}")
         self.model_layout = self.meta.layout or ("NCHW" if shape[1] == 3 and shape[3] != 3 else "NHWC")
         self.input_shape = (1, shape[3], shape[1], shape[2]) if self.model_layout == "NHWC" else (1, *shape[1:])
-        self.in_dtype = _as_np_dtype(self.interpreter.input_types[0])
-        self.in_quant = (self.interpreter.input_scales[0], self.interpreter.input_zero_points[0])
-        self.out_quant = (self.interpreter.output_scales[0], self.interpreter.output_zero_points[0])
+        self.in_dtype = ins[0].dtype
+        self.in_quant = ins[0].quantization
+        self.out_quant = outs[0].quantization
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) float32 -> (N, ...) float32; one invoke per image."""
@@ -87,7 +58,7 @@ class LceRunner(BaseRunner):
             scale, zero = self.in_quant
             info = np.iinfo(self.in_dtype)
             x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(self.in_dtype)
-        y = self._wrapper.predict([x])[0]
+        y = self.session._run([x])[0]
         if not np.issubdtype(y.dtype, np.floating):
             scale, zero = self.out_quant
             y = dequantize_output(y, {"quantization": (scale, zero)})

@@ -137,3 +137,53 @@ def test_every_package_is_installed_by_pyproject():
     section = text.split("[tool.setuptools.packages.find]", 1)[1].split("\n[", 1)[0]
     include = re.findall(r'"([^"]+)"', re.search(r"include\s*=\s*\[([^\]]*)\]", section).group(1))
     assert all(f"{pkg}*" in include for pkg in OURS), include
+
+
+# ------------------------------------------------------------------ one way into every runtime
+
+SESSION_MODULE = "runtimes/session.py"
+NATIVE_MODULES = ("onnxruntime", "larq_compute_engine.tflite", "ai_edge_litert", "tflite_runtime")
+NATIVE_ATTRS = ("InferenceSession", "Interpreter")  # ort.InferenceSession, tf.lite.Interpreter, ...
+SCANNED = OURS + ("tests", "benchmarks")
+
+
+def native_runtime_uses(root: Path = ROOT) -> list[str]:
+    """``file:line: what`` for every import of a native runtime module and every ``*.InferenceSession`` /
+    ``*.Interpreter`` outside :mod:`runtimes.session` (``runtimes.isolate``'s child goes through it too)."""
+    bad = []
+    for top in SCANNED:
+        for path in sorted((root / top).rglob("*.py")):
+            rel = path.relative_to(root).as_posix()
+            if rel == SESSION_MODULE:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names = [node.module]
+                for n in names:
+                    if any(n == m or n.startswith(m + ".") for m in NATIVE_MODULES):
+                        bad.append(f"{rel}:{node.lineno}: imports {n}")
+                if isinstance(node, ast.Attribute) and node.attr in NATIVE_ATTRS:
+                    bad.append(f"{rel}:{node.lineno}: uses .{node.attr}")
+    return bad
+
+
+def test_every_runtime_call_goes_through_the_session_api():
+    bad = native_runtime_uses()
+    assert not bad, "open models with runtimes.session.open_session instead:\n" + "\n".join(bad)
+
+
+def test_the_session_checker_can_fail(tmp_path):
+    for top in SCANNED:
+        (tmp_path / top).mkdir()
+    (tmp_path / "runtimes" / "session.py").write_text("import onnxruntime\n")  # the one allowed place
+    (tmp_path / "export" / "bad.py").write_text("def f(tf):\n    import onnxruntime as ort\n"
+                                                "    return tf.lite.Interpreter(model_path='m')\n")
+    (tmp_path / "tests" / "t.py").write_text("from larq_compute_engine.tflite.python.interpreter import I\n")
+    assert native_runtime_uses(tmp_path) == [
+        "export/bad.py:2: imports onnxruntime",
+        "export/bad.py:3: uses .Interpreter",
+        "tests/t.py:1: imports larq_compute_engine.tflite.python.interpreter",
+    ]

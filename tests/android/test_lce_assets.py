@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.lce, pytest.mark.slow]  # ~100 s on 2 shared cores (tw
 
 from export import to_lce  # noqa: E402
 from export.android_assets import main as assets_main  # noqa: E402
-from export.lce import interpreter  # noqa: E402
+from runtimes.session import open_session  # noqa: E402
 from train.checkpoint import reactnet_payload, save_checkpoint  # noqa: E402
 
 
@@ -36,13 +36,10 @@ def test_exported_models_run_on_java_preprocessed_samples(java_build, tmp_path, 
     meta = json.loads((out / "metadata.json").read_text())
     h, w = meta["input"]["height"], meta["input"]["width"]
 
-    import tensorflow as tf
-
-    lce = interpreter((out / meta["models"]["lce"]["file"]).read_bytes())
-    flt = tf.lite.Interpreter(model_path=str(out / meta["models"]["float"]["file"]))
-    flt.allocate_tensors()
-    assert list(flt.get_input_details()[0]["shape"]) == [1, h, w, 3]  # what the Android TfliteModel checks
-    assert list(flt.get_output_details()[0]["shape"]) == [1, len(meta["class_names"])]
+    lce = open_session(out / meta["models"]["lce"]["file"], "lce-default")
+    flt = open_session(out / meta["models"]["float"]["file"], "tflite")
+    assert list(flt.inputs[0].shape) == [1, h, w, 3]  # what the Android TfliteModel checks
+    assert list(flt.outputs[0].shape) == [1, len(meta["class_names"])]
     for s in meta["samples"]:
         img = np.asarray(Image.open(out / s["file"]).convert("RGB"))
         (tmp_path / "s.rgb").write_bytes(img.tobytes())
@@ -50,10 +47,8 @@ def test_exported_models_run_on_java_preprocessed_samples(java_build, tmp_path, 
         x = np.fromfile(tmp_path / "s.f32", dtype="<f4").reshape(1, h, w, 3)  # upright NHWC, as the app feeds
         with torch.no_grad():
             ref = model(torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()).numpy()
-        got_lce = np.asarray(lce.predict(x)).reshape(ref.shape)
-        flt.set_tensor(flt.get_input_details()[0]["index"], x)
-        flt.invoke()
-        got_float = flt.get_tensor(flt.get_output_details()[0]["index"])
+        got_lce = next(iter(lce.run([x]).values())).reshape(ref.shape)
+        got_float = next(iter(flt.run([x]).values()))
         for got in (got_lce, got_float):
             assert got.argmax() == ref.argmax(), s["file"]
             np.testing.assert_allclose(got, ref, atol=1e-3 * max(1.0, float(np.abs(ref).max())))

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from runtimes.session import open_session
 from train.models import reactnet_a
 from train.models.layers import RPReLU, RSign
 
@@ -40,20 +41,14 @@ def torch_out(model, x: torch.Tensor, output: str = "logits") -> np.ndarray:
 
 
 def ort_run(proto_or_bytes, x: torch.Tensor) -> np.ndarray:
-    import onnxruntime as ort
-
     data = proto_or_bytes if isinstance(proto_or_bytes, bytes) else proto_or_bytes.SerializeToString()
-    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    return sess.run(None, {"input": x.numpy()})[0]
+    return next(iter(open_session(data, "onnxruntime").run({"input": x.numpy()}).values()))
 
 
 def lce_run(flatbuffer: bytes, x: torch.Tensor, kernel: str = "default") -> np.ndarray:
     """Run an LCE/TFLite flatbuffer image by image: (N, 3, S, S) NCHW torch -> stacked outputs (NCHW if spatial)."""
-    from export.lce import interpreter
-
-    it = interpreter(flatbuffer, kernel)
-    ys = [it.predict(np.ascontiguousarray(img.permute(1, 2, 0).numpy()[None]))[0] for img in x]
-    y = np.stack(ys)
+    sess = open_session(flatbuffer, f"lce-{kernel}")
+    y = next(iter(sess.run_batched([np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())]).values()))
     return y.transpose(0, 3, 1, 2) if y.ndim == 4 else y
 
 

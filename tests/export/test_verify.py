@@ -271,7 +271,7 @@ def test_cli_json_png_and_exit_codes(tmp_path, tiny_reactnet, capsys):
 
 
 @pytest.mark.parametrize("extra,msg", [(["--limit", "0"], "--limit must be >= 1"),
-                                       (["--onnx", "CORRUPT"], "onnxruntime cannot load"),
+                                       (["--onnx", "CORRUPT"], "not a readable ONNX model"),
                                        (["--onnx", "MISSING"], "no such file")])
 def test_cli_bad_input_is_one_error_line(tmp_path, tiny_reactnet, capsys, extra, msg):
     ck = save_checkpoint(tmp_path / "m.pt", reactnet_payload(_randomise_bn(tiny_reactnet(blocks=1))))

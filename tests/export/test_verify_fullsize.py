@@ -1,6 +1,8 @@
 """verify on the model users ship: full-size ReActNet-A (13 blocks, width 1) with random weights and
-realistic BN statistics (``tests/realistic.py``) on real photos. Correct ONNX and LCE exports pass; each
-deliberate breakage is named a real bug at its own block, even where the chained network has long drifted.
+realistic BN statistics (``tests/realistic.py``) on real photos. The shipped ONNX and LCE files pass with
+every stage judged on the file itself; the same files with one edited constant fail at that constant's block;
+each deliberate converter breakage is named a real bug at its own block, even where the chained network has
+long drifted.
 
 Default suite: 128x128 input (the slowest part is the LCE conversion, which does not depend on the
 resolution much; 128 keeps the last maps at 4x4, clear of LCE's 2x2 zero-padding issue). ``-m slow``
@@ -16,7 +18,8 @@ import torch
 
 from export import lce, onnx_graph
 from export.samples import load_inputs
-from export.verify import EXACT, FLIPS, RUNTIMES, chained_outputs, render, torch_stages, verify
+from export.verify import EXACT, FLIPS, RUNTIMES, STAGE_EXACT, chained_outputs, render, torch_stages, verify
+from tests.export.helpers import corrupt_onnx_initializer, corrupt_tflite_constant
 from train.data import IMAGENET_MEAN, IMAGENET_STD
 from train.models.layers import BinaryConv2d, RSign
 
@@ -58,13 +61,43 @@ def first_chained_divergence(model, x, tol=1e-4) -> int:
     return len(stages)
 
 
-def test_correct_exports_pass(full):
+@pytest.fixture(scope="module")
+def shipped(full, tmp_path_factory):
+    """The ONNX and LCE files the exporters write for the full model (one LCE conversion, shared)."""
+    model, _ = full
+    d = tmp_path_factory.mktemp("shipped")
+    (d / "m.onnx").write_bytes(onnx_graph.build_onnx(model).SerializeToString())
+    (d / "m.tflite").write_bytes(lce.convert(lce.build_keras(model)))
+    return d / "m.onnx", d / "m.tflite"
+
+
+def test_shipped_files_pass_stage_exact(full, shipped):
     model, x = full
-    rep = verify(model, x, runtimes=RUNTIMES, images="samples")
+    rep = verify(model, x, runtimes=RUNTIMES, images="samples", onnx_path=shipped[0], lce_path=shipped[1])
     assert rep.passed, render(rep)
+    assert [f.guarantee for f in rep.files] == [STAGE_EXACT, STAGE_EXACT], render(rep)
     assert {v.verdict for v in rep.stages} <= {EXACT, FLIPS} and len(rep.stages) == 4 * 16
     # The chained network has drifted by the end (bits flipped somewhere upstream), yet every stage passes.
     assert max(o.max_rel for o in rep.outputs) > 1e-4, render(rep)
+
+
+def test_shipped_onnx_with_a_corrupted_bn_initializer_fails_at_its_block(full, shipped, tmp_path):
+    model, x = full
+    bad, name = corrupt_onnx_initializer(shipped[0].read_bytes(), "blocks/11/bn1/")
+    (tmp_path / "bad.onnx").write_bytes(bad)
+    rep = verify(model, x, runtimes=("onnxruntime",), images="samples", onnx_path=tmp_path / "bad.onnx")
+    assert bugs(rep, "onnxruntime") == ["blocks.11"], render(rep)
+    assert not rep.passed and not rep.files[0].passed
+
+
+def test_shipped_lce_with_a_corrupted_multiplier_fails_at_its_block(full, shipped, tmp_path):
+    model, x = full
+    bad, out = corrupt_tflite_constant(shipped[1].read_bytes(), "LceBconv2d", "blocks_9_bn2_0", input_index=2,
+                                       channel=3)
+    (tmp_path / "bad.tflite").write_bytes(bad)
+    rep = verify(model, x[:4], runtimes=("lce-indirect",), images="samples", lce_path=tmp_path / "bad.tflite")
+    assert bugs(rep, "lce-indirect") == ["blocks.9"], render(rep)
+    assert not rep.passed
 
 
 def test_broken_onnx_bn_constant_and_sign0_named_at_their_blocks(full):

@@ -78,7 +78,7 @@ def test_marks_name_every_stage_and_cut_covers_the_file(shipped):
 
 def test_onnx_marks_change_no_operator(shipped):
     """The marks are names only: the file differs from an unmarked build in no operator and no constant."""
-    from export.given import structural_difference
+    from export.verify import structural_difference
 
     model = _model(0)
     unmarked = build_onnx(model, marks=False).SerializeToString()
@@ -89,7 +89,7 @@ def test_onnx_marks_change_no_operator(shipped):
 def test_lce_marks_change_no_operator(lce_file):
     import larq_compute_engine as lce
 
-    from export.given import structural_difference
+    from export.verify import structural_difference
 
     model, marked = lce_file
     unmarked = lce.convert_keras_model(lce_export.build_keras(model, marks=False))
@@ -191,3 +191,66 @@ def test_unmarked_different_but_consistent_file_is_statistical_only(shipped, dig
     rep = verify(_model(0), digits8, runtimes=("onnxruntime",), onnx_path=tmp_path / "other_tool_bad.onnx",
                  accept_statistical=True)
     assert not rep.passed and rep.files[0].guarantee == NOT_JUDGED, render(rep)
+
+
+@pytest.mark.lce
+def test_trained_classifier_with_feature_mlp_is_stage_exact(tmp_path):
+    """The structure of the pipeline's deployable classifier (feature MLP, MLP head), with trained BN
+    statistics: its shipped files pass with every stage, ``mlp`` included, judged on the files."""
+    import torch.nn.functional as F
+
+    from export import to_lce, to_onnx
+    from train.data import build_dataset, eval_transform
+
+    ds = build_dataset("digits", "train", transform=eval_transform(INFO.input_size, INFO.mean, INFO.std))
+    xs, ys = zip(*(ds[i] for i in range(512)))
+    xtr, ytr = torch.stack(xs), torch.tensor(ys)
+    torch.manual_seed(0)
+    model = reactnet_a(width=0.25, input_size=32, num_classes=10, num_blocks=3, binary_weights=True,
+                       feature_mlp=True, head_hidden=16)
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    model.train()
+    for i in range(30):
+        idx = torch.arange(i * 16, i * 16 + 64) % len(xtr)
+        loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    ck = save_checkpoint(tmp_path / "cls.pt", reactnet_payload(model, config={"dataset": "digits"}))
+    assert to_onnx.main([str(ck), "-o", str(tmp_path / "cls.onnx")]) == 0
+    assert to_lce.main([str(ck), "-o", str(tmp_path / "cls.tflite")]) == 0
+    rc = main([str(ck), "--onnx", str(tmp_path / "cls.onnx"), "--lce", str(tmp_path / "cls.tflite"),
+               "--runtimes", "onnxruntime", "lce-indirect", "--limit", "8", "--report", str(tmp_path / "r.json")])
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rc == 0 and rep["passed"], rep["failures"]
+    assert [f["guarantee"] for f in rep["files"]] == [STAGE_EXACT, STAGE_EXACT]
+    assert "mlp" in {s["stage"] for s in rep["stages"]}
+
+
+@pytest.mark.lce
+def test_a_file_that_crashes_the_runtime_is_one_error_line(lce_file, tmp_path, capsys):
+    """A semantically corrupt file (conv stride 0: LCE aborts in Prepare) is test-loaded in a child process
+    first, so verify ends with one error line, not a dead process."""
+    from tests.robust.models import zero_conv_stride
+
+    model, data = lce_file
+    ck = save_checkpoint(tmp_path / "m.pt", reactnet_payload(model, config={"dataset": "digits"}))
+    (tmp_path / "stride0.tflite").write_bytes(zero_conv_stride(data))
+    rc = main([str(ck), "--lce", str(tmp_path / "stride0.tflite"), "--runtimes", "lce-default", "--limit", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error:") and "stride0.tflite" in err[0], err
+    assert "crashed" in err[0] or "cannot" in err[0], err
+
+
+def test_a_features_file_checked_as_logits_is_one_error_line(shipped, tmp_path, capsys):
+    from export import to_onnx
+
+    assert to_onnx.main([str(shipped[0]), "-o", str(tmp_path / "f.onnx"), "--model-output", "features"]) == 0
+    capsys.readouterr()
+    assert main([str(shipped[0]), "--onnx", str(tmp_path / "f.onnx"), "--runtimes", "onnxruntime",
+                 "--limit", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "--model-output" in err[0], err
+    assert main([str(shipped[0]), "--onnx", str(tmp_path / "f.onnx"), "--runtimes", "onnxruntime",
+                 "--limit", "2", "--model-output", "features"]) == 0

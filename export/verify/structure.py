@@ -1,82 +1,12 @@
-"""Run the *given* ONNX / LCE file, whole or cut into teacher-forced stages, and compare it with a fresh export.
+"""Structural comparison of a file without stage marks with a fresh export: operators, options, constants.
 
-:func:`given_stage_outputs` runs the stages of the user's own file (cut at its stage marks, see
-:mod:`export.stage_cut`) on PyTorch's stage inputs. A file without usable marks cannot be cut; then
-:func:`structural_difference` compares it with a fresh export of the checkpoint, operator by operator and
-constant by constant, so the fresh export's stage verdicts can stand for it only when nothing differs.
-"""
+None when the given file has the same operator sequence (types, attributes/options) and bit-identical
+constants as the fresh export; else the first difference. Names (of values, tensors, marks) are ignored."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from export.errors import ExportError
-from export.stage_cut import cut_onnx, cut_tflite
-
-# --------------------------------------------------------------------------------------------- sessions
-
-
-def ort_session(model_bytes: bytes, what: str):
-    """An onnxruntime CPU session (one thread); ExportError naming ``what`` when it cannot load."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    try:
-        return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
-    except Exception as e:  # onnxruntime raises its own exception types for corrupt / invalid models
-        raise ExportError(f"onnxruntime cannot load {what}: {str(e).splitlines()[0][:300]}") from None
-
-
-def nhwc(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a.transpose(0, 2, 3, 1) if a.ndim == 4 else a).astype(np.float32)
-
-
-def nchw(a: np.ndarray) -> np.ndarray:
-    return a.transpose(0, 3, 1, 2) if a.ndim == 4 else a
-
-
-def lce_run(flatbuffer: bytes, kernel: str, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Run an LCE model on batches (one NHWC / (N, C) array per model input, in input order) image by
-    image; outputs as the model writes them."""
-    from export import lce
-
-    outs = lce.interpreter(flatbuffer, kernel).predict(inputs)
-    return outs if isinstance(outs, list) else [outs]
-
-
-def _flip(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a[:, ::-1, ::-1, :]) if a.ndim == 4 else a
-
-
-# --------------------------------------------------------------------------------------------- given stages
-
-def given_stage_outputs(kind: str, data: bytes, model, output: str, stage_inputs: dict[str, np.ndarray],
-                        kernels=()) -> dict[str, dict[str, np.ndarray]]:
-    """Teacher-forced outputs of the given file's own stages: {runtime: {"<stage>" | "<stage>:y": array}}
-    (NCHW maps, (N, C) vectors), as :func:`export.verify.isolated_outputs` returns for a fresh export.
-
-    kind: "onnx" (runtime ``onnxruntime``) or "lce" (runtimes ``lce-<kernel>`` for each of ``kernels``).
-    stage_inputs: {stage: PyTorch's (N, ...) NCHW input to it}, every stage of ``model.stages(output)``.
-    Raises :class:`export.stage_cut.CutError` when the file cannot be cut at stage marks.
-    """
-    stages = list(stage_inputs)
-    if kind == "onnx":
-        cut, in_names, keys = cut_onnx(data, model, output)
-        sess = ort_session(cut, "the given ONNX file's stages")
-        outs = sess.run(None, {nm: stage_inputs[st] for nm, st in zip(in_names, stages)})
-        return {"onnxruntime": dict(zip(keys, outs))}
-    cut, _, keys = cut_tflite(data, model, output)
-    # Inside burn-edge's LCE model maps are H/W-flipped NHWC; the model input is a normal NHWC image.
-    ins = [nhwc(stage_inputs[stages[0]])] + [_flip(nhwc(stage_inputs[st])) for st in stages[1:]]
-    res = {}
-    for k in kernels:
-        outs = lce_run(cut, k, ins)
-        res[f"lce-{k}"] = {key: nchw(_flip(o)) for key, o in zip(keys, outs)}
-    return res
-
-
-# --------------------------------------------------------------------------------------------- structure
 
 def _arr_diff(a: np.ndarray, b: np.ndarray) -> str | None:
     if a.shape != b.shape or a.dtype != b.dtype:
