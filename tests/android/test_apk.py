@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -248,3 +249,37 @@ def test_help(capsys):
     text = capsys.readouterr().out
     for opt in ("--assets", "--out", "--work", "--cache", "--android-jar", "--dx-jar", "--project"):
         assert opt in text
+
+
+def test_missing_tools_are_named_with_their_package(assets, tmp_path):
+    r = subprocess.run([sys.executable, str(BUILD_APK), "--assets", str(assets), "--work", str(tmp_path)],
+                       capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": str(tmp_path)})
+    assert r.returncode == 3
+    assert r.stderr.startswith("error: aapt2, zipalign, apksigner, javac, java, keytool not found (apt-get install")
+    assert "aapt" in r.stderr.split("apt-get install -y")[1] and "openjdk-17-jdk-headless" in r.stderr
+
+
+def test_apt_sources_in_both_formats_are_read(tmp_path):
+    lane = load_build_apk()
+    (tmp_path / "d.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n# off\nTypes: deb-src\nURIs: http://src\n"
+        "Suites: bookworm\nComponents: main\n\nTypes: deb\nURIs: http://disabled\nSuites: bookworm\n"
+        "Components: main\nEnabled: no\n")
+    (tmp_path / "o.list").write_text("# deb http://commented bookworm main\n"
+                                     "deb [arch=amd64 signed-by=/k.gpg] http://m2/debian bookworm main contrib\n")
+    assert lane._apt_entries(tmp_path / "d.sources") == [
+        {"uris": ["http://mirror.example/debian"], "suites": ["bookworm", "bookworm-updates"],
+         "components": ["main"], "signed_by": "/usr/share/keyrings/debian-archive-keyring.gpg"}]
+    assert lane._apt_entries(tmp_path / "o.list") == [
+        {"uris": ["http://m2/debian"], "suites": ["bookworm"], "components": ["main", "contrib"],
+         "signed_by": "/k.gpg"}]
+
+
+def test_the_mirror_is_the_one_this_systems_apt_uses():
+    if shutil.which("apt-config") is None or "ID=debian" not in Path("/etc/os-release").read_text():
+        pytest.skip("not a Debian system with apt")
+    lane = load_build_apk()
+    uri, keyring = lane.debian_mirror()
+    assert any(uri in f.read_text() for f in lane._apt_source_files())
+    assert keyring is None or Path(keyring).is_file()
