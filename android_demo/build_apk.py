@@ -217,8 +217,12 @@ def fetch_debian_sdk(cache: Path) -> tuple[Path, Path]:
     unpacked = root / "root"
     ready = root / "READY"
     stamp = json.dumps(DEBIAN_PACKAGES, sort_keys=True)
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / ".lock", "w") as lock:
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        lock = open(cache / ".lock", "w")
+    except OSError as e:
+        raise BuildError(2, f"cannot use the cache folder {cache}: {e.strerror} (pick one with --cache)") from None
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one download at a time per cache
         if not (ready.is_file() and ready.read_text() == stamp):
             for tool in ("apt-get", "dpkg-deb"):
