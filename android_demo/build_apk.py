@@ -252,7 +252,7 @@ def fetch_debian_sdk(cache: Path) -> tuple[Path, Path]:
             if os.geteuid() == 0:  # apt would download as _apt, which may not enter this cache folder
                 opts += ["-o", "APT::Sandbox::User=root"]
             where = f"{uri} {DEBIAN_SUITE} main"
-            _run_quiet(["apt-get", "-q", *opts, "update"], f"apt-get update of {where}")
+            _run_quiet(["apt-get", "-q", *opts, "update", "--error-on=any"], f"apt-get update of {where}")
             _run_quiet(["apt-get", "-q", *opts, "download", *(f"{p}={v}" for p, v in DEBIAN_PACKAGES.items())],
                        f"apt-get download of {', '.join(f'{p}={v}' for p, v in DEBIAN_PACKAGES.items())} from"
                        f" {where}", cwd=apt / "debs")

@@ -4,8 +4,9 @@ The build compiles the app against the real API 23 android.jar (Debian 11's liba
 a cache) with -Xlint:all -Werror, links the real resources with aapt2, dexes with dx for minSdk 24, aligns and
 signs. Here the result is checked with the tools a store or a device uses (apksigner, zipalign, aapt, dexdump), the
 Gradle build is checked to describe the same app, and planted API mistakes are shown to fail the build.
-Skipped, with the reason, when a tool or Debian package cannot be had. ~60 s on 2 shared cores (one build, three
-failing builds); the first run also downloads ~15 MB from the Debian mirror.
+Skipped, with the reason, when a tool or Debian package cannot be had. ~40 s on 2 shared cores (one build and one
+failing build of a copy with three planted mistakes); the first run also downloads ~15 MB from the Debian mirror
+(~10 s more).
 """
 
 from __future__ import annotations
