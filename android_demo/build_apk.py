@@ -258,7 +258,7 @@ def fetch_debian_sdk(cache: Path) -> tuple[Path, Path]:
                        f" {where}", cwd=apt / "debs")
             for deb in sorted((apt / "debs").glob("*.deb")):
                 _run_quiet(["dpkg-deb", "-x", str(deb), str(unpacked)], f"dpkg-deb -x {deb.name}")
-            shutil.rmtree(apt)  # keep only the unpacked files (~31 MB)
+            shutil.rmtree(apt)  # keep only the unpacked files (~17 MB)
             ready.write_text(stamp)
     jar, dx = unpacked / ANDROID_JAR, unpacked / DX_JAR
     for p in (jar, dx):
