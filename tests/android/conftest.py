@@ -14,7 +14,8 @@ ANDROID_DEMO = Path(__file__).resolve().parents[2] / "android_demo"
 HOST_TESTS = ANDROID_DEMO / "run_host_tests.sh"
 JUNIT_JAR = Path(os.environ.get("JUNIT_JAR", "/usr/share/java/junit4.jar"))
 HAMCREST_JAR = Path(os.environ.get("HAMCREST_JAR", "/usr/share/java/hamcrest-core.jar"))
-INSTALL_HINT = "apt-get install -y openjdk-17-jdk-headless junit4"
+JSON_JAR = Path(os.environ.get("JSON_JAR", "/usr/share/java/com.android.json.jar"))  # Android's org.json
+INSTALL_HINT = "apt-get install -y openjdk-17-jdk-headless junit4 libandroid-json-java"
 
 
 @dataclass
@@ -25,11 +26,11 @@ class JavaBuild:
     test_classes: Path
 
     def classpath(self) -> str:
-        return os.pathsep.join(map(str, (self.main_classes, self.test_classes, JUNIT_JAR, HAMCREST_JAR)))
+        return os.pathsep.join(map(str, (self.main_classes, self.test_classes, JSON_JAR, JUNIT_JAR, HAMCREST_JAR)))
 
     def host_tool(self, *args: str | os.PathLike) -> subprocess.CompletedProcess:
         """Run org.burnedge.demo.logic.HostTool (see its javadoc); fails the test on a non-zero exit."""
-        if not (self.main_classes / "org/burnedge/demo/logic/Json.class").is_file():
+        if not (self.main_classes / "org/burnedge/demo/logic/ModelMetadata.class").is_file():
             pytest.fail(f"the Java logic did not compile:\n{self.output[-3000:]}")
         r = subprocess.run(["java", "-cp", self.classpath(), "org.burnedge.demo.logic.HostTool", *map(str, args)],
                            capture_output=True, text=True, timeout=120)
@@ -43,9 +44,9 @@ def java_missing() -> str | None:
     for tool in ("javac", "java"):
         if shutil.which(tool) is None:
             return f"{tool} not found ({INSTALL_HINT})"
-    for jar in (JUNIT_JAR, HAMCREST_JAR):
+    for jar in (JUNIT_JAR, HAMCREST_JAR, JSON_JAR):
         if not jar.is_file():
-            return f"{jar} not found ({INSTALL_HINT}, or set JUNIT_JAR/HAMCREST_JAR)"
+            return f"{jar} not found ({INSTALL_HINT}, or set JUNIT_JAR/HAMCREST_JAR/JSON_JAR)"
     return None
 
 

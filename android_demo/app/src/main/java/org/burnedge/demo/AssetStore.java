@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 
 import org.burnedge.demo.logic.ModelMetadata;
 import org.burnedge.demo.logic.Streams;
+import org.json.JSONException;
 
 /** Android glue: reads metadata.json, memory-maps models and decodes sample images from the APK's assets. */
 final class AssetStore {
@@ -25,7 +26,10 @@ final class AssetStore {
         this.assets = assets;
     }
 
-    /** Parses metadata.json; an IOException names the missing file and the command that writes it. */
+    /**
+     * Parses metadata.json; an IOException names the missing file and the command that writes it, or the key that
+     * does not match the schema.
+     */
     ModelMetadata metadata() throws IOException {
         String text;
         try {
@@ -34,7 +38,11 @@ final class AssetStore {
             throw new IOException("assets/" + METADATA + " is missing: run `python -m export.android_assets ... -o "
                     + "android_demo/app/src/main/assets` and rebuild the app", e);
         }
-        return ModelMetadata.parse(text);
+        try {
+            return ModelMetadata.parse(text);
+        } catch (JSONException e) {
+            throw new IOException("assets/" + METADATA + " does not match this app: " + e.getMessage(), e);
+        }
     }
 
     /** Maps an (uncompressed, see noCompress in app/build.gradle) asset into memory for the TFLite interpreter. */

@@ -3,7 +3,10 @@ package org.burnedge.demo.logic;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.Map;
+
+import org.json.JSONArray;
+import org.json.JSONException;
+import org.json.JSONObject;
 
 /**
  * The app's view of {@code metadata.json}, written by {@code python -m export.android_assets}.
@@ -64,75 +67,73 @@ public final class ModelMetadata {
         this.samples = Collections.unmodifiableList(samples);
     }
 
-    /** Parses and validates metadata.json; errors are {@link Json.JsonException}s naming the bad key. */
-    public static ModelMetadata parse(String jsonText) {
-        Map<String, Object> root = Json.parseObject(jsonText);
-        String format = Json.getString(root, "format");
+    /**
+     * Parses and validates metadata.json. Every error is a {@link JSONException} whose message names the bad key:
+     * unlike org.json's own getters, the typed readers below never coerce (a string is not a number, 32.5 is not an
+     * integer), so a writer that drifts from the schema fails here instead of being silently rounded.
+     */
+    public static ModelMetadata parse(String jsonText) throws JSONException {
+        JSONObject root = new JSONObject(jsonText);
+        String format = string(root, "format");
         if (!FORMAT.equals(format)) {
-            throw new Json.JsonException("not a burn-edge assets file: format is \"" + format + "\", expected \""
+            throw new JSONException("not a burn-edge assets file: format is \"" + format + "\", expected \""
                     + FORMAT + "\"");
         }
-        int version = Json.getInt(root, "version");
+        int version = integer(root, "version");
         if (version != VERSION) {
-            throw new Json.JsonException("metadata version " + version + " is not supported by this app (reads "
+            throw new JSONException("metadata version " + version + " is not supported by this app (reads "
                     + VERSION + "); rebuild the app or re-run python -m export.android_assets");
         }
-        Map<String, Object> input = Json.getObject(root, "input");
-        String layout = Json.getString(input, "layout");
-        String dtype = Json.getString(input, "dtype");
+        JSONObject input = root.getJSONObject("input");
+        String layout = string(input, "layout");
+        String dtype = string(input, "dtype");
         if (!"NHWC".equals(layout) || !"float32".equals(dtype)) {
-            throw new Json.JsonException("input must be NHWC float32, got " + layout + " " + dtype);
+            throw new JSONException("input must be NHWC float32, got " + layout + " " + dtype);
         }
-        if (Json.getInt(input, "batch") != 1) {
-            throw new Json.JsonException("input batch must be 1");
+        if (integer(input, "batch") != 1) {
+            throw new JSONException("input batch must be 1");
         }
-        int height = Json.getInt(input, "height");
-        int width = Json.getInt(input, "width");
-        int channels = Json.getInt(input, "channels");
+        int height = integer(input, "height");
+        int width = integer(input, "width");
+        int channels = integer(input, "channels");
         if (height < 1 || width < 1 || channels != 3) {
-            throw new Json.JsonException("input must be H x W x 3 with H, W >= 1, got " + height + " x " + width
+            throw new JSONException("input must be H x W x 3 with H, W >= 1, got " + height + " x " + width
                     + " x " + channels);
         }
-        String color = Json.getString(input, "color");
+        String color = string(input, "color");
         if (!"RGB".equals(color)) {
-            throw new Json.JsonException("input color must be RGB, got " + color);
+            throw new JSONException("input color must be RGB, got " + color);
         }
-        float scale = (float) Json.getNumber(input, "scale");
-        float[] mean = floats(Json.getArray(input, "mean"), "mean", channels);
-        float[] std = floats(Json.getArray(input, "std"), "std", channels);
+        float scale = (float) number(input, "scale");
+        float[] mean = floats(input, "mean", channels);
+        float[] std = floats(input, "std", channels);
         for (float s : std) {
             if (!(s > 0f)) {
-                throw new Json.JsonException("every std value must be > 0, got " + s);
+                throw new JSONException("every std value must be > 0, got " + s);
             }
         }
         List<String> names = new ArrayList<String>();
-        for (Object o : Json.getArray(root, "class_names")) {
-            if (!(o instanceof String)) {
-                throw new Json.JsonException("class_names must hold strings, got " + Json.typeName(o));
-            }
-            names.add((String) o);
+        JSONArray classNames = root.getJSONArray("class_names");
+        for (int k = 0; k < classNames.length(); k++) {
+            names.add(string(classNames.get(k), "class_names[" + k + "]"));
         }
-        Map<String, Object> output = Json.getObject(root, "output");
-        int numClasses = Json.getInt(output, "num_classes");
+        int numClasses = integer(root.getJSONObject("output"), "num_classes");
         if (numClasses != names.size()) {
-            throw new Json.JsonException("output.num_classes is " + numClasses + " but class_names has "
+            throw new JSONException("output.num_classes is " + numClasses + " but class_names has "
                     + names.size() + " entries");
         }
-        Map<String, Object> models = Json.getObject(root, "models");
+        JSONObject models = root.getJSONObject("models");
         String lce = modelFile(models, "lce");
         String flt = modelFile(models, "float");
         if (lce == null && flt == null) {
-            throw new Json.JsonException("models lists neither an \"lce\" nor a \"float\" model");
+            throw new JSONException("models lists neither an \"lce\" nor a \"float\" model");
         }
         List<Sample> samples = new ArrayList<Sample>();
-        if (root.containsKey("samples")) {
-            for (Object o : Json.getArray(root, "samples")) {
-                if (!(o instanceof Map)) {
-                    throw new Json.JsonException("samples must hold objects");
-                }
-                @SuppressWarnings("unchecked")
-                Map<String, Object> m = (Map<String, Object>) o;
-                samples.add(new Sample(Json.getString(m, "file"), Json.getString(m, "label")));
+        if (root.has("samples")) {
+            JSONArray list = root.getJSONArray("samples");
+            for (int k = 0; k < list.length(); k++) {
+                JSONObject m = list.getJSONObject(k);
+                samples.add(new Sample(string(m, "file"), string(m, "label")));
             }
         }
         return new ModelMetadata(height, width, channels, scale, mean, std, names, lce, flt, samples);
@@ -143,25 +144,53 @@ public final class ModelMetadata {
         return height * width * channels;
     }
 
-    private static String modelFile(Map<String, Object> models, String key) {
-        if (!models.containsKey(key) || models.get(key) == null) {
-            return null;
-        }
-        return Json.getString(Json.getObject(models, key), "file");
+    private static String modelFile(JSONObject models, String key) throws JSONException {
+        return models.isNull(key) ? null : string(models.getJSONObject(key), "file");
     }
 
-    private static float[] floats(List<Object> values, String key, int n) {
-        if (values.size() != n) {
-            throw new Json.JsonException("\"" + key + "\" must have " + n + " values, got " + values.size());
+    private static float[] floats(JSONObject obj, String key, int n) throws JSONException {
+        JSONArray values = obj.getJSONArray(key);
+        if (values.length() != n) {
+            throw new JSONException("\"" + key + "\" must have " + n + " values, got " + values.length());
         }
         float[] out = new float[n];
         for (int k = 0; k < n; k++) {
-            Object o = values.get(k);
-            if (!(o instanceof Double)) {
-                throw new Json.JsonException("\"" + key + "\" must hold numbers, got " + Json.typeName(o));
-            }
-            out[k] = (float) (double) (Double) o;
+            out[k] = (float) number(values.get(k), key + "[" + k + "]");
         }
         return out;
+    }
+
+    private static String string(JSONObject obj, String key) throws JSONException {
+        return string(obj.get(key), key);
+    }
+
+    private static String string(Object v, String what) throws JSONException {
+        if (!(v instanceof String)) {
+            throw new JSONException("\"" + what + "\" must be a string, got " + describe(v));
+        }
+        return (String) v;
+    }
+
+    private static double number(JSONObject obj, String key) throws JSONException {
+        return number(obj.get(key), key);
+    }
+
+    private static double number(Object v, String what) throws JSONException {
+        if (!(v instanceof Number)) {
+            throw new JSONException("\"" + what + "\" must be a number, got " + describe(v));
+        }
+        return ((Number) v).doubleValue();
+    }
+
+    private static int integer(JSONObject obj, String key) throws JSONException {
+        double d = number(obj, key);
+        if (d != Math.rint(d) || Math.abs(d) > Integer.MAX_VALUE) {
+            throw new JSONException("\"" + key + "\" must be an integer, got " + obj.get(key));
+        }
+        return (int) d;
+    }
+
+    private static String describe(Object v) {
+        return v == JSONObject.NULL ? "null" : v.getClass().getSimpleName() + " " + v;
     }
 }

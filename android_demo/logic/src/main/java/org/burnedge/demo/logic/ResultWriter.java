@@ -7,6 +7,10 @@ import java.util.List;
 import java.util.Locale;
 import java.util.TimeZone;
 
+import org.json.JSONArray;
+import org.json.JSONException;
+import org.json.JSONObject;
+
 /**
  * Writes the headless benchmark's result JSON, read on the host by {@code runtimes.app_result.parse_app_result}
  * (which documents the same schema). Version 1:
@@ -120,66 +124,67 @@ public final class ResultWriter {
         return f.format(new Date(epochMillis));
     }
 
+    /**
+     * The result file's text (org.json, 2-space indent, keys in schema order). Non-finite latencies, which JSON
+     * cannot hold, are written as null.
+     */
     public String toJson(long createdEpochMillis) {
-        JsonWriter w = new JsonWriter().beginObject();
-        w.name("format").value(FORMAT);
-        w.name("version").value(VERSION);
-        w.name("status").value(failure == null ? "ok" : "error");
-        w.name("error").value(failure);
-        w.name("created_utc").value(isoUtc(createdEpochMillis));
-        w.name("app").beginObject()
-                .name("package").value(appPackage)
-                .name("version_name").value(versionName)
-                .name("runtime").value(runtime)
-                .endObject();
-        w.name("device").beginObject()
-                .name("manufacturer").value(device.manufacturer)
-                .name("model").value(device.model)
-                .name("abi").value(device.abi)
-                .name("android_release").value(device.androidRelease)
-                .name("sdk_int").value(device.sdkInt)
-                .name("cores").value(device.cores)
-                .endObject();
-        w.name("request");
-        if (request == null) {
-            w.nullValue();
-        } else {
-            w.beginObject()
-                    .name("model").value(request.model)
-                    .name("threads").value(request.threads)
-                    .name("runs").value(request.runs)
-                    .name("warmup").value(request.warmup)
-                    .name("xnnpack").value(request.xnnpack)
-                    .endObject();
-        }
-        w.name("results").beginArray();
-        for (Entry e : entries) {
-            w.beginObject()
-                    .name("model").value(e.model)
-                    .name("backend").value(e.backend)
-                    .name("kernel").value(e.kernel)
-                    .name("threads").value(e.threads)
-                    .name("warmup").value(e.warmup);
-            LatencyStats s = e.stats;
-            w.name("runs");
-            if (s == null) {
-                w.value(0);
-                for (String k : new String[] {"median_ms", "p10_ms", "p90_ms", "mean_ms", "min_ms", "max_ms"}) {
-                    w.name(k).nullValue();
-                }
-            } else {
-                w.value(s.runs)
-                        .name("median_ms").value(s.medianMs)
-                        .name("p10_ms").value(s.p10Ms)
-                        .name("p90_ms").value(s.p90Ms)
-                        .name("mean_ms").value(s.meanMs)
-                        .name("min_ms").value(s.minMs)
-                        .name("max_ms").value(s.maxMs);
+        try {
+            JSONObject o = new JSONObject();
+            o.put("format", FORMAT);
+            o.put("version", VERSION);
+            o.put("status", failure == null ? "ok" : "error");
+            o.put("error", orNull(failure));
+            o.put("created_utc", isoUtc(createdEpochMillis));
+            o.put("app", new JSONObject()
+                    .put("package", orNull(appPackage))
+                    .put("version_name", orNull(versionName))
+                    .put("runtime", orNull(runtime)));
+            o.put("device", new JSONObject()
+                    .put("manufacturer", orNull(device.manufacturer))
+                    .put("model", orNull(device.model))
+                    .put("abi", orNull(device.abi))
+                    .put("android_release", orNull(device.androidRelease))
+                    .put("sdk_int", device.sdkInt)
+                    .put("cores", device.cores));
+            o.put("request", request == null ? JSONObject.NULL : new JSONObject()
+                    .put("model", request.model)
+                    .put("threads", request.threads)
+                    .put("runs", request.runs)
+                    .put("warmup", request.warmup)
+                    .put("xnnpack", request.xnnpack));
+            JSONArray results = new JSONArray();
+            for (Entry e : entries) {
+                LatencyStats s = e.stats;
+                results.put(new JSONObject()
+                        .put("model", orNull(e.model))
+                        .put("backend", orNull(e.backend))
+                        .put("kernel", orNull(e.kernel))
+                        .put("threads", e.threads)
+                        .put("warmup", e.warmup)
+                        .put("runs", s == null ? 0 : s.runs)
+                        .put("median_ms", s == null ? JSONObject.NULL : finiteOrNull(s.medianMs))
+                        .put("p10_ms", s == null ? JSONObject.NULL : finiteOrNull(s.p10Ms))
+                        .put("p90_ms", s == null ? JSONObject.NULL : finiteOrNull(s.p90Ms))
+                        .put("mean_ms", s == null ? JSONObject.NULL : finiteOrNull(s.meanMs))
+                        .put("min_ms", s == null ? JSONObject.NULL : finiteOrNull(s.minMs))
+                        .put("max_ms", s == null ? JSONObject.NULL : finiteOrNull(s.maxMs))
+                        .put("error", orNull(e.error)));
             }
-            w.name("error").value(e.error);
-            w.endObject();
+            o.put("results", results);
+            return o.toString(2);
+        } catch (JSONException e) { // only for non-finite numbers, which finiteOrNull already replaced
+            throw new IllegalStateException("cannot write the result as JSON: " + e.getMessage(), e);
         }
-        w.endArray();
-        return w.endObject().toString();
+    }
+
+    /** {@code v}, or JSON null for a Java null (org.json's put(key, null) would drop the key instead). */
+    static Object orNull(Object v) {
+        return v == null ? JSONObject.NULL : v;
+    }
+
+    /** A finite double as a JSON number, NaN and the infinities as JSON null. */
+    static Object finiteOrNull(double v) {
+        return Double.isNaN(v) || Double.isInfinite(v) ? JSONObject.NULL : (Object) v;
     }
 }

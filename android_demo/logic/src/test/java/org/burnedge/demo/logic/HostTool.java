@@ -11,6 +11,10 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 
+import org.json.JSONArray;
+import org.json.JSONException;
+import org.json.JSONObject;
+
 /**
  * Host-side entry point used by the Python tests (tests/android/) to check that Java and Python agree. Not
  * shipped in the app. Commands:
@@ -46,9 +50,8 @@ public final class HostTool {
                 ms[k] = values.get(k);
             }
             LatencyStats s = LatencyStats.fromMillis(ms);
-            String json = new JsonWriter().beginObject().name("runs").value(s.runs).name("median_ms")
-                    .value(s.medianMs).name("p10_ms").value(s.p10Ms).name("p90_ms").value(s.p90Ms).name("mean_ms")
-                    .value(s.meanMs).name("min_ms").value(s.minMs).name("max_ms").value(s.maxMs).endObject()
+            String json = new JSONObject().put("runs", s.runs).put("median_ms", s.medianMs).put("p10_ms", s.p10Ms)
+                    .put("p90_ms", s.p90Ms).put("mean_ms", s.meanMs).put("min_ms", s.minMs).put("max_ms", s.maxMs)
                     .toString();
             writeBytes(args[2], json.getBytes(StandardCharsets.UTF_8));
         } else if (args.length == 3 && args[0].equals("describe")) {
@@ -62,28 +65,23 @@ public final class HostTool {
         }
     }
 
-    static String describe(ModelMetadata m) {
-        JsonWriter w = new JsonWriter().beginObject();
-        w.name("height").value(m.height).name("width").value(m.width).name("channels").value(m.channels);
-        w.name("scale").value(m.scale);
-        w.name("mean").beginArray();
-        for (float v : m.mean) {
-            w.value(v);
+    static String describe(ModelMetadata m) throws JSONException {
+        JSONObject o = new JSONObject().put("height", m.height).put("width", m.width).put("channels", m.channels)
+                .put("scale", (double) m.scale);
+        for (String key : new String[] {"mean", "std"}) {
+            JSONArray values = new JSONArray();
+            for (float v : key.equals("mean") ? m.mean : m.std) {
+                values.put((double) v);
+            }
+            o.put(key, values);
         }
-        w.endArray().name("std").beginArray();
-        for (float v : m.std) {
-            w.value(v);
-        }
-        w.endArray().name("class_names").beginArray();
-        for (String c : m.classNames) {
-            w.value(c);
-        }
-        w.endArray().name("lce").value(m.lceModelFile).name("float").value(m.floatModelFile);
-        w.name("samples").beginArray();
+        o.put("class_names", new JSONArray(m.classNames));
+        o.put("lce", ResultWriter.orNull(m.lceModelFile)).put("float", ResultWriter.orNull(m.floatModelFile));
+        JSONArray samples = new JSONArray();
         for (ModelMetadata.Sample s : m.samples) {
-            w.beginArray().value(s.file).value(s.label).endArray();
+            samples.put(new JSONArray().put(s.file).put(s.label));
         }
-        return w.endArray().endObject().toString();
+        return o.put("samples", samples).toString();
     }
 
     /**

@@ -7,12 +7,13 @@ import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
 import java.util.Arrays;
+import org.json.JSONException;
 import org.junit.Test;
 
 public class ModelMetadataTest {
 
     @Test
-    public void readsEveryField() {
+    public void readsEveryField() throws JSONException {
         ModelMetadata m = ModelMetadata.parse(TestData.metadata(4, 6));
         assertEquals(4, m.height);
         assertEquals(6, m.width);
@@ -33,7 +34,7 @@ public class ModelMetadataTest {
         try {
             ModelMetadata.parse(json);
             fail("accepted: " + json);
-        } catch (Json.JsonException e) {
+        } catch (JSONException e) {
             assertTrue(e.getMessage() + " should contain " + messagePart, e.getMessage().contains(messagePart));
         }
     }
@@ -50,5 +51,23 @@ public class ModelMetadataTest {
         assertRejected(ok.replace("\"num_classes\": 3", "\"num_classes\": 4"), "class_names has 3 entries");
         assertRejected(ok.replace("{\"file\": \"model_lce.tflite\"}", "null"), "neither");
         assertRejected(ok.replace("\"batch\": 1", "\"batch\": 8"), "batch must be 1");
+    }
+
+    @Test
+    public void typesAreCheckedNotCoerced() {
+        String ok = TestData.metadata(4, 6);
+        assertRejected(ok.replace("\"height\": 4", "\"height\": 4.5"), "\"height\" must be an integer, got 4.5");
+        assertRejected(ok.replace("\"height\": 4", "\"height\": \"4\""), "\"height\" must be a number");
+        assertRejected(ok.replace("\"color\": \"RGB\"", "\"color\": 3"), "\"color\" must be a string");
+        assertRejected(ok.replace("[\"cat\", \"dog\"", "[\"cat\", 2"), "\"class_names[1]\" must be a string");
+        assertRejected(ok.replace("[0.485, 0.456, 0.406]", "[0.485, true, 0.406]"), "\"mean[1]\" must be a number");
+        assertRejected(ok.replace("\"layout\": \"NHWC\", ", ""), "layout");
+        assertRejected(ok.substring(0, ok.length() / 2), "");
+    }
+
+    @Test
+    public void aWholeNumberWrittenAsFloatIsAnInteger() throws JSONException {
+        String text = TestData.metadata(4, 6).replace("\"height\": 4", "\"height\": 4.0");
+        assertEquals(4, ModelMetadata.parse(text).height);
     }
 }

@@ -6,7 +6,7 @@ import static org.junit.Assert.assertEquals;
 import org.junit.Test;
 
 public class PreprocessorTest {
-    private final ModelMetadata meta = ModelMetadata.parse(TestData.metadata(1, 2));
+    private final ModelMetadata meta = TestData.parsed(1, 2);
     private final Preprocessor pre = new Preprocessor(meta);
 
     @Test

@@ -1,5 +1,7 @@
 package org.burnedge.demo.logic;
 
+import org.json.JSONException;
+
 /** A valid metadata.json for tests, in the shape the Python assets step writes. */
 final class TestData {
     private TestData() {
@@ -14,5 +16,14 @@ final class TestData {
                 + " \"class_names\": [\"cat\", \"dog\", \"b\\u00e4r\"], \"labels_file\": \"labels.txt\",\n"
                 + " \"models\": {\"lce\": {\"file\": \"model_lce.tflite\"}, \"float\": null},\n"
                 + " \"samples\": [{\"file\": \"samples/0.png\", \"label\": \"cat\"}]}";
+    }
+
+    /** {@link #metadata} parsed; a parse error fails the test that asked for it. */
+    static ModelMetadata parsed(int height, int width) {
+        try {
+            return ModelMetadata.parse(metadata(height, width));
+        } catch (JSONException e) {
+            throw new AssertionError("TestData.metadata does not parse: " + e.getMessage(), e);
+        }
     }
 }
