@@ -166,6 +166,12 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
                         f.passed = False
                         f.detail = f"{v.verdict} at {stage} ({rt})"
                     rep.failures.append(f"{rt}: {v.verdict} at {stage}: {v.detail}" + (checkpoint_hint(f) if f else ""))
+    for f in rep.files:  # the fresh export as the reference for *which* operator or constant is wrong
+        if f.path and f.guarantee == STAGE_EXACT and not f.passed:
+            say("locate")
+            diff = structural_difference(f.kind, Path(f.path).read_bytes(), _fresh_file(model, f.kind, output))
+            f.detail += f"; first difference from a fresh export: {diff or 'none (same operators and constants)'}"
+            rep.failures.append(f"{f.path}: {f.detail}")
     _end_to_end_gate(rep, tol)
     return rep
 

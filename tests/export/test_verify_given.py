@@ -114,6 +114,8 @@ def test_corrupted_onnx_initializer_fails_at_its_stage(shipped, digits8, tmp_pat
     rep = verify(_model(0), digits8, runtimes=("onnxruntime",), onnx_path=tmp_path / "bad.onnx")
     assert not rep.passed and bugs(rep, "onnxruntime") == ["blocks.2"], render(rep)
     assert not rep.files[0].passed and "blocks.2" in rep.files[0].detail
+    assert "first difference from a fresh export: op" in rep.files[0].detail, rep.files[0].detail
+    assert "BatchNormalization" in rep.files[0].detail and "values differ" in rep.files[0].detail
     assert "FAIL" in render(rep) and "PASS" not in render(rep)
 
 
@@ -131,6 +133,9 @@ def test_corrupted_lce_constant_fails_at_its_stage(lce_file, digits8, tmp_path):
     rep = verify(model, digits8[:4], runtimes=rts, lce_path=tmp_path / "bad.tflite")
     assert not rep.passed, render(rep)
     assert bugs(rep, "lce-default") == bugs(rep, "lce-reference") == ["blocks.1"], render(rep)
+    detail = rep.files[0].detail  # the fresh export names the constant: 1 value of the multiplier
+    assert "first difference from a fresh export: op" in detail and "LceBconv2d" in detail, detail
+    assert "input 2: 1 of" in detail, detail
 
 
 def test_file_from_another_checkpoint_is_named(shipped, digits8, tmp_path, capsys):
