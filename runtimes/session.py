@@ -178,7 +178,11 @@ class OrtSession(Session):
         self.metadata = dict(self.native.get_modelmeta().custom_metadata_map)
 
     def _run(self, xs):
-        return self.native.run(None, dict(zip(self.input_names, xs)))
+        try:
+            return self.native.run(None, dict(zip(self.input_names, xs)))
+        except Exception as e:  # noqa: BLE001 - onnxruntime's pybind errors (shape / type mismatches)
+            raise ValueError(f"onnxruntime cannot run the model on inputs of shapes "
+                             f"{[tuple(x.shape) for x in xs]}: {str(e).splitlines()[0][:300]}") from None
 
 
 # ----------------------------------------------------------------------------------- TFLite / LCE
