@@ -15,7 +15,7 @@ from export.errors import ExportError
 from export.loading import nonfinite_tensors
 from export.stage_cut import CutError
 from export.verify.judge import judge_stage, stage_yardsticks, zero_weight_warning
-from export.verify.metrics import output_diff, statistical_consistency
+from export.verify.metrics import Consistency, output_diff, statistical_consistency
 from export.verify.report import (
     E2E_ONLY,
     EXACT,
@@ -87,7 +87,8 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
     say("whole model")
     t0 = time.perf_counter()
     whole = whole_model_outputs(model, runtimes, xn, output, onnx_path, lce_path) if end_to_end else {}
-    _check_output_shapes(whole, outs[list(outs)[-1]], output, onnx_path, lce_path)
+    ref = outs[list(outs)[-1]]  # PyTorch's model output
+    _check_output_shapes(whole, ref, output, onnx_path, lce_path)
     rep.seconds["whole model"] = time.perf_counter() - t0
     stage_np = {k: v.numpy() for k, v in ins.items()}
     families = {"onnx": (onnx_path, [rt for rt in runtimes if rt == "onnxruntime"]),
@@ -103,9 +104,9 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
             fresh_rts += rts
             rep.files.append(GivenFile(kind, None, FRESH, rts))
             continue
-        f = GivenFile(kind, str(path), STAGE_EXACT if localise else E2E_ONLY, rts)
+        f = GivenFile(kind, str(path), STAGE_EXACT if localise else E2E_ONLY, rts,
+                      other_checkpoint=_other_checkpoint(kind, path, source_sha256))
         rep.files.append(f)
-        f.other_checkpoint = _other_checkpoint(kind, path, source_sha256)
         if not localise:
             continue
         data = Path(path).read_bytes()
@@ -121,19 +122,9 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
             f.detail += f"; differs from a fresh export of the checkpoint at {diff}"
             if rts[0] not in whole:
                 whole |= whole_model_outputs(model, rts, xn, output, onnx_path, lce_path)
-                _check_output_shapes(whole, outs[list(outs)[-1]], output, onnx_path, lce_path)
-            ref = outs[list(outs)[-1]]
-            worst = statistical_consistency(model, x, ref, [whole[rt] for rt in rts], output, tol)
-            f.detail += f"; {worst}"
-            if worst.consistent:
-                f.guarantee, f.passed = STATISTICAL, accept_statistical
-                if not accept_statistical:
-                    rep.failures.append(f"{path}: statistically consistent only ({f.detail}); pass "
-                                        "--accept-statistical to accept that weaker guarantee")
-            else:
-                f.guarantee, f.passed = NOT_JUDGED, False
-                rep.failures.append(f"{path}: cannot be judged stage by stage and is not even statistically "
-                                    f"consistent with the checkpoint ({f.detail})" + checkpoint_hint(f))
+                _check_output_shapes(whole, ref, output, onnx_path, lce_path)
+            _statistical_verdict(rep, f, statistical_consistency(model, x, ref, [whole[rt] for rt in rts], output,
+                                                                  tol), accept_statistical)
     lce_fresh = end_to_end and families["lce"][1] and not lce_path
     stage_rts = [rt for rt in runtimes if rt in fresh_rts] if localise else []
     if stage_rts or lce_fresh:
@@ -145,7 +136,7 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
     for rt in runtimes:
         if rt not in whole:
             continue
-        d = output_diff(rt, outs[list(outs)[-1]].numpy(), whole[rt])
+        d = output_diff(rt, ref.numpy(), whole[rt])
         rep.outputs.append(d)
         if d.nonfinite:
             rep.failures.append(f"{rt}: {d.nonfinite} non-finite values in the whole model's output")
@@ -174,6 +165,20 @@ def verify(model: ReActNetA, x: torch.Tensor, *, runtimes=RUNTIMES, output: str 
             rep.failures.append(f"{f.path}: {f.detail}")
     _end_to_end_gate(rep, tol)
     return rep
+
+
+def _statistical_verdict(rep: VerifyReport, f: GivenFile, c: Consistency, accept: bool) -> None:
+    """Record what the statistical test gave a file that could be neither cut nor matched structurally."""
+    f.detail += f"; {c}"
+    if c.consistent:
+        f.guarantee, f.passed = STATISTICAL, accept
+        if not accept:
+            rep.failures.append(f"{f.path}: statistically consistent only ({f.detail}); pass --accept-statistical "
+                                "to accept that weaker guarantee")
+    else:
+        f.guarantee, f.passed = NOT_JUDGED, False
+        rep.failures.append(f"{f.path}: cannot be judged stage by stage and is not even statistically consistent "
+                            f"with the checkpoint ({f.detail})" + checkpoint_hint(f))
 
 
 def _check_output_shapes(whole: dict[str, np.ndarray], ref: torch.Tensor, output: str, onnx_path, lce_path) -> None:
