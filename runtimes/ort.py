@@ -41,7 +41,7 @@ class OrtRunner(BaseRunner):
         inp = inputs[0]
         self.input_name = inp.name
         if inp.dtype != np.float32:
-            raise ModelFileError(f"{path}: input {inp.name!r} is {inp.dtype}, expected float32 images")
+            raise ModelFileError(f"{path}: input {inp.name!r} is tensor({inp.dtype}), expected tensor(float) images")
         shape = list(inp.shape)
         if len(shape) != 4:
             raise ModelFileError(f"{path}: expected one 4-D image input, got {inp.name} with shape {inp.shape}")
