@@ -14,6 +14,7 @@ timings into the same table; ``--ssh-remote-python`` runs this module on the rem
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -119,7 +120,7 @@ def run_bench(models: Sequence[str | Path], *, threads: Sequence[int] = (1,), ru
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        "runtimes.bench", add_help=add_help, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "python -m runtimes.bench", add_help=add_help, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="Latency benchmark of .onnx / .tflite (float or LCE) models on this host and on devices "
                     "(ssh / adb). Host configurations are interleaved round-robin.")
     p.add_argument("models", nargs="*", help="model files: .onnx (onnxruntime), .tflite (LCE if it has Lce* ops, "
@@ -199,51 +200,74 @@ def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dic
             refuse_same_path(out, *inputs)
             ensure_writable_dir(Path(out).parent)
             remove_stale_temps(Path(out).parent)
-    if models and not args.no_host and not args.no_isolate:
-        probe_models([(m, args.backend, args.kernels) for m in models], xnnpack=not args.no_xnnpack)
-    progress = not args.no_progress
-    rows, hosts = [], []
-    if models and not args.no_host:
-        facts = host_info()
-        hosts.append(facts)
-        log(format_host(facts))
-        rows += run_bench(models, threads=args.threads, runs=args.runs, warmup=args.warmup, kernels=args.kernels,
-                          backend=args.backend, batch=args.batch, xnnpack=not args.no_xnnpack, seed=args.seed,
-                          progress=progress)
-    common = dict(threads=args.threads, runs=args.runs, warmup=args.warmup, kernels=args.kernels)
-    if args.ssh:
-        from runtimes.remote import bench_with_binary
-        from runtimes.ssh import SshTransport, bench_with_remote_python
+    if args.ssh and not args.benchmark_binary and not args.ssh_remote_python:
+        raise ConfigError("--ssh needs --benchmark-binary (or --ssh-remote-python)")
+    if args.adb is not None and not (args.adb_binary or args.benchmark_binary):
+        raise ConfigError("--adb needs --adb-binary or --benchmark-binary (lce_benchmark_model_android_arm64)")
+    with contextlib.ExitStack() as stack:
+        devices = _check_devices(args, stack, log)  # seconds: before any model load or host timing
+        if models and not args.no_host and not args.no_isolate:
+            probe_models([(m, args.backend, args.kernels) for m in models], xnnpack=not args.no_xnnpack)
+        progress = not args.no_progress
+        rows, hosts = [], []
+        if models and not args.no_host:
+            facts = host_info()
+            hosts.append(facts)
+            log(format_host(facts))
+            rows += run_bench(models, threads=args.threads, runs=args.runs, warmup=args.warmup, kernels=args.kernels,
+                              backend=args.backend, batch=args.batch, xnnpack=not args.no_xnnpack, seed=args.seed,
+                              progress=progress)
+        common = dict(threads=args.threads, runs=args.runs, warmup=args.warmup, kernels=args.kernels)
+        for kind, t, facts in devices:
+            from runtimes.remote import bench_with_binary
+            from runtimes.ssh import bench_with_remote_python
 
-        if not args.benchmark_binary and not args.ssh_remote_python:
-            raise ConfigError("--ssh needs --benchmark-binary (or --ssh-remote-python)")
-        with SshTransport(args.ssh, port=args.ssh_port, key=args.ssh_key, options=args.ssh_option) as t:
-            if args.ssh_remote_python:
+            if kind == "ssh-python":
                 r, facts = bench_with_remote_python(t, models, python=args.ssh_remote_python,
                                                     keep=args.keep_remote, log=log, **common)
             else:
-                r, facts = bench_with_binary(t, models, args.benchmark_binary, extra_args=args.benchmark_arg,
-                                             keep=args.keep_remote, progress=progress, log=log, **common)
-        hosts.append(facts)
-        log(format_host(facts))
-        rows += r
-    if args.adb is not None:
-        from runtimes.adb import AdbTransport
-        from runtimes.remote import bench_with_binary
-
-        binary = args.adb_binary or args.benchmark_binary
-        if not binary:
-            raise ConfigError("--adb needs --adb-binary or --benchmark-binary (lce_benchmark_model_android_arm64)")
-        t = AdbTransport(args.adb or None, adb=args.adb_executable, remote_dir=args.adb_dir)
-        r, facts = bench_with_binary(t, models, binary, extra_args=args.benchmark_arg, keep=args.keep_remote,
-                                     progress=progress, log=log, **common)
-        hosts.append(facts)
-        log(format_host(facts))
-        rows += r
+                binary = args.benchmark_binary if kind == "ssh" else (args.adb_binary or args.benchmark_binary)
+                r, facts = bench_with_binary(t, models, binary, extra_args=args.benchmark_arg, keep=args.keep_remote,
+                                             progress=progress, log=log, facts=facts, **common)
+            hosts.append(facts)
+            log(format_host(facts))
+            rows += r
     for path in args.adb_app_result:
         rows += _app_result_rows(path)
     add_speedups(rows, cpus=usable_cpus() if models and not args.no_host else None)
     return rows, hosts
+
+
+def _check_devices(args: argparse.Namespace, stack: contextlib.ExitStack, log) -> list[tuple[str, object, dict]]:
+    """Open the --ssh / --adb transports and check each device before any timing (reachable, binary present and
+    built for its CPU, work folder writable and executable; over --ssh-remote-python: burn-edge importable
+    there). Returns ``(kind, transport, facts)`` per device; RemoteError names the first problem."""
+    from runtimes.remote import preflight, probe
+
+    devices = []
+    if args.ssh:
+        from runtimes.ssh import SshTransport
+
+        t = stack.enter_context(SshTransport(args.ssh, port=args.ssh_port, key=args.ssh_key, options=args.ssh_option))
+        if args.ssh_remote_python:
+            facts = probe(t)
+            try:
+                t.run(f"{args.ssh_remote_python} -c 'import runtimes.bench'", timeout=120)
+            except RemoteError as e:
+                raise RemoteError(f"{t.label}: '{args.ssh_remote_python} -m runtimes.bench' cannot run there "
+                                  f"(burn-edge installed? --ssh-remote-python 'env PYTHONPATH=... python3'): {e}") \
+                    from None
+            devices.append(("ssh-python", t, facts))
+        else:
+            devices.append(("ssh", t, preflight(t, args.benchmark_binary)))
+        log(f"{t.label}: reachable ({devices[-1][2].get('arch') or '?'}), checks passed")
+    if args.adb is not None:
+        from runtimes.adb import AdbTransport
+
+        t = AdbTransport(args.adb or None, adb=args.adb_executable, remote_dir=args.adb_dir)
+        devices.append(("adb", t, preflight(t, args.adb_binary or args.benchmark_binary)))
+        log(f"{t.label}: reachable ({devices[-1][2].get('arch') or '?'}), checks passed")
+    return devices
 
 
 def main(argv: Sequence[str] | None = None) -> int:
