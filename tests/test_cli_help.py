@@ -43,9 +43,10 @@ def test_help_is_fast_and_names_the_command(module):
     assert not heavy, f"{module} --help imports {heavy[:5]}"
 
 
-def test_pretrain_help_shows_the_values_a_run_uses():
+def test_pretrain_help_shows_the_values_a_run_uses(monkeypatch):
     """Each option's shown default is the resolved value for the --preset/--method/--recipe given with --help,
     and names where it comes from (the preset or the recipe)."""
+    monkeypatch.setenv("COLUMNS", "2000")  # no line breaks inside the phrases checked below
     from train.config import PRESETS, RECIPES, config_fields, resolve_config
     from train.pretrain import get_args_parser
 
@@ -68,7 +69,8 @@ def test_pretrain_help_shows_the_values_a_run_uses():
     assert "jointly trained random classifier" not in plain  # the default recipe keeps g fixed
 
 
-def test_arch_help_matches_the_network():
+def test_arch_help_matches_the_network(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "2000")
     from export.to_onnx import get_args_parser
     from train.models.reactnet import NUM_BLOCKS
 
