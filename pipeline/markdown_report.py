@@ -30,25 +30,72 @@ def _read_metrics(run_dir: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def _epoch_axis(rows: list[dict], offset: float = 0.0) -> list[float]:
+    """Fractional epochs of logged rows (the last logged step ends the run's last epoch), shifted by ``offset``."""
+    steps = [float(r["step"]) for r in rows]
+    epochs = max(int(float(r.get("epoch") or 0)) for r in rows) + 1
+    per_epoch = max(steps[-1], 1.0) / epochs
+    return [offset + s / per_epoch for s in steps]
+
+
+def _column(rows: list[dict], key: str) -> list[float] | None:
+    vals = [r.get(key) for r in rows]
+    return None if any(v in (None, "") for v in vals) else [float(v) for v in vals]
+
+
 def plot_training_curves(runs: dict[str, Path], path: Path) -> bool:
-    """Loss against optimizer step for each training run that has a metrics.csv."""
+    """Three panels, each on its own axis: the teacher's MoCo loss; BURN's loss with stage 2 drawn after stage 1 on
+    one epoch axis; BURN's KL to the classifier g (log scale: it collapsing towards 0 means the target stopped
+    carrying information). ``runs``: {"teacher" | "stage1" | "stage2": run folder with a metrics.csv}."""
+    data = {name: [r for r in _read_metrics(d) if r.get("loss") not in (None, "")] for name, d in runs.items()}
+    data = {k: v for k, v in data.items() if v}
+    if not data:
+        return False
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    drawn = False
-    for name, d in runs.items():
-        rows = [r for r in _read_metrics(d) if r.get("loss") not in (None, "")]
-        if rows:
-            ax.plot([float(r["step"]) for r in rows], [float(r["loss"]) for r in rows], label=name)
-            drawn = True
-    if drawn:
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel("training loss")
-        ax.set_title("Training curves")
-        ax.legend()
-        fig.tight_layout()
-        atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    t_ax, b_ax, k_ax = axes
+    if "teacher" in data:
+        rows = data["teacher"]
+        t_ax.plot(_epoch_axis(rows), _column(rows, "loss"), color="C7")
+        t_ax.set_title("teacher h (MoCo-v2): InfoNCE loss", fontsize=9)
+    else:
+        t_ax.text(0.5, 0.5, "no teacher run\n(--teacher-checkpoint)", ha="center", va="center",
+                  transform=t_ax.transAxes)
+        t_ax.set_title("teacher h", fontsize=9)
+    offset, drawn_kl = 0.0, False
+    for name, color in (("stage1", "C0"), ("stage2", "C1")):
+        rows = data.get(name)
+        if not rows:
+            continue
+        x = _epoch_axis(rows, offset)
+        label = f"stage {name[-1]}"
+        b_ax.plot(x, _column(rows, "loss"), color=color, label=label)
+        kl = _column(rows, "kl")
+        if kl is not None:
+            k_ax.semilogy(x, [max(v, 1e-8) for v in kl], color=color, label=label)
+            drawn_kl = True
+        if offset > 0:
+            for ax in (b_ax, k_ax):
+                ax.axvline(offset, color="gray", ls=":", lw=1)
+        offset = x[-1]
+    b_ax.set_title("BURN: loss (1-λ) KL + λ FS", fontsize=9)
+    k_ax.set_title("BURN: KL to the classifier g (log)", fontsize=9)
+    from matplotlib.ticker import FuncFormatter
+
+    for which in (k_ax.yaxis.set_major_formatter, k_ax.yaxis.set_minor_formatter):
+        which(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    if not drawn_kl:
+        k_ax.text(0.5, 0.5, "no KL logged", ha="center", va="center", transform=k_ax.transAxes)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+    t_ax.set_ylabel("training loss")
+    for ax in (b_ax, k_ax):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
-    return drawn
+    return True
 
 
 def plot_accuracy(ev: dict, path: Path) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no CUDA/TensorRT start-up lines in logs
 
 from common.errors import BurnEdgeError, ConfigError  # noqa: E402
 from common.files import ensure_writable_dir, refuse_same_path, remove_stale_temps  # noqa: E402
@@ -34,7 +34,7 @@ from runtimes.format import LCE_KERNELS  # noqa: E402
 from runtimes.hostinfo import default_thread_counts, format_host, host_info, usable_cpus  # noqa: E402
 from runtimes.isolate import probe_models  # noqa: E402
 from runtimes.latency_table import add_speedups, format_table, plot_rows, write_csv, write_json  # noqa: E402
-from runtimes.stats import MemoryProbe, summarize  # noqa: E402
+from runtimes.stats import MEMORY_METHOD, MemoryProbe, summarize  # noqa: E402
 
 
 def _import_backend(backend: str) -> None:
@@ -52,6 +52,69 @@ def _import_backend(backend: str) -> None:
         _lce_interpreter_cls()
 
 
+def _load_options(c: dict, xnnpack: bool) -> dict:
+    opts = {"kernel": c["kernel"]} if c["backend"] == "lce" else {}
+    if c["backend"] in ("tflite", "lce"):
+        opts["xnnpack"] = xnnpack
+    return opts
+
+
+CHILD_MEMORY_METHOD = ("peak RSS growth of a fresh process per configuration while the runner is created and warmed "
+                       "up (VmHWM, reset after the backend's libraries are imported, minus VmRSS before loading), MiB: "
+                       "the model, its arena and the interpreter, independent of the other configurations")
+
+
+def child_peak_memory(configs: Sequence[dict], *, batch: int = 1, warmup: int = 5, xnnpack: bool = True,
+                      seed: int = 0, timeout: float = 300) -> list[tuple[float | None, str | None]]:
+    """``(MiB, method)`` per configuration, each measured in its own fresh Python process (up to the usable CPUs
+    at a time, before any timing), so no configuration's figure depends on what another one loaded first. A child
+    that fails gives ``(None, None)``: the timing run reports the error itself."""
+    import json
+    import subprocess
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    code = "import sys; from runtimes.bench import _memory_child; _memory_child(sys.argv[1])"
+    out: list[tuple[float | None, str | None]] = [(None, None)] * len(configs)
+    todo, width = list(enumerate(configs)), max(1, usable_cpus())
+    while todo:
+        batch_now, todo = todo[:width], todo[width:]
+        procs = []
+        for i, c in batch_now:
+            spec = json.dumps({**c, "path": str(c["path"]), "batch": batch, "warmup": warmup, "xnnpack": xnnpack,
+                               "seed": seed})
+            procs.append((i, subprocess.Popen([sys.executable, "-c", code, spec], stdout=subprocess.PIPE,
+                                              stderr=subprocess.DEVNULL, text=True, env=env)))
+        for i, p in procs:
+            try:
+                text, _ = p.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                continue
+            lines = [ln for ln in text.splitlines() if ln.startswith("{")]
+            if p.returncode == 0 and lines:
+                res = json.loads(lines[-1])
+                out[i] = (res["mib"], res["method"])
+    return out
+
+
+def _memory_child(spec: str) -> None:
+    """Child side of :func:`child_peak_memory`: import the backend, then load + warm up one configuration."""
+    import json
+
+    c = json.loads(spec)
+    _import_backend(c["backend"])
+    with MemoryProbe() as mem:
+        runner = load(c["path"], backend=c["backend"], threads=c["threads"], **_load_options(c, c["xnnpack"]))
+        x = runner.example_input(c["batch"], c["seed"])
+        for _ in range(c["warmup"]):
+            runner.run(x)
+    method = CHILD_MEMORY_METHOD if mem.method == MEMORY_METHOD else mem.method
+    print(json.dumps({"mib": mem.mib, "method": method}), flush=True)
+
+
 def host_configs(models: Sequence[str | Path], threads: Sequence[int], kernels: Sequence[str],
                  backend: str | None = None) -> list[dict]:
     """Expand models x (LCE kernels | "-") x threads into config dicts {path, backend, kernel, threads}."""
@@ -65,13 +128,14 @@ def host_configs(models: Sequence[str | Path], threads: Sequence[int], kernels: 
 
 def run_bench(models: Sequence[str | Path], *, threads: Sequence[int] = (1,), runs: int = 50, warmup: int = 5,
               kernels: Sequence[str] = LCE_KERNELS, backend: str | None = None, batch: int = 1,
-              xnnpack: bool = True, seed: int = 0, progress: bool = True) -> list[dict]:
+              xnnpack: bool = True, seed: int = 0, progress: bool = True, memory: bool = True) -> list[dict]:
     """Benchmark models on this host; returns one row dict per configuration (keys: ``report.COLUMNS``).
 
     models: .onnx / .tflite paths; backend: force one backend for all (default: detect per file);
     kernels: LCE kernels to try for LCE models; runs: timed calls per configuration (round-robin);
     warmup: untimed calls per configuration after loading; batch: images per call (input (batch, 3, H, W)
-    standard-normal float32, fixed seed). Raises ModelFileError / RuntimeBackendError / ConfigError.
+    standard-normal float32, fixed seed); memory: measure each configuration's peak memory in a fresh child
+    process first (:func:`child_peak_memory`). Raises ModelFileError / RuntimeBackendError / ConfigError.
     """
     from tqdm import tqdm
 
@@ -84,17 +148,14 @@ def run_bench(models: Sequence[str | Path], *, threads: Sequence[int] = (1,), ru
     configs = host_configs(models, threads, kernels, backend)
     for be in dict.fromkeys(c["backend"] for c in configs):
         _import_backend(be)
+    mems = child_peak_memory(configs, batch=batch, warmup=warmup, xnnpack=xnnpack, seed=seed) if memory else None
     loaded = []
-    for c in tqdm(configs, desc="load + warm-up", disable=not progress):
-        opts = {"kernel": c["kernel"]} if c["backend"] == "lce" else {}
-        if c["backend"] in ("tflite", "lce"):
-            opts["xnnpack"] = xnnpack
-        with MemoryProbe() as mem:
-            runner = load(c["path"], backend=c["backend"], threads=c["threads"], **opts)
-            x = runner.example_input(batch, seed)
-            for _ in range(warmup):
-                runner.run(x)
-        loaded.append((c, runner, x, mem))
+    for i, c in enumerate(tqdm(configs, desc="load + warm-up", disable=not progress)):
+        runner = load(c["path"], backend=c["backend"], threads=c["threads"], **_load_options(c, xnnpack))
+        x = runner.example_input(batch, seed)
+        for _ in range(warmup):
+            runner.run(x)
+        loaded.append((c, runner, x, mems[i] if mems else (None, None)))
     times = [[] for _ in loaded]
     n = len(loaded)
     perf = time.perf_counter
@@ -112,7 +173,7 @@ def run_bench(models: Sequence[str | Path], *, threads: Sequence[int] = (1,), ru
                      "model_bytes": c["path"].stat().st_size, "backend": c["backend"], "kernel": c["kernel"],
                      "threads": c["threads"], "batch": batch, "runs": runs, "warmup": warmup,
                      "runner": "python " + type(runner).__name__, "median_source": "measured",
-                     **s.as_dict(), "peak_mem_mb": mem.mib, "mem_method": mem.method,
+                     **s.as_dict(), "peak_mem_mb": mem[0], "mem_method": mem[1],
                      "xnnpack": getattr(runner, "xnnpack", None)})
     add_speedups(rows, cpus=usable_cpus())
     return rows
@@ -208,7 +269,7 @@ def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dic
         devices = _check_devices(args, stack, log)  # seconds: before any model load or host timing
         if models and not args.no_host and not args.no_isolate:
             probe_models([(m, args.backend, args.kernels) for m in models], xnnpack=not args.no_xnnpack)
-        progress = not args.no_progress
+        progress = not args.no_progress and sys.stderr.isatty()  # bars on a terminal only, never into a log file
         rows, hosts = [], []
         if models and not args.no_host:
             facts = host_info()
