@@ -103,9 +103,10 @@ def plot_accuracy(ev: dict, path: Path) -> None:
     names = [n for n in ("random-init", "burn-stage1", "burn-stage2") if n in ev]
     fig, ax = plt.subplots(figsize=(6, 3.2))
     w = 0.38
-    for j, proto in enumerate(("linear", "knn")):
+    for j, (proto, label) in enumerate((("linear", "linear probe"), ("knn", "weighted kNN"))):
         vals = [100 * ev[n][proto]["top1"] for n in names]
-        ax.bar([i + (j - 0.5) * w for i in range(len(names))], vals, w, label=proto)
+        bars = ax.bar([i + (j - 0.5) * w for i in range(len(names))], vals, w, label=label)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("test top-1 (%)")
     ax.set_title("Binary ReActNet-A features")
