@@ -42,7 +42,9 @@ def pipeline_classifier():
     with torch.no_grad():  # no two constants alike (as after training): the converter stores equal buffers once
         for name, t in [*model.named_parameters(), *model.named_buffers()]:
             if t.is_floating_point():
-                t.add_(0.01 * torch.randn_like(t)).abs_() if "running_var" in name else t.add_(0.01 * torch.randn_like(t))
+                t.add_(0.01 * torch.randn_like(t))
+                if "running_var" in name:
+                    t.abs_()
     return model
 
 
