@@ -48,29 +48,35 @@ def pipeline_classifier():
     return model
 
 
-def compute(export: bool = True) -> dict:
+def compute(export: bool = True, out: Path | None = None) -> dict:
     """``{"verify_stages": [...], "lce_kb": "617", "float_mb": "7.45"}`` (sizes only with ``export``), as README
-    writes them (kB = 1000 bytes, MB = 10^6 bytes)."""
+    writes them (kB = 1000 bytes, MB = 10^6 bytes). ``out``: also write the two files there (model.tflite,
+    model_float.tflite), e.g. to time them with ``python -m runtimes.bench``."""
     model = pipeline_classifier()
-    out = {"verify_stages": [name for name, _ in model.stages("logits")]}
+    figures = {"verify_stages": [name for name, _ in model.stages("logits")]}
     if export:
         from export.to_lce import _quiet_tensorflow
 
         _quiet_tensorflow()
         from export.lce import build_keras, convert, convert_float
 
-        out["lce_bytes"] = len(convert(build_keras(model)))
-        out["float_bytes"] = len(convert_float(build_keras(model, float_model=True)))
-        out["lce_kb"] = f"{out['lce_bytes'] / 1e3:.0f}"
-        out["float_mb"] = f"{out['float_bytes'] / 1e6:.2f}"
-    return out
+        lce, flt = convert(build_keras(model)), convert_float(build_keras(model, float_model=True))
+        figures.update(lce_bytes=len(lce), float_bytes=len(flt), lce_kb=f"{len(lce) / 1e3:.0f}",
+                       float_mb=f"{len(flt) / 1e6:.2f}")
+        if out is not None:
+            from common.files import atomic_write_bytes
+
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(out / "model.tflite", lce)
+            atomic_write_bytes(out / "model_float.tflite", flt)
+    return figures
 
 
 def readme_claims(text: str) -> dict:
     """The same figures as README.md states them (None where README states none)."""
     lce = re.search(r"(\d+) KB LCE model", text)
     flt = re.search(r"(\d+(?:\.\d+)?) MB float TFLite", text)
-    stages = re.search(r"runs \*\*every stage\*\* \((.*?)\)", text, flags=re.S)
+    stages = re.search(r"runs \*\*every stage\*\* \((.*?)\)\s+\*\*teacher-forced\*\*", text, flags=re.S)
     listed = re.findall(r"`([a-z]+(?:\.\d+)?)`", stages.group(1)) if stages else None
     return {"lce_kb": lce.group(1) if lce else None, "float_mb": flt.group(1) if flt else None,
             "verify_stages": listed}
@@ -100,10 +106,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m pipeline.readme_figures", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--no-export", action="store_true", help="skip the model-size figures (no LCE conversion)")
+    p.add_argument("--out", type=Path, default=None, help="also keep the exported .tflite files in this folder")
     p.add_argument("--readme", type=Path, default=README, help="README to check (default: the checkout's)")
     args = p.parse_args(argv)
     try:
-        figures = compute(export=not args.no_export)
+        figures = compute(export=not args.no_export, out=args.out)
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
