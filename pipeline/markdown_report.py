@@ -43,55 +43,62 @@ def _column(rows: list[dict], key: str) -> list[float] | None:
     return None if any(v in (None, "") for v in vals) else [float(v) for v in vals]
 
 
-def plot_training_curves(runs: dict[str, Path], path: Path) -> bool:
-    """Three panels, each on its own axis: the teacher's MoCo loss; BURN's loss with stage 2 drawn after stage 1 on
-    one epoch axis; BURN's KL to the classifier g (log scale: it collapsing towards 0 means the target stopped
-    carrying information). ``runs``: {"teacher" | "stage1" | "stage2": run folder with a metrics.csv}."""
+def training_series(runs: dict[str, Path]) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+    """What the training plot draws, per panel: ``{"teacher": {"teacher": (epochs, loss)}, "burn_loss": {"stage 1":
+    ..., "stage 2": ...}, "burn_kl": {...}}``. Stage 2's epochs continue after stage 1's last (one epoch axis).
+    ``runs``: {"teacher" | "stage1" | "stage2": run folder with a metrics.csv}; missing runs are left out."""
     data = {name: [r for r in _read_metrics(d) if r.get("loss") not in (None, "")] for name, d in runs.items()}
-    data = {k: v for k, v in data.items() if v}
-    if not data:
-        return False
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
-    t_ax, b_ax, k_ax = axes
-    if "teacher" in data:
-        rows = data["teacher"]
-        t_ax.plot(_epoch_axis(rows), _column(rows, "loss"), color="C7")
-        t_ax.set_title("teacher h (MoCo-v2): InfoNCE loss", fontsize=9)
-    else:
-        t_ax.text(0.5, 0.5, "no teacher run\n(--teacher-checkpoint)", ha="center", va="center",
-                  transform=t_ax.transAxes)
-        t_ax.set_title("teacher h", fontsize=9)
-    offset, drawn_kl = 0.0, False
-    for name, color in (("stage1", "C0"), ("stage2", "C1")):
+    out: dict[str, dict] = {"teacher": {}, "burn_loss": {}, "burn_kl": {}}
+    if data.get("teacher"):
+        out["teacher"]["teacher"] = (_epoch_axis(data["teacher"]), _column(data["teacher"], "loss"))
+    offset = 0.0
+    for name in ("stage1", "stage2"):
         rows = data.get(name)
         if not rows:
             continue
-        x = _epoch_axis(rows, offset)
-        label = f"stage {name[-1]}"
-        b_ax.plot(x, _column(rows, "loss"), color=color, label=label)
+        x, label = _epoch_axis(rows, offset), f"stage {name[-1]}"
+        out["burn_loss"][label] = (x, _column(rows, "loss"))
         kl = _column(rows, "kl")
         if kl is not None:
-            k_ax.semilogy(x, [max(v, 1e-8) for v in kl], color=color, label=label)
-            drawn_kl = True
-        if offset > 0:
-            for ax in (b_ax, k_ax):
-                ax.axvline(offset, color="gray", ls=":", lw=1)
+            out["burn_kl"][label] = (x, kl)
         offset = x[-1]
-    b_ax.set_title("BURN: loss (1-λ) KL + λ FS", fontsize=9)
-    k_ax.set_title("BURN: KL to the classifier g (log)", fontsize=9)
+    return out
+
+
+def plot_training_curves(runs: dict[str, Path], path: Path) -> bool:
+    """Three panels, each on its own axis: the teacher's MoCo loss; BURN's loss with stage 2 drawn after stage 1 on
+    one epoch axis; BURN's KL to the classifier g (log scale: it collapsing towards 0 means the target stopped
+    carrying information). False (nothing written) when no run has a metrics.csv."""
+    series = training_series(runs)
+    if not any(series.values()):
+        return False
+    plt = _plt()
     from matplotlib.ticker import FuncFormatter
 
-    for which in (k_ax.yaxis.set_major_formatter, k_ax.yaxis.set_minor_formatter):
-        which(FuncFormatter(lambda v, _: f"{v:.3g}"))
-    if not drawn_kl:
-        k_ax.text(0.5, 0.5, "no KL logged", ha="center", va="center", transform=k_ax.transAxes)
-    for ax in axes:
-        ax.set_xlabel("epoch")
-    t_ax.set_ylabel("training loss")
-    for ax in (b_ax, k_ax):
-        if ax.get_legend_handles_labels()[0]:
+    fig, (t_ax, b_ax, k_ax) = plt.subplots(1, 3, figsize=(12, 3.6))
+    colors = {"stage 1": "C0", "stage 2": "C1"}
+    for x, y in series["teacher"].values():
+        t_ax.plot(x, y, color="C7")
+    t_ax.set_title("teacher h (MoCo-v2): InfoNCE loss", fontsize=9)
+    for ax, key in ((b_ax, "burn_loss"), (k_ax, "burn_kl")):
+        for label, (x, y) in series[key].items():
+            if key == "burn_kl":
+                ax.semilogy(x, [max(v, 1e-8) for v in y], color=colors[label], label=label)
+            else:
+                ax.plot(x, y, color=colors[label], label=label)
+        if "stage 1" in series[key] and "stage 2" in series[key]:  # where stage 2 starts
+            ax.axvline(series[key]["stage 1"][0][-1], color="gray", ls=":", lw=1)
+    for ax, empty in ((t_ax, "no teacher run\n(--teacher-checkpoint)"), (b_ax, "no BURN run"), (k_ax, "no KL logged")):
+        if not ax.lines:
+            ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
+        elif ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
+        ax.set_xlabel("epoch")
+    b_ax.set_title("BURN: loss (1-λ) KL + λ FS", fontsize=9)
+    k_ax.set_title("BURN: KL to the classifier g (log)", fontsize=9)
+    for set_fmt in (k_ax.yaxis.set_major_formatter, k_ax.yaxis.set_minor_formatter):
+        set_fmt(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    t_ax.set_ylabel("training loss")
     fig.tight_layout()
     atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
