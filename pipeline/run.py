@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -243,6 +244,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no CUDA/TensorRT start-up lines in the phases' logs
     paths = Paths(args.out)
     paths.out.mkdir(parents=True, exist_ok=True)
     timings_file = paths.out / "timings.json"
