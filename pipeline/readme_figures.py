@@ -74,8 +74,8 @@ def compute(export: bool = True, out: Path | None = None) -> dict:
 
 def readme_claims(text: str) -> dict:
     """The same figures as README.md states them (None where README states none)."""
-    lce = re.search(r"(\d+) KB LCE model", text)
-    flt = re.search(r"(\d+(?:\.\d+)?) MB float TFLite", text)
+    lce = re.search(r"(\d+) KB\** LCE model", text)
+    flt = re.search(r"(\d+(?:\.\d+)?) MB\** float TFLite", text)
     stages = re.search(r"runs \*\*every stage\*\* \((.*?)\)\s+\*\*teacher-forced\*\*", text, flags=re.S)
     listed = re.findall(r"`([a-z]+(?:\.\d+)?)`", stages.group(1)) if stages else None
     return {"lce_kb": lce.group(1) if lce else None, "float_mb": flt.group(1) if flt else None,

@@ -39,8 +39,9 @@ from common.files import atomic_write_text
 
 PHASES = ("teacher", "stage1", "stage2", "evaluate", "export", "verify", "bench", "report")
 
-# Seconds each phase of the digits-tiny preset takes on a 2-core x86 CPU (measured, shared machine; BURN stages
-# at the preset's 10 epochs). A run's own timings.json, when --out holds one, replaces these.
+# Estimated seconds per phase of the digits-tiny preset on an idle 2-core x86 CPU, from earlier timed runs (teacher
+# 169 s; export 103-122 s; a 10-epoch BURN stage about 3.5 min with two runs sharing the cores). A run's own
+# timings.json, when --out holds one, replaces them.
 EXPECTED_S = {"teacher": 170, "stage1": 200, "stage2": 200, "evaluate": 30, "export": 110, "verify": 60,
               "bench": 30, "report": 5}
 
