@@ -144,6 +144,7 @@ def phase_evaluate(args, paths: Paths) -> dict:
     res["classifier"] = {"test_top1": acc, "checkpoint": str(paths.classifier)}
     print(f"  classifier   top-1 {acc:.1%} (stage-2 binary net + folded linear probe)")
     atomic_write_text(paths.eval, json.dumps(res, indent=1))
+    print(f"wrote {paths.eval}, {paths.classifier}")
     return {"eval": str(paths.eval)}
 
 
