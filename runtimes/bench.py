@@ -1,14 +1,17 @@
-"""Latency benchmark: ``python -m runtimes.bench model.onnx model.tflite model_float.tflite --threads 1 2``.
+"""Latency benchmark: ``python -m runtimes.bench model.onnx model.tflite model_float.tflite [--threads 1 2 ...]``.
 
 Host runs: every configuration (model x backend x LCE kernel x threads) is loaded and warmed up once, then the
 timed rounds are interleaved round-robin -- each round times one call of every configuration, starting one
 configuration later than the previous round -- so machine noise (other processes, thermal drift) hits all
 configurations alike. Reported per configuration: median / p10 / p90 latency (ms per call of ``--batch``
-images), throughput (images/s from the median), file size and peak memory (see ``stats.MEMORY_METHOD``).
+images), throughput (images/s from the median), file size and peak memory (``CHILD_MEMORY_METHOD``: each
+configuration loaded in a fresh process, so no figure depends on what another configuration loaded first).
 
 Devices: ``--ssh user@host`` / ``--adb [serial]`` copy the .tflite models and ``--benchmark-binary``
 (LCE's ``lce_benchmark_model_aarch64`` / ``_android_arm64``) to the device, run it per configuration and merge its
-timings into the same table; ``--ssh-remote-python`` runs this module on the remote instead.
+timings into the same table; ``--ssh-remote-python`` runs this module on the remote instead. Each device is checked
+first (:func:`runtimes.remote.preflight`: reachable, binary present and built for its CPU, work folder writable and
+executable), so a wrong address or binary fails in seconds, before any host timing.
 """
 
 from __future__ import annotations
@@ -179,11 +182,25 @@ def run_bench(models: Sequence[str | Path], *, threads: Sequence[int] = (1,), ru
     return rows
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" only where it tells something: not for None/False, nor where the help already
+    states its default in words."""
+
+    def _get_help_string(self, action):
+        h = action.help or ""
+        if "default" in h or action.default in (None, False, []) or action.default is argparse.SUPPRESS:
+            return h
+        return super()._get_help_string(action)
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        "python -m runtimes.bench", add_help=add_help, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "python -m runtimes.bench", add_help=add_help, formatter_class=_DefaultsFormatter,
         description="Latency benchmark of .onnx / .tflite (float or LCE) models on this host and on devices "
-                    "(ssh / adb). Host configurations are interleaved round-robin.")
+                    "(ssh / adb). Devices are checked first, in seconds (reachable, benchmark binary present and "
+                    "built for their CPU, work folder writable and executable), before any host timing. Host "
+                    "configurations are interleaved round-robin; peak memory is measured per configuration in a "
+                    "fresh process.")
     p.add_argument("models", nargs="*", help="model files: .onnx (onnxruntime), .tflite (LCE if it has Lce* ops, "
                                              "else TFLite)")
     g = p.add_argument_group("what to run")
@@ -194,8 +211,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--runs", type=int, default=50, help="timed runs per configuration")
     g.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs per configuration")
     g.add_argument("--kernels", nargs="+", choices=LCE_KERNELS, default=list(LCE_KERNELS),
-                   help="LCE bconv kernels to try for LCE models (default = optimised BGEMM, indirect = indirect "
-                        "BGEMM, reference = reference kernel); ignored for other backends")
+                   help="LCE bconv kernels to try for LCE models: default = optimised BGEMM, indirect = indirect "
+                        "BGEMM, reference = reference kernel (default: all three); ignored for other backends")
     g.add_argument("--backend", choices=["onnxruntime", "tflite", "lce"], default=None,
                    help="force this backend for every model (default: detect from each file)")
     g.add_argument("--batch", type=int, default=1, help="images per timed call (TFLite/LCE loop over the batch)")
@@ -206,7 +223,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     o.add_argument("--json", type=Path, help="write {hosts, settings, rows} JSON here")
     o.add_argument("--csv", type=Path, help="write one CSV line per row here")
     o.add_argument("--plot", type=Path, help="write a PNG bar chart (median, p10-p90 whiskers) here")
-    o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    o.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (by default they are drawn on a terminal only, never into a log file)")
     o.add_argument("--no-isolate", action="store_true",
                    help="skip the test load of each model in a child process (by default a model that crashes the "
                         "native runtime is reported as an error instead of killing the benchmark)")
