@@ -219,6 +219,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--no-xnnpack", action="store_true", help="TFLite/LCE: no XNNPACK delegate for float ops")
     g.add_argument("--no-host", action="store_true", help="skip the host benchmark (devices only)")
     g.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    g.add_argument("--no-memory", action="store_true",
+                   help="skip the peak-memory column (it loads each configuration once more in a fresh process, "
+                        "about 3 s of CPU each, before the timing)")
     o = p.add_argument_group("output")
     o.add_argument("--json", type=Path, help="write {hosts, settings, rows} JSON here")
     o.add_argument("--csv", type=Path, help="write one CSV line per row here")
@@ -295,7 +298,7 @@ def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dic
             log(format_host(facts))
             rows += run_bench(models, threads=args.threads, runs=args.runs, warmup=args.warmup, kernels=args.kernels,
                               backend=args.backend, batch=args.batch, xnnpack=not args.no_xnnpack, seed=args.seed,
-                              progress=progress)
+                              progress=progress, memory=not args.no_memory)
         common = dict(threads=args.threads, runs=args.runs, warmup=args.warmup, kernels=args.kernels)
         for kind, t, facts in devices:
             from runtimes.remote import bench_with_binary

@@ -82,8 +82,8 @@ class TestBenchCliOverSsh:
     def test_binary_merged_into_table(self, sshd, lce_model, float_tflite_model, tmp_path, capsys):
         out = tmp_path / "bench.json"
         rc = bench.main([str(lce_model), str(float_tflite_model), "--threads", "1", "--runs", "3", "--warmup", "1",
-                         "--kernels", "indirect", *sshd.cli_args(), "--benchmark-binary", str(FAKE_BINARY),
-                         "--json", str(out), "--no-progress"])
+                         "--kernels", "indirect", "--no-memory", *sshd.cli_args(), "--benchmark-binary",
+                         str(FAKE_BINARY), "--json", str(out), "--no-progress"])
         assert rc == 0
         data = json.loads(out.read_text())
         devices = {r["device"] for r in data["rows"]}
