@@ -21,7 +21,9 @@ Phases (each reads the previous phases' files from --out, so any phase can run a
   report    markdown + PNGs (training curves, accuracy, latency, error)  -> report/README.md
 
 Before each phase it prints the phase's expected duration and the time left in all (the previous run's
-timings.json in --out, else digits-tiny estimates for a 2-core CPU). Exit status: 0 when every phase ran and the equivalence gate passed; 1 if the gate failed; 2 on a
+timings.json in --out, else digits-tiny estimates for a 2-core CPU).
+
+Exit status: 0 when every phase ran and the equivalence gate passed; 1 if the gate failed; 2 on a
 user error (one ``error:`` line).
 """
 

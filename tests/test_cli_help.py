@@ -19,8 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "tensorflow", "onnxruntime", "larq_compute_engine", "matplotlib", "sklearn")
 
-CLIS = ["pipeline", "pipeline.results", "pipeline.readme_figures", "train.pretrain", "train.evaluate", "export.to_onnx", "export.to_lce",
-        "export.audit", "export.android_assets", "runtimes.bench", "runtimes.arm",
+CLIS = ["pipeline", "pipeline.results", "pipeline.readme_figures", "train.pretrain", "train.evaluate",
+        "export.to_onnx", "export.to_lce", "export.audit", "export.android_assets", "runtimes.bench", "runtimes.arm",
         pytest.param("export.verify", marks=pytest.mark.xfail(
             strict=True, reason="export.verify imports torch at module level (before parsing its arguments)"))]
 
