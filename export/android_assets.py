@@ -31,7 +31,7 @@ from export.android.samples import digits_samples
 from export.android.writer import write_android_assets
 from export.errors import AndroidAssetsError
 from runtimes.format import META_MEAN, META_STD
-from train.data import DATASETS
+from train.data_info import DATASETS
 
 
 def recorded_dataset(ckpt: dict, depth: int = 0) -> str | None:

@@ -19,16 +19,17 @@ import sys
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from common.errors import BurnEdgeError
 from common.files import atomic_write_json, ensure_writable_dir, refuse_same_path
 from export.errors import ExportError, FloatFallbackError
 from runtimes.format import AUDIT_SUFFIX, META_ARCH, META_KIND, read_sidecar, sidecar_path
 from runtimes.tflite_flatbuffer import ACTIVATION, FLOAT_CONV, LCE_BCONV, PADDING, OpInfo, read_ops
-from train.models.layers import BinaryConv2d
-from train.models.reactnet import ReActNetA, ReActNetConfig
+
+if TYPE_CHECKING:  # torch is imported where a model is needed, so --help answers at once
+    from train.models.layers import BinaryConv2d
+    from train.models.reactnet import ReActNetA
 
 
 @dataclass
@@ -86,6 +87,8 @@ class AuditReport:
 
 def expected_bconvs(model: ReActNetA, upto: str | None = None) -> list[tuple[str, BinaryConv2d]]:
     """``(module path, module)`` of every BinaryConv2d in module order, up to stage ``upto`` (inclusive)."""
+    from train.models.layers import BinaryConv2d
+
     rows = [(p, m) for p, m in model.named_modules() if isinstance(m, BinaryConv2d)]
     if upto is None:
         return rows
@@ -150,6 +153,10 @@ def audit_flatbuffer(flatbuffer: bytes, model: ReActNetA | None = None, *, kind:
 
 def model_from_meta(meta: dict) -> ReActNetA:
     """A ReActNetA skeleton (meta device, no weights) from the ``burn_edge.arch`` entry."""
+    import torch
+
+    from train.models.reactnet import ReActNetA, ReActNetConfig
+
     try:
         arch = json.loads(meta[META_ARCH]) if isinstance(meta[META_ARCH], str) else meta[META_ARCH]
         if not isinstance(arch, dict):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-
-import torch
-import torch.nn as nn
+from typing import TYPE_CHECKING
 
 from export.errors import ExportError
 from runtimes.format import (
@@ -19,7 +17,11 @@ from runtimes.format import (
     META_SOURCE,
     META_STD,
 )
-from train.models.reactnet import ReActNetA
+
+if TYPE_CHECKING:  # torch is imported where it is used, so the CLIs' --help needs none
+    import torch.nn as nn
+
+    from train.models.reactnet import ReActNetA
 
 OUTPUTS = ("logits", "features")
 
@@ -67,20 +69,22 @@ class StageIO:
     presign_shapes: dict[str, tuple[int, ...]]
 
 
-@torch.no_grad()
 def stage_io(model: ReActNetA, output: str = "logits", input_size: int | None = None) -> list[StageIO]:
     """Every stage of ``model.stages(output)`` with its shapes at ``input_size`` (default the model's),
     found by one eval-mode forward of a zero image (the model's train/eval mode is restored)."""
+    import torch
+
     size = int(input_size or model.cfg.input_size)
     was_training, x, res = model.training, torch.zeros(1, 3, size, size), []
     model.eval()
     try:
-        for name, m in model.stages(check_output(output)):
-            env = m.trace(x) if hasattr(m, "presign_points") else {}
-            y = m(x)
-            pre = {v: tuple(env[v].shape[1:]) for _, v in m.presign_points()} if env else {}
-            res.append(StageIO(name, m, tuple(x.shape[1:]), tuple(y.shape[1:]), pre))
-            x = y
+        with torch.no_grad():
+            for name, m in model.stages(check_output(output)):
+                env = m.trace(x) if hasattr(m, "presign_points") else {}
+                y = m(x)
+                pre = {v: tuple(env[v].shape[1:]) for _, v in m.presign_points()} if env else {}
+                res.append(StageIO(name, m, tuple(x.shape[1:]), tuple(y.shape[1:]), pre))
+                x = y
     finally:
         model.train(was_training)
     return res

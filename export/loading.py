@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.errors import CheckpointError
 from common.files import ensure_writable_dir, refuse_same_path, remove_stale_temps, sha256_file
-from train.checkpoint import model_from_checkpoint, nonfinite_names, read_checkpoint
-from train.data import DATASETS, IMAGENET_MEAN, IMAGENET_STD, dataset_info
-from train.models.reactnet import NUM_BLOCKS, ReActNetA, ReActNetConfig
+from train.data_info import DATASETS, IMAGENET_MEAN, IMAGENET_STD, dataset_info
+
+if TYPE_CHECKING:  # torch is imported where a model is built, so the CLIs' --help needs none
+    from train.models.reactnet import ReActNetA, ReActNetConfig
 
 
 @dataclass
@@ -59,16 +61,19 @@ def add_arch_args(p: argparse.ArgumentParser) -> None:
                    help="official state dict: 1 = float weights, 2 = binary weights (default 2)")
     g.add_argument("--padding", choices=("zero", "one"), default="zero",
                    help="official state dict: binary conv padding (default zero, the official network)")
-    g.add_argument("--num-blocks", type=int, default=NUM_BLOCKS,
-                   help=f"official state dict: number of blocks (default {NUM_BLOCKS})")
+    g.add_argument("--num-blocks", type=int, default=None,
+                   help="official state dict: number of blocks (default: all 13 of ReActNet-A)")
     g.add_argument("--head-hidden", type=int, default=0,
                    help="official state dict: MLP head hidden size, 0 = linear head (default 0)")
 
 
 def arch_from_args(args: argparse.Namespace) -> ReActNetConfig:
     """The architecture official state dicts are read with (``input_size`` is applied afterwards)."""
+    from train.models.reactnet import NUM_BLOCKS, ReActNetConfig
+
+    num_blocks = NUM_BLOCKS if args.num_blocks is None else args.num_blocks
     return ReActNetConfig(width=args.width, num_classes=args.num_classes, binary_weights=args.stage == 2,
-                          padding=args.padding, num_blocks=args.num_blocks, head_hidden=args.head_hidden)
+                          padding=args.padding, num_blocks=num_blocks, head_hidden=args.head_hidden)
 
 
 def _find_dataset(obj, depth: int = 0) -> str | None:
@@ -96,6 +101,9 @@ def load_model(path: str | Path, *, arch: ReActNetConfig | None = None, input_si
     dataset:    data set whose mean/std the metadata records (default: recorded in the checkpoint, else ImageNet).
     Raises CheckpointError (missing/corrupt/unsafe pickle/unknown architecture) or ConfigError.
     """
+    from train.checkpoint import model_from_checkpoint, read_checkpoint
+    from train.models.reactnet import ReActNetConfig
+
     path = Path(path)
     ckpt = read_checkpoint(path)
     official = ckpt.get("kind") is None
@@ -115,6 +123,8 @@ def load_model(path: str | Path, *, arch: ReActNetConfig | None = None, input_si
 
 def nonfinite_tensors(model) -> list[str]:
     """Names of the parameters and floating-point buffers of ``model`` holding any NaN or Inf."""
+    from train.checkpoint import nonfinite_names
+
     return nonfinite_names([*model.named_parameters(), *model.named_buffers()])
 
 

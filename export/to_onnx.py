@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from common.errors import BurnEdgeError
 from export.common import OUTPUTS, make_metadata
@@ -41,6 +40,8 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def check_with_onnxruntime(proto_bytes: bytes, model, output: str, size: int, seed: int = 0) -> float:
     """Run onnxruntime and PyTorch on one random (2, 3, S, S) batch; return max|diff| / max|torch|."""
+    import torch
+
     from runtimes.session import open_session
 
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(seed))

@@ -30,25 +30,79 @@ def _read_metrics(run_dir: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def _epoch_axis(rows: list[dict], offset: float = 0.0) -> list[float]:
+    """Fractional epochs of logged rows (the last logged step ends the run's last epoch), shifted by ``offset``."""
+    steps = [float(r["step"]) for r in rows]
+    epochs = max(int(float(r.get("epoch") or 0)) for r in rows) + 1
+    per_epoch = max(steps[-1], 1.0) / epochs
+    return [offset + s / per_epoch for s in steps]
+
+
+def _column(rows: list[dict], key: str) -> list[float] | None:
+    vals = [r.get(key) for r in rows]
+    return None if any(v in (None, "") for v in vals) else [float(v) for v in vals]
+
+
+def training_series(runs: dict[str, Path]) -> dict[str, dict[str, tuple[list[float], list[float]]]]:
+    """What the training plot draws, per panel: ``{"teacher": {"teacher": (epochs, loss)}, "burn_loss": {"stage 1":
+    ..., "stage 2": ...}, "burn_kl": {...}}``. Stage 2's epochs continue after stage 1's last (one epoch axis).
+    ``runs``: {"teacher" | "stage1" | "stage2": run folder with a metrics.csv}; missing runs are left out."""
+    data = {name: [r for r in _read_metrics(d) if r.get("loss") not in (None, "")] for name, d in runs.items()}
+    out: dict[str, dict] = {"teacher": {}, "burn_loss": {}, "burn_kl": {}}
+    if data.get("teacher"):
+        out["teacher"]["teacher"] = (_epoch_axis(data["teacher"]), _column(data["teacher"], "loss"))
+    offset = 0.0
+    for name in ("stage1", "stage2"):
+        rows = data.get(name)
+        if not rows:
+            continue
+        x, label = _epoch_axis(rows, offset), f"stage {name[-1]}"
+        out["burn_loss"][label] = (x, _column(rows, "loss"))
+        kl = _column(rows, "kl")
+        if kl is not None:
+            out["burn_kl"][label] = (x, kl)
+        offset = x[-1]
+    return out
+
+
 def plot_training_curves(runs: dict[str, Path], path: Path) -> bool:
-    """Loss against optimizer step for each training run that has a metrics.csv."""
+    """Three panels, each on its own axis: the teacher's MoCo loss; BURN's loss with stage 2 drawn after stage 1 on
+    one epoch axis; BURN's KL to the classifier g (log scale: it collapsing towards 0 means the target stopped
+    carrying information). False (nothing written) when no run has a metrics.csv."""
+    series = training_series(runs)
+    if not any(series.values()):
+        return False
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    drawn = False
-    for name, d in runs.items():
-        rows = [r for r in _read_metrics(d) if r.get("loss") not in (None, "")]
-        if rows:
-            ax.plot([float(r["step"]) for r in rows], [float(r["loss"]) for r in rows], label=name)
-            drawn = True
-    if drawn:
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel("training loss")
-        ax.set_title("Training curves")
-        ax.legend()
-        fig.tight_layout()
-        atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    from matplotlib.ticker import FuncFormatter
+
+    fig, (t_ax, b_ax, k_ax) = plt.subplots(1, 3, figsize=(12, 3.6))
+    colors = {"stage 1": "C0", "stage 2": "C1"}
+    for x, y in series["teacher"].values():
+        t_ax.plot(x, y, color="C7")
+    t_ax.set_title("teacher h (MoCo-v2): InfoNCE loss", fontsize=9)
+    for ax, key in ((b_ax, "burn_loss"), (k_ax, "burn_kl")):
+        for label, (x, y) in series[key].items():
+            if key == "burn_kl":
+                ax.semilogy(x, [max(v, 1e-8) for v in y], color=colors[label], label=label)
+            else:
+                ax.plot(x, y, color=colors[label], label=label)
+        if "stage 1" in series[key] and "stage 2" in series[key]:  # where stage 2 starts
+            ax.axvline(series[key]["stage 1"][0][-1], color="gray", ls=":", lw=1)
+    for ax, empty in ((t_ax, "no teacher run\n(--teacher-checkpoint)"), (b_ax, "no BURN run"), (k_ax, "no KL logged")):
+        if not ax.lines:
+            ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes)
+        elif ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        ax.set_xlabel("epoch")
+    b_ax.set_title("BURN: loss (1-λ) KL + λ FS", fontsize=9)
+    k_ax.set_title("BURN: KL to the classifier g (log)", fontsize=9)
+    for set_fmt in (k_ax.yaxis.set_major_formatter, k_ax.yaxis.set_minor_formatter):
+        set_fmt(FuncFormatter(lambda v, _: f"{v:.3g}"))
+    t_ax.set_ylabel("training loss")
+    fig.tight_layout()
+    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
-    return drawn
+    return True
 
 
 def plot_accuracy(ev: dict, path: Path) -> None:
@@ -56,9 +110,10 @@ def plot_accuracy(ev: dict, path: Path) -> None:
     names = [n for n in ("random-init", "burn-stage1", "burn-stage2") if n in ev]
     fig, ax = plt.subplots(figsize=(6, 3.2))
     w = 0.38
-    for j, proto in enumerate(("linear", "knn")):
+    for j, (proto, label) in enumerate((("linear", "linear probe"), ("knn", "weighted kNN"))):
         vals = [100 * ev[n][proto]["top1"] for n in names]
-        ax.bar([i + (j - 0.5) * w for i in range(len(names))], vals, w, label=proto)
+        bars = ax.bar([i + (j - 0.5) * w for i in range(len(names))], vals, w, label=label)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks(range(len(names)), names)
     ax.set_ylabel("test top-1 (%)")
     ax.set_title("Binary ReActNet-A features")

@@ -46,7 +46,6 @@ from pathlib import Path
 from common.errors import BurnEdgeError, ConfigError
 from common.files import atomic_write_text
 from train.config import PRESETS, resolve_config
-from train.evaluate import EvalConfig, evaluate
 from train.metrics import read_jsonl
 from train.pretrain import run
 
@@ -173,6 +172,8 @@ def main(argv=None) -> int:
                    help="learning-rate warm-up of every stage, in epochs (default: preset)")
     p.add_argument("--data-root", default=None, help="data folder for non-embedded data sets")
     args = p.parse_args(argv)
+    from train.evaluate import EvalConfig, evaluate  # after parsing: --help needs no torch
+
     out = Path(args.out)
     rows = select_rows(args.rows, args.ablations)
     try:

@@ -20,6 +20,9 @@ Phases (each reads the previous phases' files from --out, so any phase can run a
   bench     latency of the three models on this host                     -> bench.json, bench.csv
   report    markdown + PNGs (training curves, accuracy, latency, error)  -> report/README.md
 
+Before each phase it prints the phase's expected duration and the time left in all (the previous run's
+timings.json in --out, else digits-tiny estimates for a 2-core CPU).
+
 Exit status: 0 when every phase ran and the equivalence gate passed; 1 if the gate failed; 2 on a
 user error (one ``error:`` line).
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -37,6 +41,34 @@ from common.errors import BurnEdgeError, CheckpointError
 from common.files import atomic_write_text
 
 PHASES = ("teacher", "stage1", "stage2", "evaluate", "export", "verify", "bench", "report")
+
+# Estimated seconds per phase of the digits-tiny preset on an idle 2-core x86 CPU, from earlier timed runs (teacher
+# 169 s; export 103-122 s; a 10-epoch BURN stage about 3.5 min with two runs sharing the cores). A run's own
+# timings.json, when --out holds one, replaces them.
+EXPECTED_S = {"teacher": 170, "stage1": 200, "stage2": 200, "evaluate": 30, "export": 110, "verify": 60,
+              "bench": 30, "report": 5}
+
+
+def expected_seconds(args, timings: dict) -> dict[str, float | None]:
+    """Expected duration per phase: the last run's timings.json in --out, else the digits-tiny figures above
+    (BURN stages scaled by --epochs / 10); None where nothing is known (other presets)."""
+    out: dict[str, float | None] = {}
+    for ph in PHASES:
+        if ph in timings:
+            out[ph] = float(timings[ph])
+        elif args.preset == "digits-tiny":
+            scale = (args.epochs / 10) if args.epochs and ph in ("stage1", "stage2") else \
+                (args.epochs / 3) if args.epochs and ph == "teacher" else 1.0
+            out[ph] = EXPECTED_S[ph] * scale
+        else:
+            out[ph] = None
+    if args.teacher_checkpoint:
+        out["teacher"] = 0.0
+    return out
+
+
+def _mmss(seconds: float) -> str:
+    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
 
 
 class Paths:
@@ -115,6 +147,7 @@ def phase_evaluate(args, paths: Paths) -> dict:
     res["classifier"] = {"test_top1": acc, "checkpoint": str(paths.classifier)}
     print(f"  classifier   top-1 {acc:.1%} (stage-2 binary net + folded linear probe)")
     atomic_write_text(paths.eval, json.dumps(res, indent=1))
+    print(f"wrote {paths.eval}, {paths.classifier}")
     return {"eval": str(paths.eval)}
 
 
@@ -152,16 +185,21 @@ def phase_verify(args, paths: Paths) -> dict:
 def phase_bench(args, paths: Paths) -> dict:
     from runtimes import latency_table
     from runtimes.bench import run_bench
+    from runtimes.format import LCE_KERNELS
     from runtimes.hostinfo import host_info
 
     models = [_need(p, "export") for p in (paths.onnx, paths.lce, paths.float)]
     from runtimes.hostinfo import default_thread_counts
 
     threads = args.threads or default_thread_counts()
-    rows = run_bench(models, threads=threads, runs=args.bench_runs, warmup=3, kernels=("indirect", "default"))
+    print(f"bench: {', '.join(p.name for p in models)}; LCE kernels {', '.join(LCE_KERNELS)}; threads "
+          f"{' '.join(map(str, threads))}; {args.bench_runs} timed runs each, interleaved", flush=True)
+    rows = run_bench(models, threads=threads, runs=args.bench_runs, warmup=3, kernels=LCE_KERNELS,
+                     progress=sys.stderr.isatty())
     print(latency_table.format_table(rows))
     latency_table.write_json(paths.bench, rows, [host_info()], {"runs": args.bench_runs, "threads": threads})
     latency_table.write_csv(paths.bench.with_suffix(".csv"), rows)
+    print(f"wrote {paths.bench}, {paths.bench.with_suffix('.csv')}")
     return {"rows": len(rows)}
 
 
@@ -211,16 +249,26 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no CUDA/TensorRT start-up lines in the phases' logs
     paths = Paths(args.out)
     paths.out.mkdir(parents=True, exist_ok=True)
     timings_file = paths.out / "timings.json"
     timings = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
     todo = [ph for ph in PHASES if ph in args.phases]
+    expected = expected_seconds(args, timings)
+    source = f"the last run in {paths.out}" if timings else "digits-tiny on a 2-core CPU"
+    known = [expected[ph] for ph in todo if expected[ph] is not None]
+    if known:
+        print(f"pipeline: {len(todo)} phase(s), expected about {_mmss(sum(known))} (min:s, from {source})"
+              + ("" if len(known) == len(todo) else "; some phases have no estimate"), flush=True)
     gate_ok = True
     t_all = time.time()
     try:
         for i, ph in enumerate(todo, 1):
-            print(f"\n=== [{i}/{len(todo)}] {ph} ===", flush=True)
+            left = [expected[p] for p in todo[i - 1:] if expected[p] is not None]
+            eta = f" (expected {_mmss(expected[ph])}; about {_mmss(sum(left))} left in all)" \
+                if expected[ph] is not None else ""
+            print(f"\n=== [{i}/{len(todo)}] {ph}{eta} ===", flush=True)
             t0 = time.time()
             res = phase_report(args, paths, timings) if ph == "report" else PHASE_FNS[ph](args, paths)
             timings[ph] = round(time.time() - t0, 1)

@@ -1,19 +1,23 @@
-"""Latency benchmark: ``python -m runtimes.bench model.onnx model.tflite model_float.tflite --threads 1 2``.
+"""Latency benchmark: ``python -m runtimes.bench model.onnx model.tflite model_float.tflite [--threads 1 2 ...]``.
 
 Host runs: every configuration (model x backend x LCE kernel x threads) is loaded and warmed up once, then the
 timed rounds are interleaved round-robin -- each round times one call of every configuration, starting one
 configuration later than the previous round -- so machine noise (other processes, thermal drift) hits all
 configurations alike. Reported per configuration: median / p10 / p90 latency (ms per call of ``--batch``
-images), throughput (images/s from the median), file size and peak memory (see ``stats.MEMORY_METHOD``).
+images), throughput (images/s from the median), file size and peak memory (``CHILD_MEMORY_METHOD``: each
+configuration loaded in a fresh process, so no figure depends on what another configuration loaded first).
 
 Devices: ``--ssh user@host`` / ``--adb [serial]`` copy the .tflite models and ``--benchmark-binary``
 (LCE's ``lce_benchmark_model_aarch64`` / ``_android_arm64``) to the device, run it per configuration and merge its
-timings into the same table; ``--ssh-remote-python`` runs this module on the remote instead.
+timings into the same table; ``--ssh-remote-python`` runs this module on the remote instead. Each device is checked
+first (:func:`runtimes.remote.preflight`: reachable, binary present and built for its CPU, work folder writable and
+executable), so a wrong address or binary fails in seconds, before any host timing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -21,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no CUDA/TensorRT start-up lines in logs
 
 from common.errors import BurnEdgeError, ConfigError  # noqa: E402
 from common.files import ensure_writable_dir, refuse_same_path, remove_stale_temps  # noqa: E402
@@ -34,13 +38,76 @@ from runtimes.hostinfo import default_thread_counts, format_host, host_info, usa
 from runtimes.isolate import probe_models  # noqa: E402
 from runtimes.latency_table import add_speedups, format_table, plot_rows, write_csv, write_json  # noqa: E402
 from runtimes.session import import_backend  # noqa: E402
-from runtimes.stats import MemoryProbe, summarize  # noqa: E402
+from runtimes.stats import MEMORY_METHOD, MemoryProbe, summarize  # noqa: E402
 
 
 def _import_backend(backend: str) -> None:
     """Import a backend's libraries up front so their import cost is not counted as model memory."""
     runner_class(backend)
     import_backend(backend)
+
+
+def _load_options(c: dict, xnnpack: bool) -> dict:
+    opts = {"kernel": c["kernel"]} if c["backend"] == "lce" else {}
+    if c["backend"] in ("tflite", "lce"):
+        opts["xnnpack"] = xnnpack
+    return opts
+
+
+CHILD_MEMORY_METHOD = ("peak RSS growth of a fresh process per configuration while the runner is created and warmed "
+                       "up (VmHWM, reset after the backend's libraries are imported, minus VmRSS before loading), MiB: "
+                       "the model, its arena and the interpreter, independent of the other configurations")
+
+
+def child_peak_memory(configs: Sequence[dict], *, batch: int = 1, warmup: int = 5, xnnpack: bool = True,
+                      seed: int = 0, timeout: float = 300) -> list[tuple[float | None, str | None]]:
+    """``(MiB, method)`` per configuration, each measured in its own fresh Python process (up to the usable CPUs
+    at a time, before any timing), so no configuration's figure depends on what another one loaded first. A child
+    that fails gives ``(None, None)``: the timing run reports the error itself."""
+    import json
+    import subprocess
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    code = "import sys; from runtimes.bench import _memory_child; _memory_child(sys.argv[1])"
+    out: list[tuple[float | None, str | None]] = [(None, None)] * len(configs)
+    todo, width = list(enumerate(configs)), max(1, usable_cpus())
+    while todo:
+        batch_now, todo = todo[:width], todo[width:]
+        procs = []
+        for i, c in batch_now:
+            spec = json.dumps({**c, "path": str(c["path"]), "batch": batch, "warmup": warmup, "xnnpack": xnnpack,
+                               "seed": seed})
+            procs.append((i, subprocess.Popen([sys.executable, "-c", code, spec], stdout=subprocess.PIPE,
+                                              stderr=subprocess.DEVNULL, text=True, env=env)))
+        for i, p in procs:
+            try:
+                text, _ = p.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                continue
+            lines = [ln for ln in text.splitlines() if ln.startswith("{")]
+            if p.returncode == 0 and lines:
+                res = json.loads(lines[-1])
+                out[i] = (res["mib"], res["method"])
+    return out
+
+
+def _memory_child(spec: str) -> None:
+    """Child side of :func:`child_peak_memory`: import the backend, then load + warm up one configuration."""
+    import json
+
+    c = json.loads(spec)
+    _import_backend(c["backend"])
+    with MemoryProbe() as mem:
+        runner = load(c["path"], backend=c["backend"], threads=c["threads"], **_load_options(c, c["xnnpack"]))
+        x = runner.example_input(c["batch"], c["seed"])
+        for _ in range(c["warmup"]):
+            runner.run(x)
+    method = CHILD_MEMORY_METHOD if mem.method == MEMORY_METHOD else mem.method
+    print(json.dumps({"mib": mem.mib, "method": method}), flush=True)
 
 
 def host_configs(models: Sequence[str | Path], threads: Sequence[int], kernels: Sequence[str],
@@ -56,13 +123,14 @@ def host_configs(models: Sequence[str | Path], threads: Sequence[int], kernels: 
 
 def run_bench(models: Sequence[str | Path], *, threads: Sequence[int] = (1,), runs: int = 50, warmup: int = 5,
               kernels: Sequence[str] = LCE_KERNELS, backend: str | None = None, batch: int = 1,
-              xnnpack: bool = True, seed: int = 0, progress: bool = True) -> list[dict]:
+              xnnpack: bool = True, seed: int = 0, progress: bool = True, memory: bool = True) -> list[dict]:
     """Benchmark models on this host; returns one row dict per configuration (keys: ``report.COLUMNS``).
 
     models: .onnx / .tflite paths; backend: force one backend for all (default: detect per file);
     kernels: LCE kernels to try for LCE models; runs: timed calls per configuration (round-robin);
     warmup: untimed calls per configuration after loading; batch: images per call (input (batch, 3, H, W)
-    standard-normal float32, fixed seed). Raises ModelFileError / RuntimeBackendError / ConfigError.
+    standard-normal float32, fixed seed); memory: measure each configuration's peak memory in a fresh child
+    process first (:func:`child_peak_memory`). Raises ModelFileError / RuntimeBackendError / ConfigError.
     """
     from tqdm import tqdm
 
@@ -75,17 +143,14 @@ def run_bench(models: Sequence[str | Path], *, threads: Sequence[int] = (1,), ru
     configs = host_configs(models, threads, kernels, backend)
     for be in dict.fromkeys(c["backend"] for c in configs):
         _import_backend(be)
+    mems = child_peak_memory(configs, batch=batch, warmup=warmup, xnnpack=xnnpack, seed=seed) if memory else None
     loaded = []
-    for c in tqdm(configs, desc="load + warm-up", disable=not progress):
-        opts = {"kernel": c["kernel"]} if c["backend"] == "lce" else {}
-        if c["backend"] in ("tflite", "lce"):
-            opts["xnnpack"] = xnnpack
-        with MemoryProbe() as mem:
-            runner = load(c["path"], backend=c["backend"], threads=c["threads"], **opts)
-            x = runner.example_input(batch, seed)
-            for _ in range(warmup):
-                runner.run(x)
-        loaded.append((c, runner, x, mem))
+    for i, c in enumerate(tqdm(configs, desc="load + warm-up", disable=not progress)):
+        runner = load(c["path"], backend=c["backend"], threads=c["threads"], **_load_options(c, xnnpack))
+        x = runner.example_input(batch, seed)
+        for _ in range(warmup):
+            runner.run(x)
+        loaded.append((c, runner, x, mems[i] if mems else (None, None)))
     times = [[] for _ in loaded]
     n = len(loaded)
     perf = time.perf_counter
@@ -103,17 +168,31 @@ def run_bench(models: Sequence[str | Path], *, threads: Sequence[int] = (1,), ru
                      "model_bytes": c["path"].stat().st_size, "backend": c["backend"], "kernel": c["kernel"],
                      "threads": c["threads"], "batch": batch, "runs": runs, "warmup": warmup,
                      "runner": "python " + type(runner).__name__, "median_source": "measured",
-                     **s.as_dict(), "peak_mem_mb": mem.mib, "mem_method": mem.method,
+                     **s.as_dict(), "peak_mem_mb": mem[0], "mem_method": mem[1],
                      "xnnpack": getattr(runner, "xnnpack", None)})
     add_speedups(rows, cpus=usable_cpus())
     return rows
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" only where it tells something: not for None/False, nor where the help already
+    states its default in words."""
+
+    def _get_help_string(self, action):
+        h = action.help or ""
+        if "default" in h or action.default in (None, False, []) or action.default is argparse.SUPPRESS:
+            return h
+        return super()._get_help_string(action)
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        "runtimes.bench", add_help=add_help, formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "python -m runtimes.bench", add_help=add_help, formatter_class=_DefaultsFormatter,
         description="Latency benchmark of .onnx / .tflite (float or LCE) models on this host and on devices "
-                    "(ssh / adb). Host configurations are interleaved round-robin.")
+                    "(ssh / adb). Devices are checked first, in seconds (reachable, benchmark binary present and "
+                    "built for their CPU, work folder writable and executable), before any host timing. Host "
+                    "configurations are interleaved round-robin; peak memory is measured per configuration in a "
+                    "fresh process.")
     p.add_argument("models", nargs="*", help="model files: .onnx (onnxruntime), .tflite (LCE if it has Lce* ops, "
                                              "else TFLite)")
     g = p.add_argument_group("what to run")
@@ -124,19 +203,23 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     g.add_argument("--runs", type=int, default=50, help="timed runs per configuration")
     g.add_argument("--warmup", type=int, default=5, help="untimed warm-up runs per configuration")
     g.add_argument("--kernels", nargs="+", choices=LCE_KERNELS, default=list(LCE_KERNELS),
-                   help="LCE bconv kernels to try for LCE models (default = optimised BGEMM, indirect = indirect "
-                        "BGEMM, reference = reference kernel); ignored for other backends")
+                   help="LCE bconv kernels to try for LCE models: default = optimised BGEMM, indirect = indirect "
+                        "BGEMM, reference = reference kernel (default: all three); ignored for other backends")
     g.add_argument("--backend", choices=["onnxruntime", "tflite", "lce"], default=None,
                    help="force this backend for every model (default: detect from each file)")
     g.add_argument("--batch", type=int, default=1, help="images per timed call (TFLite/LCE loop over the batch)")
     g.add_argument("--no-xnnpack", action="store_true", help="TFLite/LCE: no XNNPACK delegate for float ops")
     g.add_argument("--no-host", action="store_true", help="skip the host benchmark (devices only)")
     g.add_argument("--seed", type=int, default=0, help="seed of the random input")
+    g.add_argument("--no-memory", action="store_true",
+                   help="skip the peak-memory column (it loads each configuration once more in a fresh process, "
+                        "about 3 s of CPU each, before the timing)")
     o = p.add_argument_group("output")
     o.add_argument("--json", type=Path, help="write {hosts, settings, rows} JSON here")
     o.add_argument("--csv", type=Path, help="write one CSV line per row here")
     o.add_argument("--plot", type=Path, help="write a PNG bar chart (median, p10-p90 whiskers) here")
-    o.add_argument("--no-progress", action="store_true", help="no progress bars")
+    o.add_argument("--no-progress", action="store_true",
+                   help="no progress bars (by default they are drawn on a terminal only, never into a log file)")
     o.add_argument("--no-isolate", action="store_true",
                    help="skip the test load of each model in a child process (by default a model that crashes the "
                         "native runtime is reported as an error instead of killing the benchmark)")
@@ -191,51 +274,74 @@ def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dic
             refuse_same_path(out, *inputs)
             ensure_writable_dir(Path(out).parent)
             remove_stale_temps(Path(out).parent)
-    if models and not args.no_host and not args.no_isolate:
-        probe_models([(m, args.backend, args.kernels) for m in models], xnnpack=not args.no_xnnpack)
-    progress = not args.no_progress
-    rows, hosts = [], []
-    if models and not args.no_host:
-        facts = host_info()
-        hosts.append(facts)
-        log(format_host(facts))
-        rows += run_bench(models, threads=args.threads, runs=args.runs, warmup=args.warmup, kernels=args.kernels,
-                          backend=args.backend, batch=args.batch, xnnpack=not args.no_xnnpack, seed=args.seed,
-                          progress=progress)
-    common = dict(threads=args.threads, runs=args.runs, warmup=args.warmup, kernels=args.kernels)
-    if args.ssh:
-        from runtimes.remote import bench_with_binary
-        from runtimes.ssh import SshTransport, bench_with_remote_python
+    if args.ssh and not args.benchmark_binary and not args.ssh_remote_python:
+        raise ConfigError("--ssh needs --benchmark-binary (or --ssh-remote-python)")
+    if args.adb is not None and not (args.adb_binary or args.benchmark_binary):
+        raise ConfigError("--adb needs --adb-binary or --benchmark-binary (lce_benchmark_model_android_arm64)")
+    with contextlib.ExitStack() as stack:
+        devices = _check_devices(args, stack, log)  # seconds: before any model load or host timing
+        if models and not args.no_host and not args.no_isolate:
+            probe_models([(m, args.backend, args.kernels) for m in models], xnnpack=not args.no_xnnpack)
+        progress = not args.no_progress and sys.stderr.isatty()  # bars on a terminal only, never into a log file
+        rows, hosts = [], []
+        if models and not args.no_host:
+            facts = host_info()
+            hosts.append(facts)
+            log(format_host(facts))
+            rows += run_bench(models, threads=args.threads, runs=args.runs, warmup=args.warmup, kernels=args.kernels,
+                              backend=args.backend, batch=args.batch, xnnpack=not args.no_xnnpack, seed=args.seed,
+                              progress=progress, memory=not args.no_memory)
+        common = dict(threads=args.threads, runs=args.runs, warmup=args.warmup, kernels=args.kernels)
+        for kind, t, facts in devices:
+            from runtimes.remote import bench_with_binary
+            from runtimes.ssh import bench_with_remote_python
 
-        if not args.benchmark_binary and not args.ssh_remote_python:
-            raise ConfigError("--ssh needs --benchmark-binary (or --ssh-remote-python)")
-        with SshTransport(args.ssh, port=args.ssh_port, key=args.ssh_key, options=args.ssh_option) as t:
-            if args.ssh_remote_python:
+            if kind == "ssh-python":
                 r, facts = bench_with_remote_python(t, models, python=args.ssh_remote_python,
                                                     keep=args.keep_remote, log=log, **common)
             else:
-                r, facts = bench_with_binary(t, models, args.benchmark_binary, extra_args=args.benchmark_arg,
-                                             keep=args.keep_remote, progress=progress, log=log, **common)
-        hosts.append(facts)
-        log(format_host(facts))
-        rows += r
-    if args.adb is not None:
-        from runtimes.adb import AdbTransport
-        from runtimes.remote import bench_with_binary
-
-        binary = args.adb_binary or args.benchmark_binary
-        if not binary:
-            raise ConfigError("--adb needs --adb-binary or --benchmark-binary (lce_benchmark_model_android_arm64)")
-        t = AdbTransport(args.adb or None, adb=args.adb_executable, remote_dir=args.adb_dir)
-        r, facts = bench_with_binary(t, models, binary, extra_args=args.benchmark_arg, keep=args.keep_remote,
-                                     progress=progress, log=log, **common)
-        hosts.append(facts)
-        log(format_host(facts))
-        rows += r
+                binary = args.benchmark_binary if kind == "ssh" else (args.adb_binary or args.benchmark_binary)
+                r, facts = bench_with_binary(t, models, binary, extra_args=args.benchmark_arg, keep=args.keep_remote,
+                                             progress=progress, log=log, facts=facts, **common)
+            hosts.append(facts)
+            log(format_host(facts))
+            rows += r
     for path in args.adb_app_result:
         rows += _app_result_rows(path)
     add_speedups(rows, cpus=usable_cpus() if models and not args.no_host else None)
     return rows, hosts
+
+
+def _check_devices(args: argparse.Namespace, stack: contextlib.ExitStack, log) -> list[tuple[str, object, dict]]:
+    """Open the --ssh / --adb transports and check each device before any timing (reachable, binary present and
+    built for its CPU, work folder writable and executable; over --ssh-remote-python: burn-edge importable
+    there). Returns ``(kind, transport, facts)`` per device; RemoteError names the first problem."""
+    from runtimes.remote import preflight, probe
+
+    devices = []
+    if args.ssh:
+        from runtimes.ssh import SshTransport
+
+        t = stack.enter_context(SshTransport(args.ssh, port=args.ssh_port, key=args.ssh_key, options=args.ssh_option))
+        if args.ssh_remote_python:
+            facts = probe(t)
+            try:
+                t.run(f"{args.ssh_remote_python} -c 'import runtimes.bench'", timeout=120)
+            except RemoteError as e:
+                raise RemoteError(f"{t.label}: '{args.ssh_remote_python} -m runtimes.bench' cannot run there "
+                                  f"(burn-edge installed? --ssh-remote-python 'env PYTHONPATH=... python3'): {e}") \
+                    from None
+            devices.append(("ssh-python", t, facts))
+        else:
+            devices.append(("ssh", t, preflight(t, args.benchmark_binary)))
+        log(f"{t.label}: reachable ({devices[-1][2].get('arch') or '?'}), checks passed")
+    if args.adb is not None:
+        from runtimes.adb import AdbTransport
+
+        t = AdbTransport(args.adb or None, adb=args.adb_executable, remote_dir=args.adb_dir)
+        devices.append(("adb", t, preflight(t, args.adb_binary or args.benchmark_binary)))
+        log(f"{t.label}: reachable ({devices[-1][2].get('arch') or '?'}), checks passed")
+    return devices
 
 
 def main(argv: Sequence[str] | None = None) -> int:

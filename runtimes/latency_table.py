@@ -149,15 +149,26 @@ def plot_rows(path: str | Path, rows: Sequence[dict], title: str = "Inference la
         colors.append(BACKEND_COLORS.get(r.get("backend"), "#777777"))
     fig, ax = plt.subplots(figsize=(9, 0.4 * len(rows) + 1.5))
     y = list(range(len(rows)))
-    ax.barh(y, med, xerr=[lo, hi], color=colors, capsize=3)
+    bars = ax.barh(y, med, xerr=[lo, hi], color=colors, capsize=3)
+    for bar, r in zip(bars, rows):  # an unstable median is drawn hatched and pale: not a number to compare
+        if r.get("unstable"):
+            bar.set_hatch("//")
+            bar.set_alpha(0.45)
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("latency per image (ms)")
+    batches = sorted({int(r.get("batch") or 1) for r in rows})
+    ax.set_xlabel("latency per call (ms)" + (f", {batches[0]} image(s) per call" if len(batches) == 1 else
+                                             ", batch per row"))
     ax.set_title(title, fontsize=10)
     for yi, m, h in zip(y, med, hi):
         ax.text(m + h, yi, f"  {m:.2f}", va="center", fontsize=7)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in BACKEND_COLORS.values()]
-    ax.legend(handles, list(BACKEND_COLORS), fontsize=8, loc="best")
+    shown = [b for b in BACKEND_COLORS if any(r.get("backend") == b for r in rows)]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=BACKEND_COLORS[b]) for b in shown]
+    names = {"lce": "LCE (binary)", "tflite": "float TFLite", "onnxruntime": "onnxruntime (float)"}
+    if any(r.get("unstable") for r in rows):
+        handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="gray", hatch="//"))
+        shown.append("unstable")
+    ax.legend(handles, [names.get(b, b) for b in shown], fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     try:
         atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png"))

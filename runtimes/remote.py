@@ -62,6 +62,52 @@ def probe(transport: Transport) -> dict:
             "lce_note": lce_kernel_note(arch), "warnings": warnings_for(arch, governor)}
 
 
+# ELF e_machine values of the binaries a device can run, by ``uname -m``.
+_ELF_MACHINES = {183: ("aarch64", "arm64", "armv8l"), 40: ("armv7l", "armv6l", "armv8l", "arm"),
+                 62: ("x86_64", "amd64"), 3: ("i386", "i686", "x86")}
+
+
+def elf_machine(path: Path) -> int | None:
+    """The ELF ``e_machine`` field of a local executable, or None when it is not an ELF file (e.g. a script)."""
+    with open(path, "rb") as fh:
+        head = fh.read(20)
+    if len(head) < 20 or head[:4] != b"\x7fELF":
+        return None
+    return int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+
+
+def preflight(transport: Transport, binary: str | Path | None = None) -> dict:
+    """Before any timing, in seconds: the binary exists here, the device answers, the binary is built for the
+    device's CPU, and the device's work folder accepts and runs an executable (not a noexec mount). Returns
+    :func:`probe`'s facts; RemoteError names the first problem."""
+    if binary is not None and not Path(binary).is_file():
+        raise RemoteError(f"benchmark binary not found: {binary} (download lce_benchmark_model_aarch64 or "
+                          "_android_arm64 from github.com/larq/compute-engine/releases)")
+    facts = probe(transport)  # reachability (ssh ConnectTimeout / adb device list)
+    machine = elf_machine(Path(binary)) if binary is not None else None
+    arch = (facts.get("arch") or "").lower()
+    if machine in _ELF_MACHINES and arch and arch not in _ELF_MACHINES[machine]:
+        raise RemoteError(f"{Path(binary).name} is built for {_ELF_MACHINES[machine][0]}, but {transport.label} "
+                          f"is {arch}: pick the LCE benchmark binary for {arch}")
+    rdir = None
+    try:
+        rdir = transport.make_temp_dir()
+        check = f"{rdir}/burn_edge_exec_check"
+        transport.run(f"printf '#!/bin/sh\\necho exec-ok\\n' > {shlex.quote(check)} && chmod +x {shlex.quote(check)} "
+                      f"&& {shlex.quote(check)}", timeout=30)
+    except RemoteError as e:
+        where = rdir or getattr(transport, "remote_dir", "its temp folder")
+        raise RemoteError(f"{transport.label}: cannot write and run a program in {where} (missing, read-only or "
+                          f"noexec folder?): {e}") from None
+    finally:
+        if rdir is not None:
+            try:
+                transport.remove_dir(rdir)
+            except RemoteError:
+                pass
+    return facts
+
+
 def row_from_output(out: BenchmarkOutput, *, model: Path, backend: str, kernel: str, threads: int, device: str,
                     runs: int, warmup: int) -> dict:
     """One benchmark row (same keys as host rows) from a parsed binary output (µs -> ms)."""
@@ -98,24 +144,23 @@ def binary_configs(models: Sequence[Path], threads: Sequence[int], kernels: Sequ
 def bench_with_binary(transport: Transport, models: Sequence[str | Path], binary: str | Path, *,
                       threads: Sequence[int] = (1,), runs: int = 50, warmup: int = 5,
                       kernels: Sequence[str] = LCE_KERNELS, extra_args: Sequence[str] = (), keep: bool = False,
-                      progress: bool = True, log=print) -> tuple[list[dict], dict]:
+                      progress: bool = True, log=print, facts: dict | None = None) -> tuple[list[dict], dict]:
     """Copy ``binary`` + the .tflite models to a temp dir on the device, run every configuration, parse.
 
-    Returns (rows, facts). .onnx models are skipped (the binary runs TFLite only). Raises RemoteError when the
-    device is unreachable or the binary fails, BenchmarkOutputError when its output holds no timings.
+    Returns (rows, facts). .onnx models are skipped (the binary runs TFLite only). ``facts``: the result of an
+    earlier :func:`preflight` of this transport (else it runs first). Raises RemoteError when the device is
+    unreachable or the binary fails, BenchmarkOutputError when its output holds no timings.
     """
     from tqdm import tqdm
 
     binary = Path(binary)
-    if not binary.is_file():
-        raise RemoteError(f"benchmark binary not found: {binary} (download lce_benchmark_model_aarch64 or "
-                          "_android_arm64 from github.com/larq/compute-engine/releases)")
+    if facts is None:
+        facts = preflight(transport, binary)
     models = [Path(m) for m in models]
     skipped = [m.name for m in models if m.suffix.lower() != ".tflite"]
     if skipped:
         log(f"{transport.label}: skipping {', '.join(skipped)} (lce_benchmark_model runs .tflite models only)")
     configs = binary_configs(models, threads, kernels)
-    facts = probe(transport)
     for w in facts["warnings"]:
         log(f"{transport.label}: {w}")
     rdir = transport.make_temp_dir()

@@ -19,7 +19,6 @@ import argparse
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from common.errors import ConfigError
-from train.losses import FS_KINDS
 from train.schedules import LAMBDA_SCHEDULES
 
 METHOD_NAMES = ("burn", "s2bnn", "supervised-kl", "supervised", "teacher")
@@ -27,6 +26,8 @@ AMP_MODES = ("none", "bf16", "fp16")
 AUGMENTS = ("official", "byol")
 TEACHER_BN_MODES = ("batch", "eval")
 TEACHER_OBJECTIVES = ("moco", "supervised")
+# Feature-similarity losses (train.losses.feature_similarity); here so that --help needs no torch.
+FS_KINDS = ("cosine", "normalized-l2", "l1", "l2", "none")
 
 
 def _f(default, help: str, **kw):
@@ -215,12 +216,15 @@ def resolve_config(preset: str | None = None, **overrides) -> PretrainConfig:
     return PretrainConfig(**values)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--kebab-name`` flag per PretrainConfig field; unset flags parse to None (preset wins)."""
+def add_config_arguments(parser: argparse.ArgumentParser, defaults: dict[str, str] | None = None) -> None:
+    """One ``--kebab-name`` flag per PretrainConfig field; unset flags parse to None (preset wins).
+
+    ``defaults`` maps a field name to the text its help shows as the default (e.g. the value a preset
+    resolves to); fields it lacks show the dataclass default."""
     for f in config_fields():
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else None
-        help_ = f"{f.metadata['help']} (default {default})"
+        help_ = f"{f.metadata['help']} ({(defaults or {}).get(f.name, f'default {default}')})"
         kw = dict(default=None, help=help_, dest=f.name)
         if f.metadata.get("choices"):
             kw["choices"] = f.metadata["choices"]

@@ -196,7 +196,8 @@ class Trainer:
         self.metrics = MetricsLogger(self.out, enabled=self.dinfo.is_main, tensorboard=self.cfg.tensorboard)
         self.metrics.truncate_after(self.step)  # a resumed run rewrites the steps after its checkpoint
         self.meter, self.t0 = Throughput(), time.perf_counter()
-        self.bar = tqdm(total=self.total, initial=self.step, desc=f"{self.cfg.method} stage {self.cfg.stage}",
+        what = "teacher" if self.cfg.method == "teacher" else f"{self.cfg.method} stage {self.cfg.stage}"
+        self.bar = tqdm(total=self.total, initial=self.step, desc=what,
                         disable=None if self.dinfo.is_main else True, leave=False, dynamic_ncols=True)
         self.method.train()
         try:

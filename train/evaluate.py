@@ -25,25 +25,16 @@ checkpoint was trained on.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import sys
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from torch.utils.data import DataLoader, Subset
-from tqdm import tqdm
-
 from common.errors import BurnEdgeError, CheckpointError, ConfigError
 from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path, remove_stale_temps
-from train.checkpoint import model_from_checkpoint, reactnet_payload, read_checkpoint, save_checkpoint
-from train.data import build_dataset, dataset_info, eval_transform, train_transform
-from train.models import Teacher, TeacherConfig
-from train.models.teacher import load_teacher_weights
 
 PROTOCOLS = ("linear", "linear-paper", "knn", "semi", "fewshot-svm")
 
@@ -79,6 +70,63 @@ class EvalConfig:
     test_on_train: bool = False  # an image folder without val/ may be tested on its training images
     device: str = "cpu"
 
+
+def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
+    d = EvalConfig()
+    p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__, add_help=add_help,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="burn-edge ReActNet or teacher checkpoint (checkpoint.pt)")
+    p.add_argument("--protocol", action="append", choices=PROTOCOLS + ("all",),
+                   help="protocol to run; repeat for several; 'all' = every protocol (default: linear and knn)")
+    p.add_argument("--dataset", default=None, help="evaluation data set (default: the checkpoint's)")
+    p.add_argument("--data-root", default=None, help="data folder for cifar*/imagefolder")
+    p.add_argument("--random-init", action="store_true",
+                   help="evaluate a randomly initialised network of the checkpoint's architecture (baseline)")
+    p.add_argument("--seed", type=int, default=d.seed, help=f"seed for subsets, SVM draws and init (default {d.seed})")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"feature batch size (default {d.batch_size})")
+    p.add_argument("--linear-epochs", type=int, default=d.linear_epochs,
+                   help=f"linear probe epochs ({d.linear_epochs})")
+    p.add_argument("--linear-lr", type=float, default=d.linear_lr, help=f"linear probe Adam lr ({d.linear_lr})")
+    p.add_argument("--linear-paper-epochs", type=int, default=d.linear_paper_epochs,
+                   help=f"epochs of the paper's linear evaluation ({d.linear_paper_epochs}, as the paper)")
+    p.add_argument("--linear-paper-lr", type=float, default=d.linear_paper_lr,
+                   help=f"SGD lr of the paper's linear evaluation ({d.linear_paper_lr})")
+    p.add_argument("--knn-k", type=int, default=d.knn_k, help=f"neighbours of the kNN classifier ({d.knn_k})")
+    p.add_argument("--knn-t", type=float, default=d.knn_t, help=f"kNN vote temperature ({d.knn_t})")
+    p.add_argument("--semi-fractions", type=float, nargs="+", default=list(d.semi_fractions),
+                   help="label fractions for semi-supervised fine-tuning (default 0.01 0.1)")
+    p.add_argument("--semi-epochs", type=int, default=d.semi_epochs, help=f"fine-tuning epochs ({d.semi_epochs})")
+    p.add_argument("--semi-lr", type=float, default=d.semi_lr, help=f"fine-tuning Adam lr ({d.semi_lr})")
+    p.add_argument("--shots", type=int, nargs="+", default=list(d.shots), help="few-shot k values (default 1 5 10)")
+    p.add_argument("--fewshot-seeds", type=int, default=d.fewshot_seeds,
+                   help=f"random draws per k for the SVM (default {d.fewshot_seeds})")
+    p.add_argument("--svm-c", type=float, default=d.svm_c, help=f"LinearSVC C (default {d.svm_c})")
+    p.add_argument("--test-on-train", action="store_true",
+                   help="imagefolder without a val/ (or test/) split: test on the training images (refused by "
+                        "default: the accuracy would mean nothing)")
+    p.add_argument("--device", default=d.device, help="cpu or cuda (default cpu)")
+    p.add_argument("--json", default=None, help="also write the results as JSON to this file")
+    p.add_argument("--classifier", default=None, metavar="CKPT.pt",
+                   help="also save the deployable classifier here: the network with its linear probe folded into "
+                        "the head (adds the linear protocol; ReActNet checkpoints only); export it with "
+                        "python -m export.to_onnx / export.to_lce")
+    return p
+
+
+if __name__ == "__main__":  # --help and usage errors answer here, before torch is imported (seconds)
+    get_args_parser().parse_args()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.utils.data import DataLoader, Subset  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from train.checkpoint import model_from_checkpoint, reactnet_payload, read_checkpoint, save_checkpoint  # noqa: E402
+from train.data import build_dataset, dataset_info, eval_transform, train_transform  # noqa: E402
+from train.models import Teacher, TeacherConfig  # noqa: E402
+from train.models.teacher import load_teacher_weights  # noqa: E402
 
 # ------------------------------------------------------------------------------------ backbones
 
@@ -345,6 +393,16 @@ def evaluate(ckpt_path: str, protocols=("linear", "knn"), ecfg: EvalConfig | Non
     return _evaluate(ckpt_path, protocols, ecfg)[0]
 
 
+@contextlib.contextmanager
+def _progress(what: str):
+    """One plain line when a protocol starts and one when it ends (with its time), so a log file shows where a
+    long evaluation is; the tqdm bars inside appear on a terminal only."""
+    print(f"evaluate: {what} ...", flush=True)
+    t0 = time.perf_counter()
+    yield
+    print(f"evaluate: {what} done in {time.perf_counter() - t0:.1f}s", flush=True)
+
+
 def _evaluate(ckpt_path: str, protocols, ecfg: EvalConfig | None):
     """:func:`evaluate` -> (results, backbone, probe or None, (test features, test labels) or None)."""
     ecfg = ecfg or EvalConfig()
@@ -363,29 +421,36 @@ def _evaluate(ckpt_path: str, protocols, ecfg: EvalConfig | None):
     probe = None
     need_feats = any(p in protocols for p in ("linear", "knn", "fewshot-svm"))
     if need_feats:
-        trf, try_ = extract_features(backbone, train_set, ecfg.batch_size, ecfg.device, "train features")
-        tef, tey = extract_features(backbone, test_set, ecfg.batch_size, ecfg.device, "test features")
+        with _progress(f"features of {len(train_set)} train + {len(test_set)} test images"):
+            trf, try_ = extract_features(backbone, train_set, ecfg.batch_size, ecfg.device, "train features")
+            tef, tey = extract_features(backbone, test_set, ecfg.batch_size, ecfg.device, "test features")
     if "linear" in protocols:
-        out["linear"], probe = linear_probe(trf, try_, tef, tey, epochs=ecfg.linear_epochs, lr=ecfg.linear_lr,
-                                            wd=ecfg.linear_wd, seed=ecfg.seed, return_model=True)
+        with _progress(f"linear probe ({ecfg.linear_epochs} epochs)"):
+            out["linear"], probe = linear_probe(trf, try_, tef, tey, epochs=ecfg.linear_epochs, lr=ecfg.linear_lr,
+                                                wd=ecfg.linear_wd, seed=ecfg.seed, return_model=True)
     if "linear-paper" in protocols:
-        aug_set, _ = eval_dataset(ckpt, ecfg, "train", augment=True)
-        out["linear-paper"] = linear_paper(backbone, _feat_dim(backbone, test_set), aug_set, test_set,
-                                           epochs=ecfg.linear_paper_epochs, lr=ecfg.linear_paper_lr,
-                                           batch_size=ecfg.linear_paper_batch_size, seed=ecfg.seed,
-                                           device=ecfg.device)
+        with _progress(f"linear-paper ({ecfg.linear_paper_epochs} epochs over augmented images)"):
+            aug_set, _ = eval_dataset(ckpt, ecfg, "train", augment=True)
+            out["linear-paper"] = linear_paper(backbone, _feat_dim(backbone, test_set), aug_set, test_set,
+                                               epochs=ecfg.linear_paper_epochs, lr=ecfg.linear_paper_lr,
+                                               batch_size=ecfg.linear_paper_batch_size, seed=ecfg.seed,
+                                               device=ecfg.device)
     if "knn" in protocols:
-        out["knn"] = {**knn_classify(trf, try_, tef, tey, k=ecfg.knn_k, t=ecfg.knn_t), "k": ecfg.knn_k}
+        with _progress(f"kNN (k={ecfg.knn_k})"):
+            out["knn"] = {**knn_classify(trf, try_, tef, tey, k=ecfg.knn_k, t=ecfg.knn_t), "k": ecfg.knn_k}
     if "fewshot-svm" in protocols:
-        out["fewshot-svm"] = fewshot_svm(trf, try_, tef, tey, shots=ecfg.shots, seeds=ecfg.fewshot_seeds,
-                                         c=ecfg.svm_c)
+        with _progress(f"few-shot SVM (k = {', '.join(map(str, ecfg.shots))}; {ecfg.fewshot_seeds} draws each)"):
+            out["fewshot-svm"] = fewshot_svm(trf, try_, tef, tey, shots=ecfg.shots, seeds=ecfg.fewshot_seeds,
+                                             c=ecfg.svm_c)
     if "semi" in protocols:
         aug_set, _ = eval_dataset(ckpt, ecfg, "train", augment=True)
         feat_dim = _feat_dim(backbone, test_set)
-        out["semi"] = {f"{fr:.0%}": semi_supervised(backbone, feat_dim, aug_set, test_set, fraction=fr,
-                                                     epochs=ecfg.semi_epochs, lr=ecfg.semi_lr, seed=ecfg.seed,
-                                                     device=ecfg.device)
-                       for fr in ecfg.semi_fractions}
+        out["semi"] = {}
+        for fr in ecfg.semi_fractions:
+            with _progress(f"semi-supervised fine-tuning on {fr:.0%} of the labels ({ecfg.semi_epochs} epochs)"):
+                out["semi"][f"{fr:.0%}"] = semi_supervised(backbone, feat_dim, aug_set, test_set, fraction=fr,
+                                                           epochs=ecfg.semi_epochs, lr=ecfg.semi_lr,
+                                                           seed=ecfg.seed, device=ecfg.device)
     return out, backbone, probe, (tef, tey) if need_feats else None
 
 
@@ -443,48 +508,6 @@ def format_result(res: dict) -> str:
     return "\n".join(lines)
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    d = EvalConfig()
-    p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__, add_help=add_help,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="burn-edge ReActNet or teacher checkpoint (checkpoint.pt)")
-    p.add_argument("--protocol", action="append", choices=PROTOCOLS + ("all",),
-                   help="protocol to run; repeat for several; 'all' = every protocol (default: linear and knn)")
-    p.add_argument("--dataset", default=None, help="evaluation data set (default: the checkpoint's)")
-    p.add_argument("--data-root", default=None, help="data folder for cifar*/imagefolder")
-    p.add_argument("--random-init", action="store_true",
-                   help="evaluate a randomly initialised network of the checkpoint's architecture (baseline)")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"seed for subsets, SVM draws and init (default {d.seed})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"feature batch size (default {d.batch_size})")
-    p.add_argument("--linear-epochs", type=int, default=d.linear_epochs,
-                   help=f"linear probe epochs ({d.linear_epochs})")
-    p.add_argument("--linear-lr", type=float, default=d.linear_lr, help=f"linear probe Adam lr ({d.linear_lr})")
-    p.add_argument("--linear-paper-epochs", type=int, default=d.linear_paper_epochs,
-                   help=f"epochs of the paper's linear evaluation ({d.linear_paper_epochs}, as the paper)")
-    p.add_argument("--linear-paper-lr", type=float, default=d.linear_paper_lr,
-                   help=f"SGD lr of the paper's linear evaluation ({d.linear_paper_lr})")
-    p.add_argument("--knn-k", type=int, default=d.knn_k, help=f"neighbours of the kNN classifier ({d.knn_k})")
-    p.add_argument("--knn-t", type=float, default=d.knn_t, help=f"kNN vote temperature ({d.knn_t})")
-    p.add_argument("--semi-fractions", type=float, nargs="+", default=list(d.semi_fractions),
-                   help="label fractions for semi-supervised fine-tuning (default 0.01 0.1)")
-    p.add_argument("--semi-epochs", type=int, default=d.semi_epochs, help=f"fine-tuning epochs ({d.semi_epochs})")
-    p.add_argument("--semi-lr", type=float, default=d.semi_lr, help=f"fine-tuning Adam lr ({d.semi_lr})")
-    p.add_argument("--shots", type=int, nargs="+", default=list(d.shots), help="few-shot k values (default 1 5 10)")
-    p.add_argument("--fewshot-seeds", type=int, default=d.fewshot_seeds,
-                   help=f"random draws per k for the SVM (default {d.fewshot_seeds})")
-    p.add_argument("--svm-c", type=float, default=d.svm_c, help=f"LinearSVC C (default {d.svm_c})")
-    p.add_argument("--test-on-train", action="store_true",
-                   help="imagefolder without a val/ (or test/) split: test on the training images (refused by "
-                        "default: the accuracy would mean nothing)")
-    p.add_argument("--device", default=d.device, help="cpu or cuda (default cpu)")
-    p.add_argument("--json", default=None, help="also write the results as JSON to this file")
-    p.add_argument("--classifier", default=None, metavar="CKPT.pt",
-                   help="also save the deployable classifier here: the network with its linear probe folded into "
-                        "the head (adds the linear protocol; ReActNet checkpoints only); export it with "
-                        "python -m export.to_onnx / export.to_lce")
-    return p
-
-
 def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     protocols = args.protocol or ["linear", "knn"]
@@ -516,6 +539,7 @@ def main(argv=None) -> int:
         print(format_result(res))
         if args.json:
             atomic_write_text(args.json, json.dumps(res, indent=1) + "\n")
+            print(f"wrote {args.json}")
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

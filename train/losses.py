@@ -16,8 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from common.errors import ConfigError
-
-FS_KINDS = ("cosine", "normalized-l2", "l1", "l2", "none")
+from train.config import FS_KINDS  # defined there, torch-free, for --help
 
 
 class LossParts(NamedTuple):

@@ -1,7 +1,8 @@
 """Pretrain a binary ReActNet-A (BURN and baselines) or its float teacher.
 
 Methods (``--method``):
-  burn           BURN: frozen teacher h + jointly trained random classifier g as the moving target
+  burn           BURN: frozen teacher h + a random classifier g on it as the target; g stays fixed in the
+                 default recipe (official, as the official code), --recipe paper trains it jointly (Alg. 1)
   s2bnn          S2-BNN baseline: frozen teacher with its pretrained (MoCo) head, KL only
   supervised-kl  ReActNet-style distillation from a float net trained with labels
   supervised     the binary net trained with labels (cross entropy)
@@ -32,32 +33,78 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+# torch and the training modules are imported where they are used, so --help answers at once.
 from common.errors import BurnEdgeError, ConfigError
 from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path
-from train.checkpoint import read_checkpoint
-from train.config import PRESETS, PretrainConfig, add_config_arguments, resolve_config
-from train.dist import cleanup, init_from_env
-from train.engine import CHECKPOINT_NAME, fit
-from train.methods import build_method
-from train.rng import seed_everything
+from train.config import PRESETS, RECIPES, PretrainConfig, add_config_arguments, config_fields, resolve_config
 
 # Flags that may differ when resuming (they do not change the computation).
 RUN_CONTROL = ("out", "device", "num_workers", "log_every", "save_every", "tensorboard", "resume")
 
 
-def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, add_help=add_help,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def _selection(argv: Sequence[str] | None) -> tuple[str | None, str, str]:
+    """(preset, method, recipe) named in ``argv`` (unknown values fall back to the defaults)."""
+    p = argparse.ArgumentParser(add_help=False)
+    for flag in ("--preset", "--method", "--recipe"):
+        p.add_argument(flag)
+    known = p.parse_known_args(list(argv or []))[0]
+    preset = known.preset if known.preset in PRESETS else None
+    method = known.method or PretrainConfig.method
+    recipe = known.recipe if known.recipe in RECIPES else PretrainConfig.recipe
+    return preset, method, recipe
+
+
+def resolved_defaults(preset: str | None, method: str, recipe: str) -> dict[str, str]:
+    """Help text for every field's default: the value a run with this preset/method/recipe gets, and where it
+    comes from (the preset, the recipe or the built-in default); without a preset, what each preset would set."""
+    try:
+        cfg = resolve_config(preset, method=method, recipe=recipe)
+    except (ConfigError, TypeError):
+        return {}
+    by_preset = {name: resolve_config(name, method=method, recipe=recipe) for name in sorted(PRESETS)}
+    preset_keys = {**PRESETS[preset].get("*", {}), **PRESETS[preset].get(method, {})} if preset else {}
+    recipe_keys = RECIPES[recipe] if method == "burn" else {}
+    out = {}
+    for f in config_fields():
+        value = getattr(cfg, f.name)
+        if f.name in recipe_keys:
+            src = f" from --recipe {recipe}"
+        elif f.name in preset_keys:
+            src = f" from --preset {preset}"
+        else:
+            src = ""
+        text = f"default: {value}{src}"
+        if preset is None and f.name not in recipe_keys:
+            others = [f"{name}: {getattr(c, f.name)}" for name, c in by_preset.items()
+                      if getattr(c, f.name) != value]
+            if others:
+                text += f"; with --preset {', '.join(others)}"
+        out[f.name] = text.replace("%", "%%")
+    return out
+
+
+def get_args_parser(add_help: bool = True, argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The CLI parser; the defaults its help shows are those of the --preset/--method/--recipe in ``argv``."""
+    preset, method, recipe = _selection(argv)
+    shown = f"--method {method}" + (f" --recipe {recipe}" if method == "burn" else "")
+    shown += f" --preset {preset}" if preset else " without --preset"
+    p = argparse.ArgumentParser(prog="python -m train.pretrain", description=__doc__, add_help=add_help,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=f"Defaults shown are the values a run with {shown} uses; put --preset, "
+                                       "--method or --recipe before --help to see theirs.")
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="named settings: digits-tiny (embedded default) or imagenet-reactnet-a (the paper); "
-                        "explicit flags override it")
-    add_config_arguments(p)
+                        "explicit flags override it (default: none, the built-in defaults below)")
+    add_config_arguments(p, resolved_defaults(preset, method, recipe))
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> PretrainConfig:
+    from train.checkpoint import read_checkpoint
+
     overrides = {k: v for k, v in vars(args).items() if k != "preset" and v is not None}
     if overrides.get("resume"):
         stored = read_checkpoint(overrides["resume"]).get("config")
@@ -74,6 +121,8 @@ def config_from_args(args: argparse.Namespace) -> PretrainConfig:
 def check_outputs(cfg: PretrainConfig) -> None:
     """Before training: ``--out`` must be a writable folder and its checkpoint must not be one of the run's
     inputs (``--init``, ``--teacher-checkpoint``; ``--resume`` continues in place on purpose)."""
+    from train.engine import CHECKPOINT_NAME
+
     ensure_writable_dir(cfg.out, "--out folder")
     ckpt = Path(cfg.out) / CHECKPOINT_NAME
     refuse_same_path(ckpt, cfg.init, what=f"--out {cfg.out}: its {CHECKPOINT_NAME}")
@@ -82,6 +131,11 @@ def check_outputs(cfg: PretrainConfig) -> None:
 
 def run(cfg: PretrainConfig, on_step=None) -> dict:
     """Train per ``cfg`` (in this process; joins torchrun's group when launched by torchrun)."""
+    from train.dist import cleanup, init_from_env
+    from train.engine import fit
+    from train.methods import build_method
+    from train.rng import seed_everything
+
     dinfo = init_from_env(cfg.device)
     try:
         seed_everything(cfg.seed)
@@ -90,7 +144,9 @@ def run(cfg: PretrainConfig, on_step=None) -> dict:
             check_outputs(cfg)
             atomic_write_text(Path(cfg.out) / "config.json", json.dumps(cfg.to_dict(), indent=1))
             n_train = sum(p.numel() for p in method.parameters() if p.requires_grad)
-            print(f"{cfg.method} stage {cfg.stage} on {cfg.dataset}: {n_train:,} trainable parameters, "
+            what = (f"teacher ({cfg.teacher_objective}, {cfg.teacher_arch})" if cfg.method == "teacher"
+                    else f"{cfg.method} stage {cfg.stage}")
+            print(f"{what} on {cfg.dataset}: {n_train:,} trainable parameters, "
                   f"{dinfo.world_size} process(es) on {dinfo.device}, out={cfg.out}")
         summary = fit(cfg, method, dinfo, on_step=on_step)
         if dinfo.is_main:
@@ -103,7 +159,8 @@ def run(cfg: PretrainConfig, on_step=None) -> dict:
 
 def main(argv=None) -> int:
     """CLI entry point; returns 0 on success, 2 (one ``error:`` line) on a user error."""
-    args = get_args_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = get_args_parser(argv=argv).parse_args(argv)
     try:
         run(config_from_args(args))
     except BurnEdgeError as e:

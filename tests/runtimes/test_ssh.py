@@ -82,8 +82,8 @@ class TestBenchCliOverSsh:
     def test_binary_merged_into_table(self, sshd, lce_model, float_tflite_model, tmp_path, capsys):
         out = tmp_path / "bench.json"
         rc = bench.main([str(lce_model), str(float_tflite_model), "--threads", "1", "--runs", "3", "--warmup", "1",
-                         "--kernels", "indirect", *sshd.cli_args(), "--benchmark-binary", str(FAKE_BINARY),
-                         "--json", str(out), "--no-progress"])
+                         "--kernels", "indirect", "--no-memory", *sshd.cli_args(), "--benchmark-binary",
+                         str(FAKE_BINARY), "--json", str(out), "--no-progress"])
         assert rc == 0
         data = json.loads(out.read_text())
         devices = {r["device"] for r in data["rows"]}
@@ -117,3 +117,32 @@ class TestBenchCliOverSsh:
         rc = bench.main([str(float_tflite_model), "--no-host", *sshd.cli_args(), "--benchmark-binary",
                          str(tmp_path / "nope")])
         assert rc == 2 and "benchmark binary not found" in capsys.readouterr().err
+
+
+class TestDeviceChecksFirst:
+    """Device problems are found before any model is loaded or timed on the host (the host benchmark is on in
+    these runs: its machine summary line would be printed first if it ran)."""
+
+    def test_unreachable_host_fails_before_host_timing(self, sshd, float_tflite_model, capsys):
+        rc = bench.main([str(float_tflite_model), "--runs", "500", "--ssh", "root@127.0.0.1", "--ssh-port",
+                         str(free_port()), "--ssh-key", str(sshd.key), "--benchmark-binary", str(FAKE_BINARY)])
+        out, err = capsys.readouterr()
+        assert rc == 2 and err.startswith("error: cannot reach root@127.0.0.1")
+        assert "host:" not in out and "usable of" not in out
+
+    def test_missing_binary_fails_before_host_timing(self, sshd, float_tflite_model, tmp_path, capsys):
+        rc = bench.main([str(float_tflite_model), "--runs", "500", *sshd.cli_args(), "--benchmark-binary",
+                         str(tmp_path / "nope")])
+        out, err = capsys.readouterr()
+        assert rc == 2 and "benchmark binary not found" in err and "usable of" not in out
+
+    def test_remote_python_without_burn_edge(self, sshd, onnx_model, capsys):
+        rc = bench.main([str(onnx_model), "--runs", "500", *sshd.cli_args(), "--ssh-remote-python",
+                         f"{sys.executable} -I -S"])  # -S: no site-packages, so no burn-edge
+        out, err = capsys.readouterr()
+        assert rc == 2 and "-m runtimes.bench' cannot run there" in err and "usable of" not in out
+
+    def test_checks_pass_and_are_reported(self, transport):
+        from runtimes.remote import preflight
+
+        assert preflight(transport, FAKE_BINARY)["arch"] == os.uname().machine

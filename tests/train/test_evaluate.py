@@ -60,7 +60,11 @@ def test_random_init_and_teacher_checkpoints(tiny_ckpt, tmp_path):
 def test_cli(tiny_ckpt, tmp_path, capsys):
     out = tmp_path / "r.json"
     assert ev.main([str(tiny_ckpt), "--protocol", "knn", "--json", str(out)]) == 0
-    assert "knn" in capsys.readouterr().out and "knn" in json.loads(out.read_text())
+    printed = capsys.readouterr().out
+    assert "knn" in printed and "knn" in json.loads(out.read_text())
+    # progress a log file can show (plain lines, no bars off a terminal) and the file it wrote
+    assert "evaluate: kNN (k=20) ..." in printed and "evaluate: kNN (k=20) done in" in printed
+    assert f"wrote {out}" in printed and "\r" not in printed
     assert ev.main([str(tmp_path / "missing.pt")]) == 2
     assert capsys.readouterr().err.startswith("error: checkpoint not found")
 
