@@ -48,47 +48,63 @@ Modules: :mod:`~export.verify.report` (thresholds, verdicts, the report), :mod:`
 (end-to-end numbers, the statistical test), :mod:`~export.verify.runs` (PyTorch and the runtimes, given
 files cut at their stage marks), :mod:`~export.verify.structure` (files without marks vs a fresh export),
 :mod:`~export.verify.judge` (one stage's verdict), :mod:`~export.verify.gate` (:func:`verify`),
-:mod:`~export.verify.render` (text and PNG), :mod:`~export.verify.cli` (the command line).
+:mod:`~export.verify.rendering` (text and PNG), :mod:`~export.verify.cli` (the command line).
 """
 
-from export.verify.cli import get_args_parser, main
-from export.verify.gate import verify
-from export.verify.judge import judge_stage, stage_yardsticks, zero_latent_weights, zero_weight_warning
-from export.verify.metrics import (
-    Consistency,
-    centred_cosine,
-    output_diff,
-    rel_err,
-    statistical_consistency,
-    wilson_interval,
-)
-from export.verify.render import plot_blocks, render
-from export.verify.report import (
-    BUG,
-    E2E_ONLY,
-    EXACT,
-    FLIPS,
-    FRESH,
-    NONFINITE,
-    NOT_JUDGED,
-    RUNTIMES,
-    STAGE_EXACT,
-    STATISTICAL,
-    STRUCTURAL,
-    GivenFile,
-    OutputDiff,
-    StageVerdict,
-    Tolerances,
-    VerifyReport,
-    verdict_summary,
-)
-from export.verify.runs import chained_outputs, given_stage_outputs, isolated_outputs, torch_stages, whole_model_outputs
-from export.verify.structure import structural_difference
+import importlib
 
-__all__ = ["BUG", "E2E_ONLY", "EXACT", "FLIPS", "FRESH", "NONFINITE", "NOT_JUDGED", "RUNTIMES", "STAGE_EXACT",
-           "STATISTICAL", "STRUCTURAL", "Consistency", "GivenFile", "OutputDiff", "StageVerdict", "Tolerances",
-           "VerifyReport", "centred_cosine", "chained_outputs", "get_args_parser", "given_stage_outputs",
-           "isolated_outputs", "judge_stage", "main", "output_diff", "plot_blocks", "rel_err", "render",
-           "stage_yardsticks", "statistical_consistency", "structural_difference", "torch_stages",
-           "verdict_summary", "verify", "whole_model_outputs", "wilson_interval", "zero_latent_weights",
-           "zero_weight_warning"]
+# Everything is imported on first use (PEP 562), so ``python -m export.verify --help`` stays fast: the
+# command line needs neither torch nor the runtimes to print its help.
+_HOME = {
+    "BUG": "report",
+    "Consistency": "metrics",
+    "E2E_ONLY": "report",
+    "EXACT": "report",
+    "FLIPS": "report",
+    "FRESH": "report",
+    "GivenFile": "report",
+    "NONFINITE": "report",
+    "NOT_JUDGED": "report",
+    "OutputDiff": "report",
+    "RUNTIMES": "report",
+    "STAGE_EXACT": "report",
+    "STATISTICAL": "report",
+    "STRUCTURAL": "report",
+    "StageVerdict": "report",
+    "Tolerances": "report",
+    "VerifyReport": "report",
+    "centred_cosine": "metrics",
+    "chained_outputs": "runs",
+    "get_args_parser": "cli",
+    "given_stage_outputs": "runs",
+    "isolated_outputs": "runs",
+    "judge_stage": "judge",
+    "main": "cli",
+    "output_diff": "metrics",
+    "plot_blocks": "rendering",
+    "rel_err": "metrics",
+    "render": "rendering",
+    "stage_yardsticks": "judge",
+    "statistical_consistency": "metrics",
+    "structural_difference": "structure",
+    "torch_stages": "runs",
+    "verdict_summary": "report",
+    "verify": "gate",
+    "whole_model_outputs": "runs",
+    "wilson_interval": "metrics",
+    "zero_latent_weights": "judge",
+    "zero_weight_warning": "judge",
+}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'export.verify' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"export.verify.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOME))

@@ -11,8 +11,6 @@ from common.errors import BurnEdgeError, ConfigError
 from common.files import atomic_save, atomic_write_json, refuse_same_path
 from export.errors import ExportError
 from export.loading import add_arch_args, arch_from_args, load_model
-from export.verify.gate import verify
-from export.verify.render import plot_blocks, render
 from export.verify.report import RUNTIMES, Tolerances
 
 
@@ -85,12 +83,16 @@ def main(argv=None) -> int:
         x, _ = load_inputs(args.images, model.cfg.input_size, loaded.mean, loaded.std, limit=args.limit)
         from tqdm import tqdm
 
+        from export.verify.gate import verify
+
         steps = (1 if args.no_localise else 2) + (1 if args.onnx or args.lce else 0)
         bar = tqdm(total=steps, desc="verify", disable=None)
 
         def step(msg):
             bar.set_postfix_str(msg)
             bar.update(1)
+            if not sys.stderr.isatty():  # a log file gets plain lines, not a bar
+                print(f"verify: {msg}", file=sys.stderr, flush=True)
 
         rep = verify(model, x, runtimes=tuple(args.runtimes), output=args.output, tol=tol,
                      localise=not args.no_localise, images=args.images, onnx_path=args.onnx, lce_path=args.lce,
@@ -100,9 +102,13 @@ def main(argv=None) -> int:
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from export.verify.rendering import plot_blocks, render
+
     print(render(rep))
     if args.report:
         atomic_write_json(args.report, rep.to_dict())
+        print(f"wrote {args.report}")
     if args.plot and rep.stages:
         atomic_save(args.plot, lambda tmp: plot_blocks(rep, tmp))
+        print(f"wrote {args.plot}")
     return 0 if rep.passed else 1

@@ -151,7 +151,8 @@ def verdict_summary(rep: VerifyReport, runtime: str) -> str:
     vs = [v for v in rep.stages if v.runtime == runtime]
     n = {k: sum(v.verdict == k for v in vs) for k in (EXACT, FLIPS, BUG, NONFINITE)}
     flips = sum(v.flips for v in vs if v.verdict == FLIPS)
-    s = f"{len(vs)} stages: {n[EXACT]} exact, {n[FLIPS]} near-zero flips ({flips} bits), {n[BUG]} real bugs"
+    bugs = f"{n[BUG]} real bug{'s' if n[BUG] != 1 else ''}"
+    s = f"{len(vs)} stages: {n[EXACT]} exact, {n[FLIPS]} near-zero flips ({flips} bits), {bugs}"
     return s + (f", {n[NONFINITE]} non-finite" if n[NONFINITE] else "")
 
 

@@ -61,6 +61,11 @@ def render(rep: VerifyReport) -> str:
     return "\n".join(lines)
 
 
+# one colour, marker and line style per runtime; no red, which marks a real bug
+STYLES = {"onnxruntime": ("C0", "o", "-"), "lce-default": ("C1", "s", "--"), "lce-indirect": ("C2", "^", "-."),
+          "lce-reference": ("C4", "D", ":")}
+
+
 def plot_blocks(rep: VerifyReport, path: str | os.PathLike) -> None:
     """PNG: teacher-forced relative error by stage (after replaying flips), one line per runtime."""
     import matplotlib
@@ -70,17 +75,23 @@ def plot_blocks(rep: VerifyReport, path: str | os.PathLike) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 4))
     stages = list(dict.fromkeys(v.stage for v in rep.stages))
-    for rt in dict.fromkeys(v.runtime for v in rep.stages):
+    runtimes = list(dict.fromkeys(v.runtime for v in rep.stages))
+    for j, rt in enumerate(runtimes):
         vs = [next(v for v in rep.stages if v.stage == s and v.runtime == rt) for s in stages]
         ys = [max(v.replay_rel if np.isfinite(v.replay_rel) else v.max_rel, 1e-12) for v in vs]
-        ax.semilogy(range(len(stages)), ys, marker="o", label=rt)
+        color, marker, ls = STYLES.get(rt, (f"C{5 + j}", "v", "-"))
+        xs = [i + (j - (len(runtimes) - 1) / 2) * 0.12 for i in range(len(stages))]  # equal values stay visible
+        ax.semilogy(xs, ys, marker=marker, ls=ls, color=color, ms=5, lw=1.2, label=rt, alpha=0.9)
         bad = [i for i, v in enumerate(vs) if v.verdict not in (EXACT, FLIPS)]
-        ax.scatter(bad, [ys[i] for i in bad], s=120, facecolors="none", edgecolors="red")
-    ax.axhline(rep.tolerances.get("block_rtol", 1e-4), color="gray", ls="--", label="block_rtol")
+        if bad:
+            ax.scatter([xs[i] for i in bad], [ys[i] for i in bad], s=150, marker="X", color="red", zorder=5,
+                       label=None if "real bug" in ax.get_legend_handles_labels()[1] else "real bug")
+    tol = [max(v.tolerance for v in rep.stages if v.stage == s) for s in stages]
+    ax.step(range(len(stages)), tol, where="mid", color="gray", ls="--", label="stage tolerance")
     ax.set_xticks(range(len(stages)), stages, rotation=60, fontsize=7)
     ax.set_ylabel("max |diff| / max |ref| (teacher-forced)")
-    ax.set_title("PyTorch vs runtime, stage by stage (red circle = real bug)")
-    ax.legend(fontsize=7)
+    ax.set_title("PyTorch vs runtime, stage by stage (red X = real bug)")
+    ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
