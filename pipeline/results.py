@@ -16,8 +16,10 @@ Several processes may fill one table: give each a disjoint ``--rows`` list and t
 merged into ``results.json`` under a file lock, and the teachers are trained by whichever process comes
 first while the others wait::
 
-  OMP_NUM_THREADS=1 python -m pipeline.results --rows burn random-init burn-paper abl1 abl12 abl123 &
-  OMP_NUM_THREADS=1 python -m pipeline.results --rows s2bnn supervised-kl supervised supervised-cmim burn-cmim
+  OMP_NUM_THREADS=1 python -m pipeline.results --rows burn random-init burn-paper abl1 abl12 abl123 \
+      abl1-fixed-g abl12-fixed-g abl123-fixed-g burn-cmim burn-cmim-inbatch &
+  OMP_NUM_THREADS=1 python -m pipeline.results --rows s2bnn supervised-kl supervised supervised-cmim \
+      supervised-cmim-any supervised-cmim-inbatch
 
 Rows (digits-tiny: stage = the preset's epochs, or ``--epochs``):
 
