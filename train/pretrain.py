@@ -37,7 +37,7 @@ from pathlib import Path
 from common.errors import BurnEdgeError, ConfigError
 from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path
 from train.checkpoint import read_checkpoint
-from train.config import PRESETS, PretrainConfig, add_config_arguments, resolve_config
+from train.config import PRESETS, PretrainConfig, add_config_arguments, config_fields, resolve_config
 from train.dist import cleanup, init_from_env
 from train.engine import CHECKPOINT_NAME, fit
 from train.methods import build_method
@@ -63,6 +63,10 @@ def config_from_args(args: argparse.Namespace) -> PretrainConfig:
         stored = read_checkpoint(overrides["resume"]).get("config")
         if not isinstance(stored, dict):
             raise ConfigError(f"--resume {overrides['resume']}: checkpoint holds no run config")
+        gone = sorted(set(stored) - {f.name for f in config_fields()})
+        if gone:
+            raise ConfigError(f"--resume {overrides['resume']}: written by another version of burn-edge (its options "
+                              f"{gone} no longer exist); resume it with that version")
         changed = {k: (stored.get(k), v) for k, v in overrides.items()
                    if k not in RUN_CONTROL and stored.get(k) != v}
         if changed:

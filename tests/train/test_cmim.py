@@ -291,3 +291,11 @@ def test_burn_stages_carry_cmim_heads_and_onnx_has_none(teacher_ckpt, tmp_path):
     assert inits and not any("cmim" in i.name or "embed" in i.name or "bank" in i.name for i in inits)
     assert not any(24 in i.dims or 40 in i.dims for i in inits)  # the CMIM width / memory size appear nowhere
     assert sum(math.prod(i.dims) for i in inits) <= sum(v.numel() for v in s2["model"].values())
+
+
+def test_resume_of_a_run_with_the_removed_bank_option_is_a_one_line_error(tmp_path, capsys):
+    from train.checkpoint import save_checkpoint
+
+    path = save_checkpoint(tmp_path / "old.pt", {"config": {"method": "supervised", "cmim_negatives": "bank"}})
+    assert pretrain.main(["--resume", str(path)]) == 2
+    assert "['cmim_negatives'] no longer exist" in capsys.readouterr().err
