@@ -7,9 +7,12 @@
 
 Inputs are random tensors already in memory, so the numbers are the model step only (no data
 loading or augmentation). The teacher runs under no_grad in eval mode, once for both views; on GPU
-the step uses channels_last and the chosen autocast dtype, as the engine does. ``--cmim`` times every
-config twice, without and with the CMIM term (the preset's ``--cmim-*`` defaults, alpha 0.1), the two
-variants taking turns step by step, and prints the overhead.
+the step uses channels_last and the chosen autocast dtype, as the engine does. The method is the
+recipe's (``--recipe``, default official), built through the config path the engine takes
+(``train.config.resolve_config`` -> ``Burn.from_config``) with random teacher weights. ``--cmim`` times
+every config twice, without and with the CMIM term (the preset's ``--cmim-*`` values, alpha 3.2; the
+memory variant over a stand-in training set of 10,000 images, whose size does not change the step), the
+two variants taking turns step by step, and prints the overhead.
 """
 
 from __future__ import annotations
@@ -21,10 +24,9 @@ import time
 import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow settings
 import torch
 
-from train.config import resolve_config
+from train.config import RECIPES, resolve_config
 from train.methods import Burn
 from train.methods.cmim import with_cmim
-from train.methods.common import build_student, random_classifier
 from train.models import build_teacher
 
 CONFIGS = {
@@ -34,24 +36,28 @@ CONFIGS = {
 }
 
 
-def build(preset: str, stage: int, cmim_weight: float = 0.0) -> tuple[Burn, int]:
-    cfg = resolve_config(preset, method="burn", stage=stage, cmim_weight=cmim_weight)
+STAND_IN_IMAGES = 10_000  # CMIM memory size for the benchmark (no data set is read)
+
+
+def build(preset: str, stage: int, cmim_weight: float = 0.0, recipe: str = "official") -> tuple[Burn, int]:
+    """BURN as ``train.pretrain`` builds it for ``preset``/``recipe``, with a random teacher; + CMIM."""
+    cfg = resolve_config(preset, method="burn", stage=stage, recipe=recipe, cmim_weight=cmim_weight)
     torch.manual_seed(0)
     teacher = build_teacher(cfg.teacher_arch, small_input=cfg.teacher_small_input)
-    student = build_student(cfg, cfg.head_dim)
-    method = with_cmim(Burn(student, teacher, random_classifier(teacher.feature_dim, cfg)), cfg)
-    return method, student.cfg.input_size
+    method = with_cmim(Burn.from_config(cfg, teacher=teacher), cfg, n_data=STAND_IN_IMAGES)
+    return method, method.student.cfg.input_size
 
 
 def bench(name: str, device: str, batch: int, steps: int, warmup: int, amp: str, stage: int,
-          cmim_weights: tuple[float, ...] = (0.0,)) -> list[dict]:
+          cmim_weights: tuple[float, ...] = (0.0,), recipe: str = "official") -> list[dict]:
     """Median step time of BURN on ``name`` for each CMIM weight (0 = off). With several weights the
     variants take turns step by step, so load changes on a shared machine hit them alike."""
-    built = [build(CONFIGS[name][0], stage, w) for w in cmim_weights]
+    built = [build(CONFIGS[name][0], stage, w, recipe) for w in cmim_weights]
     size = built[0][1]
     cuda = device == "cuda"
     fmt = torch.channels_last if cuda else torch.contiguous_format
     views = [torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=fmt) for _ in range(2)]
+    indices = torch.arange(batch, device=device)  # sample indices (CMIM's memory variant reads them)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
     autocast = torch.autocast(device, dtype=dtype) if (cuda and dtype) else contextlib.nullcontext()
     runs = []
@@ -68,7 +74,7 @@ def bench(name: str, device: str, batch: int, steps: int, warmup: int, amp: str,
                 torch.cuda.synchronize()
             t = time.perf_counter()
             with autocast:
-                loss = method([views, None], i, warmup + steps)["loss"]
+                loss = method([views, None, indices], i, warmup + steps)["loss"]
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
@@ -82,7 +88,7 @@ def bench(name: str, device: str, batch: int, steps: int, warmup: int, amp: str,
         med = sorted(times)[len(times) // 2]
         out.append({"config": name, "device": device, "batch": batch, "input": size, "stage": stage,
                     "step_ms": med * 1e3, "images_per_s": batch / med, "amp": amp if cuda else "none",
-                    "cmim": w > 0})
+                    "cmim": w > 0, "recipe": recipe})
     return out
 
 
@@ -97,6 +103,7 @@ def main(argv=None) -> int:
     p.add_argument("--amp", choices=("none", "bf16", "fp16"), default="bf16", help="autocast dtype on GPU (bf16)")
     p.add_argument("--stage", type=int, choices=(1, 2), default=2, help="1 = float weights, 2 = binary (default 2)")
     p.add_argument("--cmim", action="store_true", help="time each config without and with the CMIM term")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="official", help="BURN recipe (default official)")
     args = p.parse_args(argv)
     names = sorted(CONFIGS) if args.config == "all" else [args.config]
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.device == "auto" else [args.device]
@@ -110,7 +117,7 @@ def main(argv=None) -> int:
         for name in names:
             batch = args.batch_size or CONFIGS[name][2 if dev == "cuda" else 1]
             rows = bench(name, dev, batch, args.steps, args.warmup, args.amp, args.stage,
-                         (0.0, 0.1) if args.cmim else (0.0,))
+                         (0.0, 3.2) if args.cmim else (0.0,), args.recipe)
             for r in rows:
                 print(f"{r['config']:16s} {r['device']:6s} {r['batch']:5d} {r['input']:5d} "
                       f"{'on' if r['cmim'] else 'off':>4s} {r['step_ms']:9.1f} {r['images_per_s']:8.1f}", flush=True)

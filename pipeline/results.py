@@ -16,20 +16,26 @@ Several processes may fill one table: give each a disjoint ``--rows`` list and t
 merged into ``results.json`` under a file lock, and the teachers are trained by whichever process comes
 first while the others wait::
 
-  OMP_NUM_THREADS=1 python -m pipeline.results --rows burn random-init burn-paper abl1 abl12 abl123 &
-  OMP_NUM_THREADS=1 python -m pipeline.results --rows s2bnn supervised-kl supervised supervised-cmim burn-cmim
+  OMP_NUM_THREADS=1 python -m pipeline.results --rows burn random-init burn-paper abl1 abl12 abl123 \
+      abl1-fixed-g abl12-fixed-g abl123-fixed-g burn-cmim burn-cmim-inbatch &
+  OMP_NUM_THREADS=1 python -m pipeline.results --rows s2bnn supervised-kl supervised supervised-cmim \
+      supervised-cmim-any supervised-cmim-inbatch
 
 Rows (digits-tiny: stage = the preset's epochs, or ``--epochs``):
 
 * random init -- a freshly initialised binary net of the same shape (BN statistics re-estimated).
-* BURN, recipe ``official`` (the default) and ``paper`` (g trained jointly): stage 1 -> stage 2.
+* BURN, recipe ``official`` (the default; g fixed random) and ``paper`` (Eq. 4; g trained jointly):
+  stage 1 -> stage 2.
 * S2-BNN: stage 1 -> 2. supervised-KL (ReActNet distillation from a float net trained with labels):
   stage 1 -> 2, as ReActNet trains. supervised (labels): stage 1 -> 2 (``--supervised-epochs``).
-* Table 5 of the paper, on the default recipe, single stage (= stage 2 from scratch): (1) the random
-  classifier alone (KL only), (1)(2) + FS with a constant lambda, (1)(2)(3) + the dynamic lambda; "all"
-  adds the multi-stage schedule and is the BURN row.
-* CMIM (Shang et al. 2022) piled on: supervised + CMIM and BURN + CMIM, the same stages, seeds and data
-  order as their base rows, with ``--cmim-weight`` (the preset's other ``--cmim-*`` values).
+* Table 5 of the paper, single stage (= stage 2 from scratch): (1) the jointly trained random classifier
+  alone (KL only), (1)(2) + FS with a constant lambda, (1)(2)(3) + the dynamic lambda, on recipe
+  ``paper`` as the paper trains g; "all" adds the multi-stage schedule and is the burn-paper row. The
+  ``-fixed-g`` rows run the same chain on recipe ``official`` (g fixed), whose "all" is the burn row.
+* CMIM (Shang et al. 2022) piled on, the same stages, seeds and data order as the base rows, with
+  ``--cmim-weight`` (default 3.2, the public alpha) and the preset's other ``--cmim-*`` values: the
+  public memory variant on supervised (class-aware negatives, and negatives of any class) and on BURN
+  (label-free, so negatives of any class), and the inbatch variant on both.
 """
 
 from __future__ import annotations
@@ -52,28 +58,47 @@ from train.pretrain import run
 # name -> (label, [(stage, config overrides)] trained in order, each stage initialised from the previous)
 TEACHERS = {"teacher-moco": dict(method="teacher"),
             "teacher-supervised": dict(method="teacher", teacher_objective="supervised")}
+OFFICIAL, PAPER = dict(method="burn", recipe="official"), dict(method="burn", recipe="paper")
 ROWS: dict[str, tuple[str, list[dict]]] = {
-    "burn": ("BURN, recipe official (default; g fixed random) = Table 5 all",
-             [dict(method="burn", stage=1), dict(method="burn", stage=2)]),
+    "burn": ("BURN, recipe official (default): g fixed random, FS on the head outputs, KL(target || student)",
+             [dict(OFFICIAL, stage=1), dict(OFFICIAL, stage=2)]),
     "random-init": ("random init (binary, same shape as BURN)", []),  # evaluates the BURN row's architecture
     "s2bnn": ("S2-BNN (frozen MoCo head, KL only)", [dict(method="s2bnn", stage=1), dict(method="s2bnn", stage=2)]),
     "supervised-kl": ("supervised-KL (ReActNet distillation, labels)",
                       [dict(method="supervised-kl", stage=1), dict(method="supervised-kl", stage=2)]),
     "supervised": ("supervised (labels)", [dict(method="supervised", stage=1), dict(method="supervised", stage=2)]),
-    "burn-paper": ("BURN, recipe paper (g trained jointly)",
-                   [dict(method="burn", recipe="paper", stage=1), dict(method="burn", recipe="paper", stage=2)]),
+    "burn-paper": ("BURN, recipe paper (Eq. 4): g trained jointly, FS on h(x) vs k(x), KL(student || target) = "
+                   "Table 5 all", [dict(PAPER, stage=1), dict(PAPER, stage=2)]),
 }
+# Table 5 of the paper trains g jointly (its (1) is "joint random classifier"): these rows run recipe paper.
+# The "-fixed-g" rows are the same chain on recipe official (g fixed random), whose "all" is the burn row.
 ABLATIONS: dict[str, tuple[str, list[dict]]] = {
-    "abl1": ("Table 5 (1): random classifier, KL only (single stage)", [dict(method="burn", stage=2, fs="none")]),
-    "abl12": ("Table 5 (1)(2): + FS, constant lambda 0.7 (single stage)",
-              [dict(method="burn", stage=2, lam_schedule="constant", lam_start=0.7)]),
-    "abl123": ("Table 5 (1)(2)(3): + dynamic lambda (single stage)", [dict(method="burn", stage=2)]),
+    "abl1": ("Table 5 (1): g trained jointly, KL only (recipe paper, --fs none, single stage)",
+             [dict(PAPER, stage=2, fs="none")]),
+    "abl12": ("Table 5 (1)(2): g trained jointly, + FS, constant lambda 0.7 (recipe paper, single stage)",
+              [dict(PAPER, stage=2, lam_schedule="constant", lam_start=0.7)]),
+    "abl123": ("Table 5 (1)(2)(3): g trained jointly, + dynamic lambda (recipe paper, single stage)",
+               [dict(PAPER, stage=2)]),
+    "abl1-fixed-g": ("Table 5 (1) with g fixed random: KL only (recipe official, --fs none, single stage)",
+                     [dict(OFFICIAL, stage=2, fs="none")]),
+    "abl12-fixed-g": ("Table 5 (1)(2) with g fixed random: + FS, constant lambda 0.7 (recipe official, single stage)",
+                      [dict(OFFICIAL, stage=2, lam_schedule="constant", lam_start=0.7)]),
+    "abl123-fixed-g": ("Table 5 (1)(2)(3) with g fixed random: + dynamic lambda (recipe official, single stage)",
+                       [dict(OFFICIAL, stage=2)]),
 }
-CMIM_ROWS: dict[str, tuple[str, list[dict]]] = {  # "cmim": True -> cmim_weight = --cmim-weight
-    "supervised-cmim": ("supervised + CMIM (labels)",
-                        [dict(method="supervised", stage=1, cmim=True), dict(method="supervised", stage=2, cmim=True)]),
-    "burn-cmim": ("BURN + CMIM (recipe official)",
-                  [dict(method="burn", stage=1, cmim=True), dict(method="burn", stage=2, cmim=True)]),
+# "cmim": True -> cmim_weight = --cmim-weight (public alpha 3.2); other cmim_* keys are passed through.
+CMIM_ROWS: dict[str, tuple[str, list[dict]]] = {
+    "supervised-cmim": ("supervised + CMIM (public memory variant, class-aware negatives)",
+                        [dict(method="supervised", stage=s, cmim=True) for s in (1, 2)]),
+    "supervised-cmim-any": ("supervised + CMIM (memory variant, negatives of any class: as BURN must)",
+                            [dict(method="supervised", stage=s, cmim=True, cmim_class_aware="off") for s in (1, 2)]),
+    "burn-cmim": ("BURN (recipe official) + CMIM (public memory variant; label-free: negatives of any class)",
+                  [dict(OFFICIAL, stage=s, cmim=True) for s in (1, 2)]),
+    "supervised-cmim-inbatch": ("supervised + CMIM (inbatch variant: same-pass positive, trained heads)",
+                                [dict(method="supervised", stage=s, cmim=True, cmim_variant="inbatch")
+                                 for s in (1, 2)]),
+    "burn-cmim-inbatch": ("BURN (recipe official) + CMIM (inbatch variant: same-pass positive, trained heads)",
+                          [dict(OFFICIAL, stage=s, cmim=True, cmim_variant="inbatch") for s in (1, 2)]),
 }
 ALL_ROWS = {**ROWS, **ABLATIONS, **CMIM_ROWS}
 ALL_ROW = "burn"  # Table 5 "all" = (1)(2)(3) + multi-stage = the default BURN row
@@ -163,8 +188,8 @@ def main(argv=None) -> int:
                    help=f"train and evaluate only these rows (default: all but --no-ablations); one of "
                         f"{', '.join(ALL_ROWS)}")
     p.add_argument("--no-ablations", dest="ablations", action="store_false", help="skip the Table 5 rows")
-    p.add_argument("--cmim-weight", type=float, default=0.1,
-                   help="alpha of the + CMIM rows (default 0.1; the CMIM term is ~ln(batch) at start)")
+    p.add_argument("--cmim-weight", type=float, default=3.2,
+                   help="alpha of the + CMIM rows (default 3.2, the public CMIM code's, on top of cross entropy)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of every binary training stage (default: preset)")
     p.add_argument("--supervised-epochs", type=int, default=None,
                    help="epochs of each supervised (labels) stage (default: --epochs)")

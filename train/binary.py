@@ -13,7 +13,10 @@ Gradient choices for the activation binariser (``grad`` argument):
 * ``"approx"`` (ReActNet / Bi-Real): d/dx = 2 + 2x on [-1, 0), 2 - 2x on [0, 1), 0 elsewhere.
 * ``"ste"``: clipped straight-through estimator, d/dx = 1 on |x| <= 1, 0 elsewhere.
 
-Weight binariser gradient: straight-through of clamp(W, -1, 1), i.e. 1 where |W| <= 1, else 0.
+Weight binariser gradient (``grad`` argument of :func:`binarize_weight`):
+
+* ``"clipped"`` (ReActNet): straight-through of clamp(W, -1, 1), i.e. 1 where |W| <= 1, else 0.
+* ``"identity"`` (official BURN code): plain straight-through, 1 everywhere.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import torch
 
 ACTIVATION_GRADS = ("approx", "ste")
+WEIGHT_GRADS = ("clipped", "identity")
 
 
 def sign_pm1(x: torch.Tensor) -> torch.Tensor:
@@ -66,6 +70,7 @@ def _clipped_identity_grad(x: torch.Tensor) -> torch.Tensor:
 _ApproxSign = _surrogate("_ApproxSign", sign_pm1, lambda x: torch.clamp(2.0 - 2.0 * x.abs(), min=0.0))
 _SteSign = _surrogate("_SteSign", sign_pm1, _clipped_identity_grad)
 _BinaryWeight = _surrogate("_BinaryWeight", binarize_weight_values, _clipped_identity_grad)
+_BinaryWeightIdentity = _surrogate("_BinaryWeightIdentity", binarize_weight_values, torch.ones_like)
 
 
 def approx_sign(x: torch.Tensor) -> torch.Tensor:
@@ -87,6 +92,11 @@ def binarize_activation(x: torch.Tensor, grad: str = "approx") -> torch.Tensor:
     raise ValueError(f"unknown activation gradient {grad!r}; choose one of {ACTIVATION_GRADS}")
 
 
-def binarize_weight(w: torch.Tensor) -> torch.Tensor:
-    """alpha_o * sign_pm1(W) forward; straight-through of clamp(W, -1, 1) backward (alpha constant)."""
-    return _BinaryWeight.apply(w)
+def binarize_weight(w: torch.Tensor, grad: str = "clipped") -> torch.Tensor:
+    """alpha_o * sign_pm1(W) forward; backward (alpha constant) straight-through of clamp(W, -1, 1)
+    (``grad="clipped"``) or of W itself (``"identity"``)."""
+    if grad == "clipped":
+        return _BinaryWeight.apply(w)
+    if grad == "identity":
+        return _BinaryWeightIdentity.apply(w)
+    raise ValueError(f"unknown weight gradient {grad!r}; choose one of {WEIGHT_GRADS}")

@@ -28,6 +28,10 @@ TEACHER_BN_MODES = ("batch", "eval")
 TEACHER_OBJECTIVES = ("moco", "supervised")
 # Feature-similarity losses (train.losses.feature_similarity); here so that --help needs no torch.
 FS_KINDS = ("cosine", "normalized-l2", "l1", "l2", "none")
+CMIM_VARIANTS = ("memory", "inbatch")
+FS_PLACES = ("heads", "features")
+KL_DIRECTIONS = ("target-student", "student-target")
+LABELLED_METHODS = ("supervised",)  # methods whose training loss reads the labels
 
 
 def _f(default, help: str, **kw):
@@ -56,6 +60,10 @@ class PretrainConfig:
     num_blocks: int = _f(13, "number of ReActNet-A blocks used (13 = full network)")
     padding: str = _f("zero", "binary conv padding: zero (official) or one (LCE fast path)")
     act_grad: str = _f("approx", "sign gradient: approx (ReActNet) or ste (clipped STE, official BURN)")
+    conv_init: str = _f("default", "convolution init: default (PyTorch) or kaiming (normal, fan_in; official BURN)",
+                        choices=("default", "kaiming"))
+    weight_grad: str = _f("clipped", "stage-2 weight binariser gradient: clipped (STE of clamp(W,-1,1), ReActNet) or "
+                                     "identity (plain STE, official BURN)", choices=("clipped", "identity"))
     feature_mlp: bool = _f(False, "FC(C,C)+ReLU after the pool, part of the features (official BURN use_mlp)")
     head_hidden: int = _f(2000, "hidden width of the MLP heads g and l (official 2000)")
     head_dim: int = _f(2000, "output dimension of the heads g and l (official 2000)")
@@ -73,23 +81,31 @@ class PretrainConfig:
     lam_schedule: str = _f("cosine", "lambda(t): cosine (Eq. 3), step or constant", choices=LAMBDA_SCHEDULES)
     lam_start: float = _f(0.9, "lambda at t=0 (weight of the feature-similarity term; KL gets 1-lambda)")
     lam_end: float = _f(0.7, "lambda at the last step")
-    fs: str = _f("cosine", "feature-similarity loss: cosine (1-cos, paper), normalized-l2 (|a/|a|-b/|b||^2 = "
+    fs: str = _f("normalized-l2", "feature-similarity loss: cosine (1-cos, paper), normalized-l2 (|a/|a|-b/|b||^2 = "
                            "2(1-cos), official code), l1, l2, none (= ablation 1)", choices=FS_KINDS)
-    fs_on: str = _f("features", "where FS is computed: features = h(x) vs a linear map of k(x) (paper Eq. 4); "
-                                "heads = g(h(x)) vs l(k(x)) (official code)", choices=("features", "heads"))
-    freeze_classifier: bool = _f(False, "keep the random classifier g fixed (official code, recipe official) "
-                                        "instead of training it jointly (paper, recipe paper)")
+    fs_on: str = _f("heads", "where FS is computed: heads = g(h(x)) vs l(k(x)) (official code); features = h(x) vs "
+                             "k(x), through a linear map where the widths differ (paper Eq. 4)", choices=FS_PLACES)
+    kl_direction: str = _f("target-student", "KL(softmax(g/T) || softmax(l/T)) (target-student, official code) or "
+                                             "KL(student || target) (student-target, the paper's Alg. 1)",
+                           choices=KL_DIRECTIONS)
+    freeze_classifier: bool = _f(True, "keep the random classifier g fixed (official code, recipe official) "
+                                       "instead of training it jointly (paper, recipe paper)")
     # ---- CMIM pile-up term (Shang et al., ECCV 2022), any binary method
     cmim_weight: float = _f(0.0, "alpha: weight of the CMIM contrastive term added to the method's loss (0 = off; "
-                                 "the official CIFAR-100 code uses 3.2 on top of cross entropy)")
+                                 "the public CIFAR-100 code uses 3.2 on top of cross entropy)")
+    cmim_variant: str = _f("memory", "memory (the public code: positives and negatives from a per-sample memory of "
+                                     "the other branch, fixed random embedding heads, NCE loss) or inbatch (the "
+                                     "live counterpart of the same pass as positive, in-batch negatives, trainable "
+                                     "heads, InfoNCE); see docs/training.md", choices=CMIM_VARIANTS)
     cmim_blocks: str = _f("-1", "blocks whose two binarisers (a_F -> a_B) CMIM reads: comma-separated indices "
                                 "(negative = from the end) or all")
-    cmim_dim: int = _f(128, "CMIM embedding width (official 128)")
-    cmim_temperature: float = _f(0.1, "CMIM InfoNCE temperature tau (official 0.1)")
-    cmim_negatives: str = _f("batch", "CMIM negatives: batch (the other images of the all-gathered batch) or bank "
-                                      "(FIFO memory of past embeddings, all ranks; stale while the heads move "
-                                      "fast, see docs/training.md)", choices=("bank", "batch"))
-    cmim_bank: int = _f(4096, "CMIM memory bank size per binariser and kind (official 4096 negatives)")
+    cmim_dim: int = _f(128, "CMIM embedding width (public 128)")
+    cmim_temperature: float = _f(0.1, "CMIM temperature tau (public 0.1)")
+    cmim_bank: int = _f(4096, "memory variant: negatives per positive drawn from the per-sample memory (public 4096)")
+    cmim_momentum: float = _f(0.5, "memory variant: momentum of the per-sample memory update (public 0.5)")
+    cmim_class_aware: str = _f("auto", "memory variant: negatives from other classes only (the public code; needs "
+                                       "labels): auto = when the method trains with labels (supervised), on, off",
+                               choices=("auto", "on", "off"))
     cmim_pool: int = _f(1, "CMIM embeds an activation after average pooling to a P x P grid (1 = global pool)")
     moco_dim: int = _f(128, "MoCo projection dimension")
     moco_k: int = _f(65536, "MoCo queue length (negatives)")
@@ -129,6 +145,11 @@ class PretrainConfig:
             raise ConfigError("temperature and lr must be finite and > 0")
         if self.cmim_weight < 0 or self.cmim_temperature <= 0 or min(self.cmim_dim, self.cmim_bank, self.cmim_pool) < 1:
             raise ConfigError("cmim_weight must be >= 0, cmim_temperature > 0, cmim_dim, cmim_bank, cmim_pool >= 1")
+        if not 0 <= self.cmim_momentum < 1:
+            raise ConfigError(f"cmim_momentum must be in [0, 1), got {self.cmim_momentum}")
+        if self.cmim_class_aware == "on" and self.method not in LABELLED_METHODS:
+            raise ConfigError(f"--cmim-class-aware on needs labels, but --method {self.method} trains without them "
+                              f"(label-free negatives are any other sample: --cmim-class-aware auto or off)")
         if self.cmim_weight > 0 and self.method == "teacher":
             raise ConfigError("--cmim-weight needs a binary student; --method teacher trains the float teacher")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -140,17 +161,22 @@ class PretrainConfig:
 
 # Recipes: BURN's objective as named, documented choices (docs/training.md has them side by side).
 # lam weighs FS (loss = (1 - lam) KL + lam FS), so lam 0.9 -> 0.7 is the official lambda_kl 0.1 -> 0.3.
+# The dataclass defaults of the BURN-only fields equal RECIPES["official"] (tests/train/test_recipes.py).
 RECIPES: dict[str, dict] = {
     # The official code (github.com/naver-ai/burn), computed with gradients: g (incl. its 2000-d MLP neck)
-    # is a fixed random classifier, FS on the two head outputs as |a/|a| - b/|b||^2, official augmentations,
-    # FC(C,C)+ReLU in the backbone, clipped-STE activations, teacher BN in batch-statistics mode.
-    "official": dict(freeze_classifier=True, fs_on="heads", fs="normalized-l2", lam_schedule="cosine",
-                     lam_start=0.9, lam_end=0.7, temperature=0.2, augment="official", feature_mlp=True,
-                     act_grad="ste", teacher_bn="batch"),
-    # The paper's Algorithm 1: the same, but g trained jointly with the binary network, FS = cosine distance.
-    "paper": dict(freeze_classifier=False, fs_on="heads", fs="cosine", lam_schedule="cosine", lam_start=0.9,
-                  lam_end=0.7, temperature=0.2, augment="official", feature_mlp=True, act_grad="ste",
-                  teacher_bn="batch"),
+    # is a fixed random classifier, FS on the two head outputs as |a/|a| - b/|b||^2, KL(target || student),
+    # official augmentations, FC(C,C)+ReLU in the backbone, clipped-STE activations, teacher BN in
+    # batch-statistics mode, kaiming-normal convolutions, unclipped (identity) weight STE in stage 2.
+    "official": dict(freeze_classifier=True, fs_on="heads", fs="normalized-l2", kl_direction="target-student",
+                     lam_schedule="cosine", lam_start=0.9, lam_end=0.7, temperature=0.2, augment="official",
+                     feature_mlp=True, act_grad="ste", teacher_bn="batch", conv_init="kaiming",
+                     weight_grad="identity"),
+    # The paper's Eq. 4 and Alg. 1: g trained jointly with the binary network, FS = cosine distance between
+    # the feature extractors' outputs h(x) and k(x) (through a linear map where the widths differ), and
+    # KL(student || target). What the paper does not specify is taken from the official code.
+    "paper": dict(freeze_classifier=False, fs_on="features", fs="cosine", kl_direction="student-target",
+                  lam_schedule="cosine", lam_start=0.9, lam_end=0.7, temperature=0.2, augment="official",
+                  feature_mlp=True, act_grad="ste", teacher_bn="batch", conv_init="kaiming", weight_grad="identity"),
 }
 
 # Presets: {"*": overrides for every method, "<method>": overrides for that method}.
@@ -184,6 +210,11 @@ PRESETS: dict[str, dict[str, dict]] = {
         "supervised": dict(head_hidden=0, head_dim=1000),
     },
 }
+
+
+def cmim_class_aware(cfg: PretrainConfig) -> bool:
+    """Whether CMIM's memory variant draws negatives from other classes only (needs a labelled method)."""
+    return cfg.cmim_class_aware == "on" or (cfg.cmim_class_aware == "auto" and cfg.method in LABELLED_METHODS)
 
 
 def config_fields() -> list:

@@ -60,7 +60,10 @@ class EpochBatchSampler:
 
 
 class SeededDataset(Dataset):
-    """``base[index]`` transformed under ``torch.manual_seed(sample_seed)``; item key = (index, seed)."""
+    """``base[index]`` transformed under ``torch.manual_seed(sample_seed)``; item key = (index, seed).
+
+    An item is ``(image or views, label, index)``: the index (position in the training set) lets a
+    method keep per-sample state (CMIM's memory, :mod:`train.methods.cmim`)."""
 
     def __init__(self, base: Dataset, transform: Callable):
         self.base, self.transform = base, transform
@@ -73,17 +76,35 @@ class SeededDataset(Dataset):
         img, label = self.base[index]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return self.transform(img), label
+            return self.transform(img), label, index
 
 
-def build_train_loader(cfg: PretrainConfig, data_mode: str, dinfo: DistInfo) -> tuple[DataLoader, EpochBatchSampler]:
-    """Training DataLoader for ``data_mode`` "two_views" (BURN/BYOL views) or "supervised"."""
-    info = dataset_info(cfg.dataset)
+def training_set(cfg: PretrainConfig) -> Dataset:
+    """The training images of ``cfg`` without transform (the first ``limit_train`` when set)."""
     base = build_dataset(cfg.dataset, "train", root=cfg.data_root)
     if cfg.limit_train:
         base = Subset(base, range(min(cfg.limit_train, len(base))))
     if len(base) == 0:
         raise DatasetError(f"the {cfg.dataset} training set at {cfg.data_root} is empty")
+    return base
+
+
+def training_labels(cfg: PretrainConfig) -> list[int] | None:
+    """The label of every training image in index order (no image is decoded); None if unknown."""
+    base = training_set(cfg)
+    parent, idx = (base.dataset, list(base.indices)) if isinstance(base, Subset) else (base, None)
+    targets = getattr(parent, "targets", None)
+    if targets is None:
+        return None
+    return [int(targets[i]) for i in idx] if idx is not None else [int(t) for t in targets]
+
+
+def build_train_loader(cfg: PretrainConfig, data_mode: str, dinfo: DistInfo) -> tuple[DataLoader, EpochBatchSampler]:
+    """Training DataLoader for ``data_mode`` "two_views" (BURN/BYOL views) or "supervised".
+
+    Batches are ``(views or images, labels, indices)``: ``((v1, v2), y, i)`` or ``(x, y, i)``."""
+    info = dataset_info(cfg.dataset)
+    base = training_set(cfg)
     if data_mode == "supervised":
         require_classes(base, f"the {cfg.dataset} training set" + (f" at {cfg.data_root}" if cfg.data_root else ""))
     tf = (TwoViews(info.input_size, info.mean, info.std, cfg.augment) if data_mode == "two_views"
@@ -110,5 +131,5 @@ def to_device(batch, device: torch.device, channels_last: bool):
 
 
 def batch_images(batch, data_mode: str) -> int:
-    """Images in a batch: ``((v1, v2), labels)`` for two views, ``(x, labels)`` otherwise."""
+    """Images in a batch: ``((v1, v2), labels[, indices])`` for two views, ``(x, labels[, indices])`` otherwise."""
     return len(batch[0][0]) if data_mode == "two_views" else len(batch[0])

@@ -110,6 +110,10 @@ def config_from_args(args: argparse.Namespace) -> PretrainConfig:
         stored = read_checkpoint(overrides["resume"]).get("config")
         if not isinstance(stored, dict):
             raise ConfigError(f"--resume {overrides['resume']}: checkpoint holds no run config")
+        gone = sorted(set(stored) - {f.name for f in config_fields()})
+        if gone:
+            raise ConfigError(f"--resume {overrides['resume']}: written by another version of burn-edge (its options "
+                              f"{gone} no longer exist); resume it with that version")
         changed = {k: (stored.get(k), v) for k, v in overrides.items()
                    if k not in RUN_CONTROL and stored.get(k) != v}
         if changed:

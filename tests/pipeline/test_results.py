@@ -25,10 +25,18 @@ def test_select_rows_keeps_table_order_and_refuses_unknown_names():
 
 
 def test_cmim_rows_mirror_their_base_rows_with_the_cmim_marker():
-    for name, base in (("burn-cmim", "burn"), ("supervised-cmim", "supervised")):
-        stages = CMIM_ROWS[name][1]
-        assert all(s.pop("cmim") is True for s in [dict(s) for s in stages])
-        assert [{k: v for k, v in s.items() if k != "cmim"} for s in stages] == ALL_ROWS[base][1]
+    for name, (label, stages) in CMIM_ROWS.items():
+        base = name.split("-cmim")[0]
+        assert all(s["cmim"] is True for s in stages)
+        assert [{k: v for k, v in s.items() if not k.startswith("cmim")} for s in stages] == ALL_ROWS[base][1]
+        assert ("inbatch" in label) == any(s.get("cmim_variant") == "inbatch" for s in stages)
+
+
+def test_ablation_rows_say_which_g_they_run():
+    for name, (label, stages) in ABLATIONS.items():
+        fixed = name.endswith("-fixed-g")
+        assert all(s["recipe"] == ("official" if fixed else "paper") for s in stages)
+        assert ("g fixed" in label) == fixed and ("g trained jointly" in label) == (not fixed)
 
 
 def test_schedule_puts_every_row_of_the_first_seed_first():
@@ -67,5 +75,5 @@ def test_table_shows_mean_std_throughput_and_rows_other_processes_wrote(tmp_path
     table = format_table(store.read(), args)
     burn = next(ln for ln in table.splitlines() if ln.startswith("| BURN, recipe official"))
     assert "| 2 | 45.0 ± 7.1 | 22.5 ± 3.5 |" in burn and burn.endswith("| 70 |")
-    assert "| supervised + CMIM (labels) | 1 | 90.0 | 45.0 |" in table
+    assert f"| {CMIM_ROWS['supervised-cmim'][0]} | 1 | 90.0 | 45.0 |" in table
     assert "S2-BNN" not in table  # neither asked for nor run

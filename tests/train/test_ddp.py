@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.train.helpers import write_teacher_checkpoint
 from train.checkpoint import read_checkpoint
@@ -35,24 +36,30 @@ def test_two_process_gloo_burn_run(tmp_path):
     assert [r["step"] for r in rows] == [1, 2, 3]
 
 
-@pytest.mark.parametrize("negatives", ["batch", "bank"])
-def test_two_process_gloo_cmim(tmp_path, negatives):
-    """CMIM under DDP: in-batch negatives are gathered from both processes (16 candidates, not 8), and
-    every process pushes both processes' embeddings into identical banks (compared at the end with the
-    parameters). tau = 100 makes every logit ~0, so the loss is ~log(number of candidates)."""
+@pytest.mark.parametrize("variant", ["inbatch", "memory"])
+def test_two_process_gloo_cmim(tmp_path, variant):
+    """CMIM under DDP. inbatch: negatives are gathered from both processes (16 candidates, not 8); tau = 100
+    makes every logit ~0, so the loss is ~log 16. memory: every process writes both processes' embeddings,
+    so the per-sample memories stay identical (compared at the end with the parameters); at tau = 100 every
+    score is ~1, Z ~ M = 48, and each NCE direction costs -(log(p / (p + c)) + K log(c / (p + c))) with
+    p = 1/48, K = 64, c = K/M."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "train.pretrain", "--method", "supervised", "--stage", "2", "--dataset", "digits", "--width", "0.25",
            "--num-blocks", "2", "--batch-size", "8", "--limit-train", "48", "--epochs", "1", "--log-every", "1",
-           "--cmim-weight", "1", "--cmim-negatives", negatives, "--cmim-bank", "64", "--cmim-temperature", "100",
+           "--cmim-weight", "1", "--cmim-variant", variant, "--cmim-bank", "64", "--cmim-temperature", "100",
            "--device", "cpu", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "trained parameters identical on all 2 processes" in proc.stdout
     rows = read_jsonl(out / "metrics.jsonl")
-    candidates = 16 if negatives == "batch" else 65  # 2 x 8 gathered rows, or 64 bank entries + the positive
-    assert rows[0]["cmim"] == pytest.approx(math.log(candidates), abs=0.05)
     heads = read_checkpoint(out / "checkpoint.pt")["heads"]["cmim"]
-    ptrs = {k: int(v) for k, v in heads.items() if k.endswith(".ptr")}
-    assert (len(ptrs) == 4 and set(ptrs.values()) == {48}) if negatives == "bank" else not ptrs  # 3 steps x 16
+    if variant == "inbatch":
+        assert rows[0]["cmim"] == pytest.approx(math.log(16), abs=0.05)
+        assert not any(k.startswith("memory") for k in heads)
+    else:
+        p, c = 1 / 48, 64 / 48
+        assert rows[0]["cmim"] == pytest.approx(-2 * (math.log(p / (p + c)) + 64 * math.log(c / (p + c))), abs=0.1)
+        entries = heads["memory_b.blocks_1_rsign1.entries"]
+        assert entries.shape == (48, 128) and torch.allclose(entries.norm(dim=1), torch.ones(48))  # all visited

@@ -112,3 +112,21 @@ class TestErrors:
                                                 "model": t.state_dict()})
         with pytest.raises(CheckpointError, match="no pretrained 'projector' head"):
             build_method(tiny_config(tmp_path, p, method="s2bnn"))
+
+
+def test_burn_is_built_only_through_the_config_path():
+    """One source of truth: no module, test or benchmark constructs ``Burn(...)`` by hand (the constructor's
+    arguments are all required, and the recipe supplies them through ``Burn.from_config``)."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    params = inspect.signature(Burn.__init__).parameters
+    assert all(p.default is inspect.Parameter.empty for p in params.values())  # no defaults to disagree
+    root = Path(__file__).resolve().parents[2]
+    pattern = re.compile(r"(?<![\w.])Burn\(")  # a call; "class Burn(Method)" is the definition
+    offenders = [f"{path.relative_to(root)}:{i}" for folder in ("train", "tests", "benchmarks", "pipeline", "export")
+                 for path in sorted((root / folder).rglob("*.py")) if path != Path(__file__).resolve()
+                 for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+                 if pattern.search(line) and not line.lstrip().startswith("class Burn(")]
+    assert not offenders, offenders

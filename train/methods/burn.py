@@ -10,19 +10,24 @@ Modules (paper notation):
 * ``student``    b_phi = l_phi(k_phi(x)), the binary ReActNet-A with its MLP head.
 
 Loss per step (Eq. 4), on two augmented views, crossed:
-``mean over (i, j) in {(1, 2), (2, 1)} of (1 - lambda) KL(g(h(v_j)) || l(k(v_i))) + lambda FS``.
+``mean over (i, j) in {(1, 2), (2, 1)} of (1 - lambda) KL + lambda FS``, with the KL's direction
+``kl_direction``: ``"target-student"`` = KL(g(h(v_j)) || l(k(v_i))) (the official code) or
+``"student-target"`` = KL(l(k(v_i)) || g(h(v_j))) (the paper's Alg. 1, D_KL(p2 || p1)).
 
 Where FS is computed (``fs_on``):
 
-* ``"heads"`` (the official code; both recipes): FS(g(h(x)), l(k(x))) on the two head outputs, the
-  vectors the KL term sees. With a fixed g this anchors l(k(x)) to a fixed random projection of h(x);
-  with a jointly trained g both sides move, and on digits-tiny g and l collapse together (KL -> 0
-  within ~30 steps; measured, docs/training.md).
-* ``"features"`` (an experiment, not a recipe): FS(h(x), P k(x)) between the teacher features and a
-  trainable bias-free linear map P (``fs_projector``) of the binary features, both standardised per
-  dimension over the batch (:func:`standardize`).
+* ``"heads"`` (the official code, recipe ``official``): FS(g(h(x)), l(k(x))) on the two head outputs,
+  the vectors the KL term sees. With a fixed g this anchors l(k(x)) to a fixed random projection of
+  h(x); with a jointly trained g both sides move and can collapse together (docs/training.md).
+* ``"features"`` (the paper's Eq. 4, recipe ``paper``): FS(h(x), P k(x)) between the feature
+  extractors' outputs, "bypassing the classifier": the one term that anchors the binary side to the
+  frozen teacher whatever g does. P (``fs_projector``) is a trainable bias-free linear map C_k -> C_h
+  when the widths differ (the paper has no such map: ResNet-50's 2048 vs ReActNet-A's 1024 features
+  differ, so Eq. 4 needs one), the identity when they agree.
 
-The named choices are the recipes in :data:`train.config.RECIPES`.
+The named choices are the recipes in :data:`train.config.RECIPES`; :meth:`Burn.from_config` is the one
+way the engine, tests and benchmarks build the method (the constructor has no defaults to disagree
+with a recipe).
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from train.config import PretrainConfig
+from common.errors import ConfigError
+from train.config import FS_PLACES, KL_DIRECTIONS, PretrainConfig
 from train.losses import burn_loss
 from train.methods.common import (
     Method,
@@ -45,20 +51,18 @@ from train.models import ReActNetA, Teacher
 from train.schedules import lambda_at
 
 
-def standardize(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Zero mean, unit variance per dimension over the batch: (N, C) -> (N, C) (a constant column -> 0)."""
-    return (x - x.mean(0)) / (x.std(0) + eps)
-
-
 class Burn(Method):
     data = "two_views"
 
-    def __init__(self, student: ReActNetA, teacher: Teacher, classifier: nn.Module, *, temperature: float = 0.2,
-                 lam_schedule: str = "cosine", lam_start: float = 0.9, lam_end: float = 0.7, fs: str = "cosine",
-                 freeze_classifier: bool = False, fs_on: str = "features", teacher_bn: str = "eval"):
+    def __init__(self, student: ReActNetA, teacher: Teacher, classifier: nn.Module, *, temperature: float,
+                 lam_schedule: str, lam_start: float, lam_end: float, fs: str, freeze_classifier: bool, fs_on: str,
+                 kl_direction: str, teacher_bn: str):
         super().__init__()
+        if fs_on not in FS_PLACES or kl_direction not in KL_DIRECTIONS:
+            raise ConfigError(f"fs_on must be one of {FS_PLACES} and kl_direction one of {KL_DIRECTIONS}, got "
+                              f"{fs_on!r}, {kl_direction!r}")
         self.student, self.teacher, self.classifier = student, teacher.freeze(), classifier
-        self.teacher_bn = teacher_bn
+        self.teacher_bn, self.kl_direction = teacher_bn, kl_direction
         self.temperature, self.fs, self.fs_on = temperature, fs, fs_on
         same = student.feature_dim == teacher.feature_dim
         self.fs_projector = nn.Identity() if same or fs_on != "features" else \
@@ -76,7 +80,7 @@ class Burn(Method):
         classifier = random_classifier(teacher.feature_dim, cfg)
         method = cls(student, teacher, classifier, temperature=cfg.temperature, lam_schedule=cfg.lam_schedule,
                      lam_start=cfg.lam_start, lam_end=cfg.lam_end, fs=cfg.fs, freeze_classifier=cfg.freeze_classifier,
-                     fs_on=cfg.fs_on, teacher_bn=cfg.teacher_bn)
+                     fs_on=cfg.fs_on, kl_direction=cfg.kl_direction, teacher_bn=cfg.teacher_bn)
         if cfg.init:
             load_init(cfg.init, student, method.heads(), cfg.method)
         return method
@@ -111,13 +115,12 @@ class Burn(Method):
             target = self.classifier(h)  # g(h(x)): (2N, D); a graph only when g trains (paper recipe)
         k = self.student.forward_features(x)  # (2N, C_k)
         student = self.student.forward_head(k)  # l(k(x)): (2N, D)
-        if self.fs_on == "features":
-            fs_t, fs_s = standardize(h), standardize(self.fs_projector(k))  # (2N, C_h) each
-        else:
-            fs_t, fs_s = target, student
+        fs_t, fs_s = (h, self.fs_projector(k)) if self.fs_on == "features" else (target, student)  # Eq. 4 / code
         lam = self.lam(step, total)
-        parts = [burn_loss(target[j], student[i], lam, self.temperature, self.fs, fs_t[j], fs_s[i])
-                 for i, j in ((slice(0, n), slice(n, None)), (slice(n, None), slice(0, n)))]  # crossed views
+        parts = []
+        for i, j in ((slice(0, n), slice(n, None)), (slice(n, None), slice(0, n))):  # student view i, target view j
+            kl_args = (target[j], student[i]) if self.kl_direction == "target-student" else (student[i], target[j])
+            parts.append(burn_loss(*kl_args, lam, self.temperature, self.fs, fs_t[j], fs_s[i]))
         return {"loss": (parts[0].total + parts[1].total) / 2, "kl": (parts[0].kl + parts[1].kl).detach() / 2,
                 "fs": (parts[0].fs + parts[1].fs).detach() / 2, "lam": lam}
 

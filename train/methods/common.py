@@ -10,15 +10,22 @@ from train.checkpoint import read_checkpoint
 from train.config import PretrainConfig
 from train.data import dataset_info
 from train.models import ReActNetA, Teacher, build_teacher, reactnet_a
-from train.models.reactnet import build_head
+from train.models.layers import BinaryConv2d
+from train.models.reactnet import build_head, init_convs_
 
 
 def build_student(cfg: PretrainConfig, num_classes: int, head_hidden: int | None = None) -> ReActNetA:
-    """k_phi + l_phi: ReActNet-A at the data set's resolution; stage 2 = binary weights."""
-    return reactnet_a(width=cfg.width, input_size=dataset_info(cfg.dataset).input_size, num_classes=num_classes,
-                      binary_weights=cfg.stage == 2, padding=cfg.padding, act_grad=cfg.act_grad,
-                      num_blocks=cfg.num_blocks, head_hidden=cfg.head_hidden if head_hidden is None else head_hidden,
-                      feature_mlp=cfg.feature_mlp)
+    """k_phi + l_phi: ReActNet-A at the data set's resolution; stage 2 = binary weights. Convolutions
+    initialised per ``cfg.conv_init``; binary weights get the ``cfg.weight_grad`` straight-through."""
+    student = reactnet_a(width=cfg.width, input_size=dataset_info(cfg.dataset).input_size, num_classes=num_classes,
+                         binary_weights=cfg.stage == 2, padding=cfg.padding, act_grad=cfg.act_grad,
+                         num_blocks=cfg.num_blocks, feature_mlp=cfg.feature_mlp,
+                         head_hidden=cfg.head_hidden if head_hidden is None else head_hidden)
+    init_convs_(student, cfg.conv_init)
+    for m in student.modules():
+        if isinstance(m, BinaryConv2d):
+            m.weight_grad = cfg.weight_grad
+    return student
 
 
 def require_teacher(cfg: PretrainConfig) -> Teacher:

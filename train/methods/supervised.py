@@ -37,7 +37,7 @@ class Supervised(Method):
         return cls(teacher, nn.Linear(teacher.feature_dim, dataset_info(cfg.dataset).num_classes))
 
     def forward(self, batch, step: int, total: int) -> dict:
-        x, y = batch
+        x, y = batch[0], batch[1]  # (N, 3, S, S), (N,); a loader batch also carries indices
         out = self.student(x)
         logits = out if self.classifier is None else self.classifier(out)  # (N, classes)
         loss = F.cross_entropy(logits, y)

@@ -31,6 +31,6 @@ class SupervisedKL(FrozenTargetDistiller):
         return cls(student, teacher, head, cfg.temperature)
 
     def forward(self, batch, step: int, total: int) -> dict:
-        x, _ = batch  # (N, 3, S, S), labels unused
+        x = batch[0]  # (N, 3, S, S); labels (and indices) unused
         kl = kl_loss(self.target(x), self.student(x), self.temperature)  # target: (N, classes)
         return {"loss": kl, "kl": kl.detach()}

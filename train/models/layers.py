@@ -57,7 +57,8 @@ class BinaryConv2d(nn.Module):
 
     * ``binary_weights=False`` (stage 1): the float latent weight is used as is.
     * ``binary_weights=True`` (stage 2): weight = alpha_o * sign_pm1(W), alpha_o = mean|W[o]|
-      over (C_in, kH, kW); straight-through gradient to W (see :mod:`train.binary`).
+      over (C_in, kH, kW); straight-through gradient to W (see :mod:`train.binary`), clipped to
+      |W| <= 1 or not per ``weight_grad`` ("clipped" / "identity"; a training choice, not architecture).
     * ``padding="zero"`` pads the binary input with 0 (official ReActNet, PyTorch ``padding=k//2``);
       ``padding="one"`` pads with +1 (LCE's fast "same-one" path on ARM). Both use PyTorch's
       symmetric geometry: k//2 on every side.
@@ -73,6 +74,7 @@ class BinaryConv2d(nn.Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.binary_weights = binary_weights
+        self.weight_grad = "clipped"
         conv = nn.Conv2d(in_channels, out_channels, kernel_size, bias=False)  # PyTorch's default init
         self.weight = nn.Parameter(conv.weight.detach().clone())
 
@@ -82,7 +84,7 @@ class BinaryConv2d(nn.Module):
 
     def effective_weight(self) -> torch.Tensor:
         """The weight forward() convolves with: (C_out, C_in, kH, kW)."""
-        return binarize_weight(self.weight) if self.binary_weights else self.weight
+        return binarize_weight(self.weight, self.weight_grad) if self.binary_weights else self.weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.effective_weight()

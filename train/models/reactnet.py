@@ -271,6 +271,25 @@ def reactnet_a(width: float = 1.0, input_size: int = 224, num_classes: int = 100
                                     num_blocks=num_blocks, head_hidden=head_hidden, feature_mlp=feature_mlp))
 
 
+CONV_INITS = ("default", "kaiming")
+
+
+@torch.no_grad()
+def init_convs_(model: ReActNetA, kind: str) -> ReActNetA:
+    """Initialise every convolution's weight (stem and binary latent weights) in place.
+
+    ``"default"``: leave PyTorch's nn.Conv2d init; ``"kaiming"``: the official BURN backbone's (mmcv
+    ``kaiming_init``: normal, std = sqrt(2 / fan_in), fan_in = C_in kH kW). Returns ``model``.
+    """
+    if kind not in CONV_INITS:
+        raise ConfigError(f"conv init must be one of {CONV_INITS}, got {kind!r}")
+    if kind == "kaiming":
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, BinaryConv2d)):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+    return model
+
+
 # ---------------------------------------------------------------------------------------------
 # Official ReActNet / BURN state dicts
 #
