@@ -24,7 +24,6 @@ exactly what is missing, for every layer, and the command exits 0 with the sourc
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

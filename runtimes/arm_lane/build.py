@@ -69,7 +69,8 @@ def prerequisites(source: str | Path | None = None, host: bool = False) -> dict[
         QEMU: None if shutil.which(QEMU) else f"{QEMU} not found (Debian: apt-get install qemu-user)",
         CROSS_CXX: None if shutil.which(CROSS_CXX) else
         f"{CROSS_CXX} not found (Debian: apt-get install g++-aarch64-linux-gnu)",
-        "gcc": None if shutil.which("gcc") else "gcc not found (Debian: apt-get install gcc), needed for the qemu plugin",
+        "gcc": None if shutil.which("gcc") else
+        "gcc not found (Debian: apt-get install gcc), needed for the qemu plugin",
     }
     if host:
         out["g++"] = None if shutil.which("g++") else "g++ not found (Debian: apt-get install g++)"
