@@ -179,9 +179,12 @@ def format_verdicts(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def format_costs(rows: list[dict]) -> str:
-    lines = ["op | layer | default BGEMM kernel | insns | indirect BGEMM kernel | insns | bitpack insns"]
-    tot = {"bgemm": 0, "indirect": 0, "bitpack": 0, "im2col": 0}
+def format_costs(rows: list[dict], float_twin_missing: str | None = None) -> str:
+    """The instruction-count table; with the float twin, its CONV_2D count and float / LCE (default) ratio."""
+    has_float = all("float_conv_insns" in r for r in rows)
+    head = "op | layer | default BGEMM kernel | insns | indirect BGEMM kernel | insns | bitpack insns"
+    lines = [head + (" | float CONV_2D insns (XNNPACK) | float / LCE default" if has_float else "")]
+    tot = {"bgemm": 0, "indirect": 0, "bitpack": 0, "im2col": 0, "float": 0}
     fallbacks = []
     for r in rows:
         b, i, p = r.get("bgemm"), r.get("indirect"), r.get("bitpack")
@@ -198,13 +201,23 @@ def format_costs(rows: list[dict]) -> str:
             tot["im2col"] += b.get("im2col_standin_insns", 0)
         if p:
             tot["bitpack"] += p["insns"]
-        lines.append(f"{r['op']} | {r['layer']} | " + " | ".join(cells) + f" | {p['insns']:,}" if p else
-                     f"{r['op']} | {r['layer']} | " + " | ".join(cells) + " | -")
-    lines.append(f"total | {len(rows)} LceBconv2d | | {tot['bgemm']:,} | | {tot['indirect']:,} | {tot['bitpack']:,}")
+        cells.append(f"{p['insns']:,}" if p else "-")
+        if has_float:
+            tot["float"] += r["float_conv_insns"]
+            ratio = r["float_conv_insns"] / b["insns"] if b and b["insns"] else float("nan")
+            cells += [f"{r['float_conv_insns']:,}", f"{ratio:.1f}x"]
+        lines.append(f"{r['op']} | {r['layer']} | " + " | ".join(cells))
+    total = f"total | {len(rows)} LceBconv2d | | {tot['bgemm']:,} | | {tot['indirect']:,} | {tot['bitpack']:,}"
+    if has_float:
+        total += f" | {tot['float']:,} | {tot['float'] / max(1, tot['bgemm']):.1f}x"
+    lines.append(total)
     if tot["im2col"]:
         lines.append(f"(default BGEMM: plus {tot['im2col']:,} instructions in this lane's im2col stand-in for "
                      "TFLite's optimized im2col, not counted above)")
     lines.append("aarch64 instructions executed (qemu TCG plugin, cortex-a72 model, 1 thread); not cycles.")
+    if not has_float:
+        lines.append(f"float twin (float CONV_2D per layer, aarch64 tflite-runtime + XNNPACK): not run: "
+                     f"{float_twin_missing or 'no counts'}")
     if fallbacks:
         lines.append(f"!!! {len(fallbacks)} PORTABLE FALLBACK(S): LCE's NEON/assembly kernel is NOT used for:")
         lines += [f"!!!   {f}" for f in fallbacks]
@@ -214,8 +227,11 @@ def format_costs(rows: list[dict]) -> str:
 
 
 def run_lane(model: str | Path, image: str = DEFAULT_IMAGE, source: str | Path | None = None,
-             progress=None, tol_ulp: float | None = None) -> dict:
-    """Build (cached), extract the layers, run them; returns {"layers": rows, "build": {...}, "seconds"}."""
+             progress=None, tol_ulp: float | None = None, aarch64_python: str | Path | None = None,
+             float_twin: bool = True) -> dict:
+    """Build (cached), extract the layers, run them (and, when an aarch64 Python is available, the float twin's
+    convs); returns {"layers": rows, "float_twin": None or why not, "driver", "image", "seconds"}."""
+    from runtimes.arm_lane import float_twin as ft
     from runtimes.arm_lane.lane import FLOAT_ULP, run_layers
     from runtimes.arm_lane.layers import extract_layers
 
@@ -224,7 +240,13 @@ def run_lane(model: str | Path, image: str = DEFAULT_IMAGE, source: str | Path |
     layers = extract_layers(model, load_image(image, model))
     results = run_layers(layers, built["aarch64"], built["plugin"], tol_ulp=tol_ulp or FLOAT_ULP,
                          progress=progress)
-    return {"layers": result_rows(results), "driver": str(built["aarch64"]), "image": image,
+    rows = result_rows(results)
+    why = ft.missing(aarch64_python) if float_twin else "not requested (--no-float-twin)"
+    if why is None:
+        counts = ft.count_float_convs(layers, built["plugin"], aarch64_python)
+        for row, layer in zip(rows, layers):
+            row["float_conv_insns"] = counts[ft.shape_key(layer)]
+    return {"layers": rows, "float_twin": why, "driver": str(built["aarch64"]), "image": image,
             "seconds": round(time.monotonic() - t0, 1)}
 
 
@@ -239,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="write the tables as JSON")
     ap.add_argument("--tolerance-ulp", type=float, default=None, help="float tolerance in ulps of the terms "
                                                                       "(default 2)")
+    ap.add_argument("--aarch64-python", help="aarch64 Python folder for the float twin (default "
+                                             "$BURN_EDGE_AARCH64_PYTHON; runtimes/arm_lane/aarch64_python.sh makes it)")
+    ap.add_argument("--no-float-twin", action="store_true", help="skip the float twin's counts")
     ap.add_argument("--source-only", action="store_true", help="only the source-derived dispatch table")
     ap.add_argument("--require-lane", action="store_true", help="exit 2 when the emulated lane cannot run")
     a = ap.parse_args(argv)
@@ -262,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             code = 2 if a.require_lane else 0
         else:
             try:
-                lane = run_lane(a.model, a.image, a.source, tol_ulp=a.tolerance_ulp,
+                lane = run_lane(a.model, a.image, a.source, tol_ulp=a.tolerance_ulp, aarch64_python=a.aarch64_python,
+                                float_twin=not a.no_float_twin,
                                 progress=lambda i, n, r: print(f"  [{i}/{n}] op {r.layer.op} {r.layer.describe()}: "
                                                                f"{'PASS' if r.ok else 'FAIL'}", file=sys.stderr))
             except (BurnEdgeError, LaneUnavailable, RuntimeError) as e:
@@ -273,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"image {a.image}:")
             print(format_verdicts(lane["layers"]))
             print("\nCost per LceBconv2d (aarch64 instructions in the kernel call):")
-            print(format_costs(lane["layers"]))
+            print(format_costs(lane["layers"], lane["float_twin"]))
             print(f"(lane took {lane['seconds']} s)")
             code = 0 if all(r["ok"] for r in lane["layers"]) else 1
     if a.json:
