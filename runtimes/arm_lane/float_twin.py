@@ -81,8 +81,8 @@ def count_float_convs(layers, plugin: Path, aarch64_python: str | Path | None = 
             chunk = keys[start:start + MAX_PER_RUN]
             out, cnt = t / f"out{start}.json", t / f"count{start}.txt"
             cmd = [QEMU, "-cpu", QEMU_CPU, "-L", str(root), "-E", "PYTHONPATH=/site", "-E", "PYTHONHOME=/usr",
-                   "-E", "PYTHONHASHSEED=0", "-plugin", f"{plugin},out={cnt}", str(root / "usr/bin/python3.11"), str(GUEST), str(out),
-                   *(str(models[k]) for k in chunk)]
+                   "-E", "PYTHONHASHSEED=0", "-plugin", f"{plugin},out={cnt}", str(root / "usr/bin/python3.11"),
+                   str(GUEST), str(out), *(str(models[k]) for k in chunk)]
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
             if r.returncode != 0:
                 raise RuntimeError(f"float twin under qemu failed (exit {r.returncode}): {r.stderr.strip()[-400:]}")
