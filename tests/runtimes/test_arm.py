@@ -148,6 +148,21 @@ def test_planted_output_mismatch_caught(lane, tiny_layers, tmp_path):
         assert r.checks["bgemm"]["ok"] is ok, r.checks["bgemm"]["detail"]
 
 
+def test_float_twin_counts(lane, tiny_layers):
+    """The float twin: each bconv shape as a float CONV_2D on the aarch64 tflite-runtime wheel (XNNPACK) under
+    qemu; counts positive and identical run to run. Needs the aarch64 Python folder
+    ($BURN_EDGE_AARCH64_PYTHON, made by runtimes/arm_lane/aarch64_python.sh); skips naming it otherwise."""
+    from runtimes.arm_lane import float_twin as ft
+
+    why = ft.missing()
+    if why:
+        pytest.skip("float twin unavailable: " + why)
+    layers = tiny_layers[:2]
+    a = ft.count_float_convs(layers, lane["plugin"])
+    b = ft.count_float_convs(layers, lane["plugin"])
+    assert a == b and len(a) == len({ft.shape_key(x) for x in layers}) and min(a.values()) > 10_000
+
+
 def _copy(layer):
     from dataclasses import replace
 
