@@ -3,8 +3,6 @@
 - ``count_plugin.so``: the qemu TCG instruction-counting plugin (host ``gcc``; no headers needed).
 - ``driver-aarch64``: ``driver.cc`` + ruy, cross-compiled with ``aarch64-linux-gnu-g++ -O2 -march=armv8-a
   -static`` against LCE v0.16.0's core kernels (its NEON/assembly paths); runs under ``qemu-aarch64``.
-- ``driver-host`` (on request): the same source built with the host ``g++``, i.e. LCE's portable kernels,
-  used to check the driver itself against the x86 LCE interpreter.
 
 The upstream sources (LCE, ruy, gemmlowp, tflite-micro headers, LiteRT) are read from a source directory
 (``--lce-source DIR``, ``$BURN_EDGE_LCE_SOURCE``, else ``../shared/third_party`` beside the repo); they are
@@ -30,12 +28,10 @@ QEMU = "qemu-aarch64"
 QEMU_CPU = "cortex-a72"  # Raspberry Pi 4's core
 CROSS_CXX = "aarch64-linux-gnu-g++"
 CXXFLAGS = ["-std=c++17", "-O2", "-DTFLITE_WITH_RUY", "-DNDEBUG"]
-ARCH_FLAGS = {"aarch64": ["-march=armv8-a"], "host": []}
+ARCH_FLAGS = ["-march=armv8-a"]
 RUY_SOURCES = ("allocator", "apply_multiplier", "block_map", "blocking_counter", "context", "context_get_ctx",
                "cpuinfo", "ctx", "denormal", "frontend", "kernel_arm64", "pack_arm", "prepacked_cache",
-               "prepare_packed_matrices", "system_aligned_alloc", "thread_pool", "trmul", "tune", "wait", "pmu",
-               "kernel_avx", "kernel_avx2_fma", "kernel_avx512", "pack_avx", "pack_avx2_fma", "pack_avx512",
-               "have_built_path_for_avx", "have_built_path_for_avx2_fma", "have_built_path_for_avx512")
+               "prepare_packed_matrices", "system_aligned_alloc", "thread_pool", "trmul", "tune", "wait", "pmu")
 # folder under the source dir -> a file that must exist there (and the include root it provides)
 SOURCE_MARKERS = {
     "larq_compute_engine": "larq_compute_engine/larq_compute_engine/core/indirect_bgemm/select_kernel.h",
@@ -62,7 +58,7 @@ def source_dir(explicit: str | Path | None = None) -> Path:
     return Path(env).expanduser() if env else REPO_ROOT.parent / "shared" / "third_party"
 
 
-def prerequisites(source: str | Path | None = None, host: bool = False) -> dict[str, str | None]:
+def prerequisites(source: str | Path | None = None) -> dict[str, str | None]:
     """Each thing the lane needs -> None when present, else the exact reason it is missing."""
     root = source_dir(source)
     out: dict[str, str | None] = {
@@ -72,16 +68,14 @@ def prerequisites(source: str | Path | None = None, host: bool = False) -> dict[
         "gcc": None if shutil.which("gcc") else
         "gcc not found (Debian: apt-get install gcc), needed for the qemu plugin",
     }
-    if host:
-        out["g++"] = None if shutil.which("g++") else "g++ not found (Debian: apt-get install g++)"
     for name, rel in SOURCE_MARKERS.items():
         out[name] = None if (root / rel).is_file() else f"{root / rel} missing (--lce-source DIR; {CLONE_HINT})"
     return out
 
 
-def missing(source: str | Path | None = None, host: bool = False) -> list[str]:
+def missing(source: str | Path | None = None) -> list[str]:
     """The reasons the lane cannot run (empty when it can)."""
-    return [why for why in prerequisites(source, host).values() if why]
+    return [why for why in prerequisites(source).values() if why]
 
 
 def _own_files() -> list[Path]:
@@ -119,14 +113,14 @@ def _run(cmd: list[str], what: str) -> None:
         raise LaneUnavailable(f"building {what} failed: {' '.join(cmd[:2])} ...\n{tail}")
 
 
-def _build_driver(root: Path, out_dir: Path, arch: str, jobs: int) -> Path:
-    cxx = CROSS_CXX if arch == "aarch64" else "g++"
+def _build_driver(root: Path, out_dir: Path, jobs: int) -> Path:
+    arch, cxx = "aarch64", CROSS_CXX
     exe = out_dir / f"driver-{arch}"
     if exe.is_file():
         return exe
     obj_dir = out_dir / f"obj-{arch}"
     obj_dir.mkdir(parents=True, exist_ok=True)
-    flags = ["nice", "-n", "10", cxx, *CXXFLAGS, *ARCH_FLAGS[arch]]
+    flags = ["nice", "-n", "10", cxx, *CXXFLAGS, *ARCH_FLAGS]
     includes = [f"-I{LANE_DIR / 'shim'}", *(f"-I{root / d}" for d in INCLUDE_ROOTS)]
     jobs_list = [(root / "ruy" / "ruy" / f"{s}.cc", obj_dir / f"ruy_{s}.o") for s in RUY_SOURCES]
     jobs_list.append((LANE_DIR / "driver.cc", obj_dir / "driver.o"))
@@ -142,8 +136,6 @@ def _build_driver(root: Path, out_dir: Path, arch: str, jobs: int) -> Path:
         list(pool.map(compile_one, jobs_list))
     tmp = exe.with_suffix(f".tmp{os.getpid()}")
     link = [cxx, "-static", "-o", str(tmp), *(str(o) for _, o in jobs_list), "-lpthread"]
-    if arch == "host":
-        link.remove("-static")
     _run(link, f"driver for {arch}")
     tmp.replace(exe)
     return exe
@@ -158,18 +150,15 @@ def _build_plugin(out_dir: Path) -> Path:
     return so
 
 
-def build(source: str | Path | None = None, host: bool = False, jobs: int | None = None) -> dict[str, Path]:
-    """Build (or reuse) the plugin and driver(s). Returns {"plugin", "aarch64"[, "host"]: path}.
+def build(source: str | Path | None = None, jobs: int | None = None) -> dict[str, Path]:
+    """Build (or reuse) the plugin and the aarch64 driver. Returns {"plugin": path, "aarch64": path}.
 
     Raises LaneUnavailable with every missing prerequisite, or the compiler's message."""
-    reasons = missing(source, host)
+    reasons = missing(source)
     if reasons:
         raise LaneUnavailable("; ".join(reasons))
     root = source_dir(source)
     out_dir = cache_dir(root)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = jobs or min(2, os.cpu_count() or 1)
-    out = {"plugin": _build_plugin(out_dir), "aarch64": _build_driver(root, out_dir, "aarch64", jobs)}
-    if host:
-        out["host"] = _build_driver(root, out_dir, "host", jobs)
-    return out
+    return {"plugin": _build_plugin(out_dir), "aarch64": _build_driver(root, out_dir, jobs)}

@@ -1,7 +1,7 @@
 // burn-edge ARM lane driver: run one LceBconv2d layer through Larq Compute Engine's own kernels.
 //
-// Built for aarch64 (LCE's NEON/assembly kernels) and run under qemu-aarch64; the same source also builds
-// for the host (LCE's portable kernels), which the tests use to check the driver itself.
+// Built for aarch64 (LCE's NEON/assembly kernels) and run under qemu-aarch64 (runtimes/arm_lane/build.py).
+// The same source also compiles for other CPUs, where LCE selects its portable kernels.
 //
 //   driver MODE LAYER_FILE OUT_FILE
 //     MODE: bgemm | indirect       the layer's real output (float / int8 / bitpacked int32)

@@ -148,6 +148,37 @@ def test_planted_output_mismatch_caught(lane, tiny_layers, tmp_path):
         assert r.checks["bgemm"]["ok"] is ok, r.checks["bgemm"]["detail"]
 
 
+@pytest.fixture(scope="module")
+def bitpacked_lce(tmp_path_factory):
+    """bconv -> BN -> sign -> bconv (larq, same-one padding): LCE writes the first bconv's output bitpacked
+    (int32, per-channel thresholds), for which the indirect path has only its portable kernel."""
+    pytest.importorskip("larq_compute_engine")
+    import larq as lq
+    from larq_compute_engine import convert_keras_model
+
+    from tests.runtimes.tiny_models import _keras
+
+    keras = _keras()
+    keras.utils.set_random_seed(0)
+    q = dict(padding="same", pad_values=1.0, input_quantizer="ste_sign", kernel_quantizer="ste_sign",
+             kernel_constraint="weight_clip", use_bias=False)
+    x = keras.Input((12, 12, 3), batch_size=1)
+    y = keras.layers.Conv2D(32, 3, padding="same")(x)
+    y = keras.layers.BatchNormalization(beta_initializer="random_uniform")(lq.layers.QuantConv2D(64, 3, **q)(y))
+    y = lq.layers.QuantConv2D(32, 3, **q)(y)
+    y = keras.layers.Dense(5)(keras.layers.GlobalAveragePooling2D()(y))
+    path = tmp_path_factory.mktemp("arm_bitpacked") / "bitpacked.tflite"
+    path.write_bytes(convert_keras_model(keras.Model(x, y)))
+    return path
+
+
+def test_lane_bitpacked_output_and_portable_fallback_flagged(lane, bitpacked_lce, capsys):
+    assert arm.main([str(bitpacked_lce), "--no-float-twin"]) == 0
+    text = capsys.readouterr().out
+    assert "3x3 12x12x32->64" in text and "PORTABLE FALLBACK" in text and "Kernel4x2Portable<int>" in text
+    assert "2/2 layers agree" in text
+
+
 def test_float_twin_counts(lane, tiny_layers):
     """The float twin: each bconv shape as a float CONV_2D on the aarch64 tflite-runtime wheel (XNNPACK) under
     qemu; counts positive and identical run to run. Needs the aarch64 Python folder
