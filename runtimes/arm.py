@@ -33,15 +33,12 @@ import numpy as np
 from common.errors import BurnEdgeError, ModelFileError
 from common.files import atomic_write_json
 from runtimes.arm_lane import build as lane_build
-from runtimes.arm_lane.build import LaneUnavailable, prerequisites, source_dir
+from runtimes.arm_lane.build import LaneUnavailable, prerequisites
 from runtimes.tflite_flatbuffer import LCE_BCONV, read_ops
 
 BITWIDTH = 32
 UINT16_MAX = 65535
-THIRD_PARTY_ENV = lane_build.SOURCE_ENV
 DEFAULT_IMAGE = "chelsea"
-
-third_party_dir = source_dir  # the earlier name
 
 
 def _bitpacked(c: int) -> int:
@@ -98,6 +95,16 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def check_image_spec(spec: str) -> None:
+    """Raise BurnEdgeError unless ``spec`` is an existing file or a scikit-image sample name."""
+    if Path(spec).is_file():
+        return
+    import skimage.data
+
+    if not callable(getattr(skimage.data, spec, None)) or spec.startswith("_"):
+        raise BurnEdgeError(f"--image {spec!r} is neither a file nor a scikit-image sample (e.g. chelsea)")
+
+
 def load_image(spec: str, model_path: str | Path) -> np.ndarray:
     """A real photo as the model's input: ``spec`` is a scikit-image sample name (``chelsea``, ``astronaut``...)
     or an image file; resized to the model's input size and normalised with its metadata (mean/std), NHWC
@@ -119,8 +126,7 @@ def load_image(spec: str, model_path: str | Path) -> np.ndarray:
     else:
         import skimage.data
 
-        if not hasattr(skimage.data, spec):
-            raise BurnEdgeError(f"--image {spec!r} is neither a file nor a scikit-image sample (e.g. chelsea)")
+        check_image_spec(spec)
         img = getattr(skimage.data, spec)()
         if img.ndim == 2:
             img = np.repeat(img[:, :, None], 3, axis=2)
@@ -271,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.tolerance_ulp is not None and not a.tolerance_ulp >= 0:
             raise BurnEdgeError("--tolerance-ulp must be >= 0")
         rows = dispatch_table(a.model)
+        if not a.source_only:
+            check_image_spec(a.image)
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -35,9 +35,12 @@ def test_dispatch_matches_lce_conditions():
     assert arm.layer_dispatch(_op(7, 8192, 64))["default"] == "neon (int32 acc)"
 
 
-def test_cli_error_line(tmp_path, capsys):
+def test_cli_error_line(lce_model, tmp_path, capsys):
     assert arm.main([str(tmp_path / "none.tflite")]) == 2
     assert capsys.readouterr().err.startswith("error: ")
+    assert arm.main([str(lce_model), "--image", "no_such_photo"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: --image 'no_such_photo'") and not captured.out
 
 
 def test_missing_prerequisites_named_for_every_layer(lce_model, tmp_path, capsys):
