@@ -138,10 +138,6 @@ def load_image(spec: str, model_path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
 
 
-def _flag(kernel: str) -> str:
-    return "PORTABLE FALLBACK" if kernel.startswith("portable") else "neon"
-
-
 def result_rows(results) -> list[dict]:
     """One JSON-able row per layer: checks, kernels and instruction counts."""
     from runtimes.arm_lane.lane import PHASE_BITPACK, PHASE_IM2COL, PHASE_KERNEL
@@ -150,7 +146,7 @@ def result_rows(results) -> list[dict]:
     for r in results:
         L = r.layer
         row = {"op": L.op, "layer": L.describe(), "out_type": L.out_type, "ok": r.ok,
-               "checks": {k: {kk: vv for kk, vv in v.items()} for k, v in r.checks.items()}}
+               "checks": {k: dict(v) for k, v in r.checks.items()}}
         for path in ("bgemm", "indirect"):
             run = r.runs.get(path)
             if run:
