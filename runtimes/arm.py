@@ -252,6 +252,36 @@ def run_lane(model: str | Path, image: str = DEFAULT_IMAGE, source: str | Path |
             "seconds": round(time.monotonic() - t0, 1)}
 
 
+def whole_model_estimate(model, float_model, lane: dict, aarch64_python=None, source=None) -> dict:
+    """Whole-model aarch64 instructions: the float twin counted in one invoke; the LCE model estimated as the
+    float twin minus its binary-layer convs (each counted as a one-op model) plus LCE's bconvs (default path)
+    and LceQuantize bitpacking. An estimate: the binarisers differ (float GREATER_EQUAL/SELECT_V2 vs LCE's
+    SUB + LceQuantize) and XNNPACK may fuse a conv with its neighbours inside the whole model."""
+    from runtimes.arm_lane import float_twin as ft
+
+    if not Path(float_model).is_file():
+        raise ModelFileError(f"{float_model}: no such file")
+    rows = lane["layers"]
+    why = ft.missing(aarch64_python) or (None if all("float_conv_insns" in r for r in rows)
+                                         else "the per-layer float twin did not run")
+    if why:
+        return {"unavailable": why}
+    total = ft.count_model(float_model, lane_build.build(source)["plugin"], aarch64_python)
+    convs = sum(r["float_conv_insns"] for r in rows)
+    lce = total - convs + sum(r["bgemm"]["insns"] for r in rows) + sum(r.get("bitpack", {}).get("insns", 0)
+                                                                        for r in rows)
+    return {"float_model": str(float_model), "float_total": total, "float_binary_layer_convs": convs,
+            "lce_estimate": lce, "ratio": total / lce if lce > 0 else float("nan")}
+
+
+def format_whole_model(w: dict) -> str:
+    if "unavailable" in w:
+        return f"whole model: not run: {w['unavailable']}"
+    return (f"whole model, one invoke: float twin {w['float_total']:,} aarch64 instructions "
+            f"(its binary-layer convs as one-op models: {w['float_binary_layer_convs']:,}); "
+            f"LCE model estimated {w['lce_estimate']:,} -> float / LCE ~ {w['ratio']:.1f}x (estimate)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m runtimes.arm", description=__doc__.split("\n\n")[0])
     ap.add_argument("model", help="LCE .tflite model")
@@ -265,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                       "(default 2)")
     ap.add_argument("--aarch64-python", help="aarch64 Python folder for the float twin (default "
                                              "$BURN_EDGE_AARCH64_PYTHON; runtimes/arm_lane/aarch64_python.sh makes it)")
+    ap.add_argument("--float-model", help="the whole float twin .tflite (export.to_lce --float): count one "
+                                          "invoke and estimate the whole-model LCE / float instruction ratio")
     ap.add_argument("--no-float-twin", action="store_true", help="skip the float twin's counts")
     ap.add_argument("--source-only", action="store_true", help="only the source-derived dispatch table")
     ap.add_argument("--require-lane", action="store_true", help="exit 2 when the emulated lane cannot run")
@@ -304,6 +336,14 @@ def main(argv: list[str] | None = None) -> int:
             print(format_verdicts(lane["layers"]))
             print("\nCost per LceBconv2d (aarch64 instructions in the kernel call):")
             print(format_costs(lane["layers"], lane["float_twin"]))
+            if a.float_model:
+                try:
+                    lane["whole_model"] = whole_model_estimate(a.model, a.float_model, lane, a.aarch64_python,
+                                                               a.source)
+                except (BurnEdgeError, LaneUnavailable, RuntimeError) as e:
+                    print(f"error: --float-model: {' '.join(str(e).split())[:300]}", file=sys.stderr)
+                    return 2
+                print(format_whole_model(lane["whole_model"]))
             print(f"(lane took {lane['seconds']} s)")
             code = 0 if all(r["ok"] for r in lane["layers"]) else 1
     if a.json:

@@ -65,6 +65,24 @@ def make_conv_model(key: tuple, path: Path) -> Path:
     return path
 
 
+def _run_guest(models: list[Path], plugin: Path, root: Path, work: Path, timeout: float) -> list[int]:
+    """Counted steady-state invoke of each model (at most MAX_PER_RUN), in the order given."""
+    out, cnt = work / "guest_out.json", work / "guest_count.txt"
+    cmd = [QEMU, "-cpu", QEMU_CPU, "-L", str(root), "-E", "PYTHONPATH=/site", "-E", "PYTHONHOME=/usr",
+           "-E", "PYTHONHASHSEED=0", "-plugin", f"{plugin},out={cnt}", str(root / "usr/bin/python3.11"),
+           str(GUEST), str(out), *(str(m) for m in models)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"float twin under qemu failed (exit {r.returncode}): {r.stderr.strip()[-400:]}")
+    by_phase = {}
+    for line in cnt.read_text().splitlines():
+        parts = line.split()
+        if parts[0] == "phase":
+            by_phase[int(parts[1])] = int(parts[3])
+    done = json.loads(out.read_text())
+    return [by_phase[done[str(m)]["phase"]] for m in models]
+
+
 def count_float_convs(layers, plugin: Path, aarch64_python: str | Path | None = None,
                       timeout: float = 3600) -> dict[tuple, int]:
     """{shape_key: aarch64 instructions of one steady-state float CONV_2D invoke} for the layers' shapes."""
@@ -79,19 +97,15 @@ def count_float_convs(layers, plugin: Path, aarch64_python: str | Path | None = 
         models = {k: make_conv_model(k, t / f"conv{i}.tflite") for i, k in enumerate(keys)}
         for start in range(0, len(keys), MAX_PER_RUN):
             chunk = keys[start:start + MAX_PER_RUN]
-            out, cnt = t / f"out{start}.json", t / f"count{start}.txt"
-            cmd = [QEMU, "-cpu", QEMU_CPU, "-L", str(root), "-E", "PYTHONPATH=/site", "-E", "PYTHONHOME=/usr",
-                   "-E", "PYTHONHASHSEED=0", "-plugin", f"{plugin},out={cnt}", str(root / "usr/bin/python3.11"),
-                   str(GUEST), str(out), *(str(models[k]) for k in chunk)]
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-            if r.returncode != 0:
-                raise RuntimeError(f"float twin under qemu failed (exit {r.returncode}): {r.stderr.strip()[-400:]}")
-            by_phase = {}
-            for line in cnt.read_text().splitlines():
-                parts = line.split()
-                if parts[0] == "phase":
-                    by_phase[int(parts[1])] = int(parts[3])
-            done = json.loads(out.read_text())
-            for k in chunk:
-                counts[k] = by_phase[done[str(models[k])]["phase"]]
+            counts.update(zip(chunk, _run_guest([models[k] for k in chunk], plugin, root, t, timeout)))
     return counts
+
+
+def count_model(model: str | Path, plugin: Path, aarch64_python: str | Path | None = None,
+                timeout: float = 3600) -> int:
+    """aarch64 instructions of one steady-state invoke of a whole float ``.tflite`` (XNNPACK, 1 thread)."""
+    why = missing(aarch64_python)
+    if why:
+        raise RuntimeError(why)
+    with tempfile.TemporaryDirectory(prefix="burn-edge-float-twin-") as tmp:
+        return _run_guest([Path(model).resolve()], plugin, python_dir(aarch64_python), Path(tmp), timeout)[0]

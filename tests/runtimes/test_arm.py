@@ -176,10 +176,12 @@ def bitpacked_lce(tmp_path_factory):
 
 
 def test_lane_bitpacked_output_and_portable_fallback_flagged(lane, bitpacked_lce, capsys):
-    assert arm.main([str(bitpacked_lce), "--no-float-twin"]) == 0
+    assert arm.main([str(bitpacked_lce), "--no-float-twin", "--float-model", str(bitpacked_lce)]) == 0
     text = capsys.readouterr().out
     assert "3x3 12x12x32->64" in text and "PORTABLE FALLBACK" in text and "Kernel4x2Portable<int>" in text
     assert "2/2 layers agree" in text
+    assert "float twin (float CONV_2D per layer, aarch64 tflite-runtime + XNNPACK): not run: " in text
+    assert "whole model: not run: " in text
 
 
 def test_float_twin_counts(lane, tiny_layers):
@@ -195,6 +197,17 @@ def test_float_twin_counts(lane, tiny_layers):
     a = ft.count_float_convs(layers, lane["plugin"])
     b = ft.count_float_convs(layers, lane["plugin"])
     assert a == b and len(a) == len({ft.shape_key(x) for x in layers}) and min(a.values()) > 10_000
+
+
+def test_float_twin_whole_model(lane, lce_model, float_tflite_model, capsys):
+    """--float-model: one counted invoke of a whole float model and the whole-model estimate line."""
+    from runtimes.arm_lane import float_twin as ft
+
+    why = ft.missing()
+    if why:
+        pytest.skip("float twin unavailable: " + why)
+    assert arm.main([str(lce_model), "--float-model", str(float_tflite_model)]) == 0
+    assert "whole model, one invoke: float twin " in capsys.readouterr().out
 
 
 def _copy(layer):
