@@ -46,6 +46,16 @@ CLONE_HINT = ("git clone https://github.com/larq/compute-engine larq_compute_eng
               "google-ai-edge/LiteRT (docs/runtimes.md lists the commits)")
 
 
+def qemu_command() -> list[str]:
+    """``qemu-aarch64 -cpu cortex-a72``, under ``setarch -R`` when available: without address-space
+    randomisation the guest's mmap addresses repeat run to run, so alignment-dependent code paths (memcpy,
+    XNNPACK) and hence the instruction counts do too."""
+    qemu = shutil.which(QEMU) or QEMU
+    setarch = shutil.which("setarch")
+    prefix = [setarch, os.uname().machine, "-R"] if setarch else []
+    return [*prefix, qemu, "-cpu", QEMU_CPU]
+
+
 class LaneUnavailable(RuntimeError):
     """A prerequisite of the ARM lane is missing; the message says which and how to get it."""
 

@@ -6,7 +6,8 @@ input size, channels, kernel, stride, dilation and SAME/VALID padding, plus bias
 XNNPACK's float conv does not depend on the values), converted with ``tf.lite.TFLiteConverter``, and run by
 ``float_twin_guest.py`` in an aarch64 Python under ``qemu-aarch64 -cpu cortex-a72`` with the counting plugin.
 The counted invoke is the second (steady state) one. ``PYTHONHASHSEED=0`` makes the count deterministic
-(with random hashing the Python wrapper's dict lookups vary it by ~0.05 %).
+(with random hashing the Python wrapper's dict lookups vary it by ~0.05 %), and the guest gets the same argv
+and environment on every run.
 
 The aarch64 Python is a folder (``--aarch64-python DIR`` / ``$BURN_EDGE_AARCH64_PYTHON``) holding Debian's
 arm64 ``python3.11`` unpacked (``usr/bin/python3.11``) and ``site/`` with the aarch64 wheels of numpy and
@@ -21,11 +22,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from runtimes.arm_lane.build import QEMU, QEMU_CPU
+from runtimes.arm_lane.build import qemu_command
 
 PYTHON_ENV = "BURN_EDGE_AARCH64_PYTHON"
 GUEST = Path(__file__).resolve().parent / "float_twin_guest.py"
 MAX_PER_RUN = 15
+GUEST_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
 
 def python_dir(explicit: str | Path | None = None) -> Path | None:
@@ -66,12 +68,22 @@ def make_conv_model(key: tuple, path: Path) -> Path:
 
 
 def _run_guest(models: list[Path], plugin: Path, root: Path, work: Path, timeout: float) -> list[int]:
-    """Counted steady-state invoke of each model (at most MAX_PER_RUN), in the order given."""
-    out, cnt = work / "guest_out.json", work / "guest_count.txt"
-    cmd = [QEMU, "-cpu", QEMU_CPU, "-L", str(root), "-E", "PYTHONPATH=/site", "-E", "PYTHONHOME=/usr",
-           "-E", "PYTHONHASHSEED=0", "-plugin", f"{plugin},out={cnt}", str(root / "usr/bin/python3.11"),
-           str(GUEST), str(out), *(str(m) for m in models)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    """Counted steady-state invoke of each model (at most MAX_PER_RUN), in the order given.
+
+    The guest sees the same argv and environment on every run (models linked into ``work`` under fixed names,
+    passed as relative paths; a fixed minimal environment), so its memory layout, and the count, repeat."""
+    names = []
+    for i, m in enumerate(models):
+        link = work / f"model{i}.tflite"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(Path(m).resolve())
+        names.append(link.name)
+    cnt = work / "guest_count.txt"
+    cmd = [*qemu_command(), "-L", str(root), "-E", "PYTHONPATH=/site",
+           "-E", "PYTHONHOME=/usr", "-E", "PYTHONHASHSEED=0", "-plugin", f"{plugin},out={cnt}",
+           str(root / "usr/bin/python3.11"), str(GUEST), "guest_out.json", *names]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=work, env=GUEST_ENV)
     if r.returncode != 0:
         raise RuntimeError(f"float twin under qemu failed (exit {r.returncode}): {r.stderr.strip()[-400:]}")
     by_phase = {}
@@ -79,8 +91,8 @@ def _run_guest(models: list[Path], plugin: Path, root: Path, work: Path, timeout
         parts = line.split()
         if parts[0] == "phase":
             by_phase[int(parts[1])] = int(parts[3])
-    done = json.loads(out.read_text())
-    return [by_phase[done[str(m)]["phase"]] for m in models]
+    done = json.loads((work / "guest_out.json").read_text())
+    return [by_phase[done[n]["phase"]] for n in names]
 
 
 def count_float_convs(layers, plugin: Path, aarch64_python: str | Path | None = None,

@@ -29,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from runtimes.arm_lane.build import QEMU, QEMU_CPU
+from runtimes.arm_lane.build import qemu_command
 from runtimes.arm_lane.layers import Layer, write_layer_file
 
 FLOAT_ULP = 2  # default tolerance, in ulps of the terms (module docstring)
 INT8_TOL = 1
 PHASE_KERNEL, PHASE_IM2COL, PHASE_BITPACK = 1, 2, 3
+DRIVER_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], np.int64)
 
 
@@ -65,8 +66,9 @@ def run_driver(driver: Path, plugin: Path | None, mode: str, layer_file: Path, w
     out, counts = work / f"{layer_file.stem}.{mode}.out", work / f"{layer_file.stem}.{mode}.count"
     cmd = [str(driver), mode, str(layer_file), str(out)]
     if qemu:
-        cmd = [QEMU, "-cpu", QEMU_CPU, *(["-plugin", f"{plugin},out={counts}"] if plugin else []), *cmd]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        cmd = [*qemu_command(), *(["-plugin", f"{plugin},out={counts}"] if plugin else []), *cmd]
+    # a fixed environment: qemu-user hands the host's environment to the guest, and its size moves the stack
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=DRIVER_ENV)
     if r.returncode != 0:
         raise RuntimeError(f"driver {mode} on {layer_file.name} failed (exit {r.returncode}): "
                            f"{(r.stderr or r.stdout).strip()[-500:]}")
