@@ -1,65 +1,44 @@
-"""ARM lane, first step: which LCE aarch64 kernel each ``LceBconv2d`` of a model gets, and what the lane needs.
+"""ARM lane: an LCE model's binary convolutions on LCE's real aarch64 kernels, without a device.
 
-``python -m runtimes.arm model.tflite [--third-party DIR] [--json out.json]``
+``python -m runtimes.arm model.tflite [--image chelsea] [--lce-source DIR] [--json out.json]``
 
-This module does not yet run LCE's aarch64 kernels under qemu. It reads every ``LceBconv2d`` from the
-model (``runtimes.tflite_flatbuffer``) and applies the two dispatch conditions of LCE v0.16.0, as written in
-its source, to the layer's real shapes:
+For every ``LceBconv2d`` of the model, with its real shape, packed weights, multipliers, biases, padding,
+stride and dilation, and the input the x86 LCE interpreter feeds it for a real photo
+(:mod:`runtimes.arm_lane.layers`), LCE v0.16.0's own kernels are cross-compiled for aarch64 and run under
+``qemu-aarch64 -cpu cortex-a72`` (:mod:`runtimes.arm_lane.lane`): the default ruy-based BGEMM path (what
+``lce_benchmark_model`` runs on a Pi) and the indirect BGEMM path. Printed:
 
-- default (ruy) BGEMM, ``tflite/kernels/bconv2d.cc`` ``EvalChooseKernelType``: on aarch64 the 16-bit
-  accumulator kernel runs when ``filter_h * filter_w * channels_in + 512 < 65536``, else 32-bit accumulators.
-  Both use ruy's NEON path for float/int8 output (``core/bgemm/bgemm.h``); bitpacked output with 32-bit
-  accumulators uses ruy's portable kernel.
-- indirect BGEMM, ``core/indirect_bgemm/select_kernel.h`` ``SelectRuntimeKernel``: the aarch64 assembly
-  kernels run only when ``32 * (bitpacked input size) / groups < 65535`` (the whole input tensor, not the
-  filter window), and never for bitpacked output; otherwise the portable ``Kernel4x2Portable``.
+1. a verdict table: bitpacking and XOR-popcount accumulators exact; float output within 2 ulps of the
+   terms of the x86 interpreter's output (int8 within 1, bitpacked exact);
+2. a cost table: aarch64 instructions executed per layer and path, counted by a qemu TCG plugin between
+   marker syscalls (deterministic: the same count on every run, whatever the machine's load), with the
+   kernel that ran; every layer that lost LCE's NEON/assembly kernel is flagged ``PORTABLE FALLBACK``.
+   Instructions are not cycles: the table ranks layers and paths, it does not predict milliseconds.
 
-These verdicts are read from source, not measured on aarch64. ``prerequisites()`` says what is missing for
-the emulated run (qemu-user, the aarch64 cross g++, the LCE/ruy/gemmlowp sources).
+Also, read from source without running anything (:func:`dispatch_table`): which kernel LCE's dispatch
+conditions choose for each layer. Without qemu, the cross compiler or the sources, the lane part reports
+exactly what is missing, for every layer, and the command exits 0 with the source-derived table only
+(``--require-lane`` makes that exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
+
 from common.errors import BurnEdgeError, ModelFileError
+from common.files import atomic_write_json
+from runtimes.arm_lane import build as lane_build
+from runtimes.arm_lane.build import LaneUnavailable, prerequisites
 from runtimes.tflite_flatbuffer import LCE_BCONV, read_ops
 
 BITWIDTH = 32
 UINT16_MAX = 65535
-REPO_ROOT = Path(__file__).resolve().parent.parent
-THIRD_PARTY_ENV = "BURN_EDGE_THIRD_PARTY"
-SOURCE_MARKERS = {
-    "larq_compute_engine": "larq_compute_engine/larq_compute_engine/core/indirect_bgemm/select_kernel.h",
-    "ruy": "ruy/ruy/trmul.h",
-    "gemmlowp": "gemmlowp/fixedpoint/fixedpoint.h",
-}
-
-
-def third_party_dir(explicit: str | Path | None = None) -> Path:
-    """The upstream-sources directory: ``explicit``, else $BURN_EDGE_THIRD_PARTY, else ../shared/third_party."""
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get(THIRD_PARTY_ENV)
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "third_party"
-
-
-def prerequisites(third_party: str | Path | None = None) -> dict[str, str | None]:
-    """Each thing the emulated lane needs -> None when present, else why it is missing."""
-    root = third_party_dir(third_party)
-    out: dict[str, str | None] = {
-        "qemu-aarch64": None if shutil.which("qemu-aarch64") else "qemu-aarch64 not found (apt-get install qemu-user)",
-        "aarch64-linux-gnu-g++": None if shutil.which("aarch64-linux-gnu-g++") else
-        "aarch64-linux-gnu-g++ not found (apt-get install g++-aarch64-linux-gnu)",
-    }
-    for name, rel in SOURCE_MARKERS.items():
-        out[name] = None if (root / rel).is_file() else f"{root / rel} missing (pass --third-party DIR)"
-    return out
+DEFAULT_IMAGE = "chelsea"
 
 
 def _bitpacked(c: int) -> int:
@@ -67,7 +46,10 @@ def _bitpacked(c: int) -> int:
 
 
 def layer_dispatch(op) -> dict:
-    """LCE v0.16.0's aarch64 kernel choice for one LceBconv2d ``OpInfo`` (default and indirect BGEMM)."""
+    """LCE v0.16.0's aarch64 kernel choice for one LceBconv2d ``OpInfo`` (default and indirect BGEMM), read from
+    ``tflite/kernels/bconv2d.cc`` (int16 accumulators when ``Fh*Fw*Cin + 512 < 65536``; ruy NEON for float/int8
+    output) and ``core/indirect_bgemm/select_kernel.h`` (assembly only when ``32 * packed input size / groups
+    < 65535`` and the output is not bitpacked)."""
     in_shape, filt = op.input_shapes[0], op.input_shapes[1]
     out_shape = op.output_shapes[0]
     cin = int(op.options.get("channels_in", filt[3] * BITWIDTH))
@@ -109,30 +91,264 @@ def format_table(rows: list[dict]) -> str:
     n = sum(r["indirect"] == "portable" for r in rows)
     lines.append(f"{len(rows)} LceBconv2d layers; indirect BGEMM loses the aarch64 kernel on {n}; "
                  f"default BGEMM on {sum(r['default'].startswith('portable') for r in rows)} "
-                 "(read from LCE v0.16.0 source, not measured on aarch64)")
+                 "(read from LCE v0.16.0 source)")
     return "\n".join(lines)
+
+
+def check_image_spec(spec: str) -> None:
+    """Raise BurnEdgeError unless ``spec`` is an existing file or a scikit-image sample name."""
+    if Path(spec).is_file():
+        return
+    import skimage.data
+
+    if not callable(getattr(skimage.data, spec, None)) or spec.startswith("_"):
+        raise BurnEdgeError(f"--image {spec!r} is neither a file nor a scikit-image sample (e.g. chelsea)")
+
+
+def load_image(spec: str, model_path: str | Path) -> np.ndarray:
+    """A real photo as the model's input: ``spec`` is a scikit-image sample name (``chelsea``, ``astronaut``...)
+    or an image file; resized to the model's input size and normalised with its metadata (mean/std), NHWC
+    batch 1 float32 (LCE models are NHWC)."""
+    from runtimes.base import ModelMeta, preprocess
+    from runtimes.tflite_flatbuffer import load_schema
+
+    schema = load_schema()
+    data = Path(model_path).read_bytes()
+    g = schema.Model.GetRootAs(data, 0).Subgraphs(0)
+    shape = g.Tensors(g.Inputs(0)).ShapeAsNumpy().tolist()
+    if len(shape) != 4 or shape[3] != 3:
+        raise ModelFileError(f"{model_path}: expected one NHWC image input, got shape {shape}")
+    if Path(spec).is_file():
+        from PIL import Image
+
+        with Image.open(spec) as im:
+            img = np.asarray(im.convert("RGB"))
+    else:
+        import skimage.data
+
+        check_image_spec(spec)
+        img = getattr(skimage.data, spec)()
+        if img.ndim == 2:
+            img = np.repeat(img[:, :, None], 3, axis=2)
+        img = img[:, :, :3]
+    from skimage.transform import resize
+
+    img = resize(img, (shape[1], shape[2]), anti_aliasing=True, preserve_range=False).astype(np.float32)
+    x = preprocess(img[None], ModelMeta.from_sidecar(model_path), layout="NHWC")  # (1, 3, H, W)
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def result_rows(results) -> list[dict]:
+    """One JSON-able row per layer: checks, kernels and instruction counts."""
+    from runtimes.arm_lane.lane import PHASE_BITPACK, PHASE_IM2COL, PHASE_KERNEL
+
+    rows = []
+    for r in results:
+        L = r.layer
+        row = {"op": L.op, "layer": L.describe(), "out_type": L.out_type, "ok": r.ok,
+               "checks": {k: dict(v) for k, v in r.checks.items()}}
+        for path in ("bgemm", "indirect"):
+            run = r.runs.get(path)
+            if run:
+                row[path] = {"kernel": run.kernel, "neon": not run.kernel.startswith("portable"),
+                             "insns": run.insns.get(PHASE_KERNEL, 0)}
+                if path == "bgemm":
+                    row[path]["im2col_standin_insns"] = run.insns.get(PHASE_IM2COL, 0)
+        if "bitpack" in r.runs:
+            b = r.runs["bitpack"]
+            row["bitpack"] = {"kernel": b.kernel, "neon": not b.kernel.startswith("portable"),
+                              "insns": b.insns.get(PHASE_BITPACK, 0)}
+        rows.append(row)
+    return rows
+
+
+def format_verdicts(rows: list[dict]) -> str:
+    cols = ("bitpack", "acc-bgemm", "bgemm", "acc-indirect", "indirect")
+    lines = ["op | layer | " + " | ".join(cols) + " | verdict"]
+    for r in rows:
+        cells = []
+        for c in cols:
+            ch = r["checks"].get(c)
+            cells.append("-" if ch is None else ("ok" if ch["ok"] else "FAIL") + (
+                f" ({ch['max_ulp_terms']:.2f} ulp)" if "max_ulp_terms" in ch else ""))
+        lines.append(f"{r['op']} | {r['layer']} | " + " | ".join(cells) + f" | {'PASS' if r['ok'] else 'FAIL'}")
+        for c, ch in r["checks"].items():
+            if not ch["ok"]:
+                lines.append(f"    {c}: {ch['detail']}")
+    n_ok = sum(r["ok"] for r in rows)
+    lines.append(f"{n_ok}/{len(rows)} layers agree with the x86 LCE interpreter on LCE's aarch64 kernels "
+                 "(bitpacking, accumulators exact; float within 2 ulps of the terms)")
+    return "\n".join(lines)
+
+
+def format_costs(rows: list[dict], float_twin_missing: str | None = None) -> str:
+    """The instruction-count table; with the float twin, its CONV_2D count and float / LCE (default) ratio."""
+    has_float = all("float_conv_insns" in r for r in rows)
+    head = "op | layer | default BGEMM kernel | insns | indirect BGEMM kernel | insns | bitpack insns"
+    lines = [head + (" | float CONV_2D insns (XNNPACK) | float / LCE default" if has_float else "")]
+    tot = {"bgemm": 0, "indirect": 0, "bitpack": 0, "im2col": 0, "float": 0}
+    fallbacks = []
+    for r in rows:
+        b, i, p = r.get("bgemm"), r.get("indirect"), r.get("bitpack")
+        cells = []
+        for name, d in (("bgemm", b), ("indirect", i)):
+            if d is None:
+                cells += ["-", "-"]
+                continue
+            tot[name] += d["insns"]
+            cells += [f"{d['kernel']}{'' if d['neon'] else '  <== PORTABLE FALLBACK'}", f"{d['insns']:,}"]
+            if not d["neon"]:
+                fallbacks.append(f"op {r['op']} ({r['layer']}) {name}: {d['kernel']}")
+        if b:
+            tot["im2col"] += b.get("im2col_standin_insns", 0)
+        if p:
+            tot["bitpack"] += p["insns"]
+        cells.append(f"{p['insns']:,}" if p else "-")
+        if has_float:
+            tot["float"] += r["float_conv_insns"]
+            ratio = r["float_conv_insns"] / b["insns"] if b and b["insns"] else float("nan")
+            cells += [f"{r['float_conv_insns']:,}", f"{ratio:.1f}x"]
+        lines.append(f"{r['op']} | {r['layer']} | " + " | ".join(cells))
+    total = f"total | {len(rows)} LceBconv2d | | {tot['bgemm']:,} | | {tot['indirect']:,} | {tot['bitpack']:,}"
+    if has_float:
+        total += f" | {tot['float']:,} | {tot['float'] / max(1, tot['bgemm']):.1f}x"
+    lines.append(total)
+    if tot["im2col"]:
+        lines.append(f"(default BGEMM: plus {tot['im2col']:,} instructions in this lane's im2col stand-in for "
+                     "TFLite's optimized im2col, not counted above)")
+    lines.append("aarch64 instructions executed (qemu TCG plugin, cortex-a72 model, 1 thread); not cycles.")
+    if not has_float:
+        lines.append(f"float twin (float CONV_2D per layer, aarch64 tflite-runtime + XNNPACK): not run: "
+                     f"{float_twin_missing or 'no counts'}")
+    if fallbacks:
+        lines.append(f"!!! {len(fallbacks)} PORTABLE FALLBACK(S): LCE's NEON/assembly kernel is NOT used for:")
+        lines += [f"!!!   {f}" for f in fallbacks]
+    else:
+        lines.append("every layer ran LCE's NEON/assembly kernels on both paths")
+    return "\n".join(lines)
+
+
+def run_lane(model: str | Path, image: str = DEFAULT_IMAGE, source: str | Path | None = None,
+             progress=None, tol_ulp: float | None = None, aarch64_python: str | Path | None = None,
+             float_twin: bool = True) -> dict:
+    """Build (cached), extract the layers, run them (and, when an aarch64 Python is available, the float twin's
+    convs); returns {"layers": rows, "float_twin": None or why not, "driver", "image", "seconds"}."""
+    from runtimes.arm_lane import float_twin as ft
+    from runtimes.arm_lane.lane import FLOAT_ULP, run_layers
+    from runtimes.arm_lane.layers import extract_layers
+
+    t0 = time.monotonic()
+    built = lane_build.build(source)
+    layers = extract_layers(model, load_image(image, model))
+    results = run_layers(layers, built["aarch64"], built["plugin"], tol_ulp=tol_ulp or FLOAT_ULP,
+                         progress=progress)
+    rows = result_rows(results)
+    why = ft.missing(aarch64_python) if float_twin else "not requested (--no-float-twin)"
+    if why is None:
+        counts = ft.count_float_convs(layers, built["plugin"], aarch64_python)
+        for row, layer in zip(rows, layers):
+            row["float_conv_insns"] = counts[ft.shape_key(layer)]
+    return {"layers": rows, "float_twin": why, "driver": str(built["aarch64"]), "image": image,
+            "seconds": round(time.monotonic() - t0, 1)}
+
+
+def whole_model_estimate(model, float_model, lane: dict, aarch64_python=None, source=None) -> dict:
+    """Whole-model aarch64 instructions: the float twin counted in one invoke; the LCE model estimated as the
+    float twin minus its binary-layer convs (each counted as a one-op model) plus LCE's bconvs (default path)
+    and LceQuantize bitpacking. An estimate: the binarisers differ (float GREATER_EQUAL/SELECT_V2 vs LCE's
+    SUB + LceQuantize) and XNNPACK may fuse a conv with its neighbours inside the whole model."""
+    from runtimes.arm_lane import float_twin as ft
+
+    if not Path(float_model).is_file():
+        raise ModelFileError(f"{float_model}: no such file")
+    rows = lane["layers"]
+    why = ft.missing(aarch64_python) or (None if all("float_conv_insns" in r for r in rows)
+                                         else "the per-layer float twin did not run")
+    if why:
+        return {"unavailable": why}
+    total = ft.count_model(float_model, lane_build.build(source)["plugin"], aarch64_python)
+    convs = sum(r["float_conv_insns"] for r in rows)
+    lce = total - convs + sum(r["bgemm"]["insns"] for r in rows) + sum(r.get("bitpack", {}).get("insns", 0)
+                                                                        for r in rows)
+    return {"float_model": str(float_model), "float_total": total, "float_binary_layer_convs": convs,
+            "lce_estimate": lce, "ratio": total / lce if lce > 0 else float("nan")}
+
+
+def format_whole_model(w: dict) -> str:
+    if "unavailable" in w:
+        return f"whole model: not run: {w['unavailable']}"
+    return (f"whole model, one invoke: float twin {w['float_total']:,} aarch64 instructions "
+            f"(its binary-layer convs as one-op models: {w['float_binary_layer_convs']:,}); "
+            f"LCE model estimated {w['lce_estimate']:,} -> float / LCE ~ {w['ratio']:.1f}x (estimate)")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m runtimes.arm", description=__doc__.split("\n\n")[0])
     ap.add_argument("model", help="LCE .tflite model")
-    ap.add_argument("--third-party", help=f"LCE/ruy/gemmlowp sources (default ${THIRD_PARTY_ENV} or "
-                                          "../shared/third_party)")
-    ap.add_argument("--json", help="write the table and prerequisites as JSON")
+    ap.add_argument("--image", default=DEFAULT_IMAGE,
+                    help="image file or scikit-image sample name fed to the model (default: %(default)s)")
+    ap.add_argument("--lce-source", "--third-party", dest="source",
+                    help=f"folder with larq_compute_engine/, ruy/, gemmlowp/, tflite-micro/, litert/ (default "
+                         f"${lane_build.SOURCE_ENV} or ../shared/third_party beside the repo)")
+    ap.add_argument("--json", help="write the tables as JSON")
+    ap.add_argument("--tolerance-ulp", type=float, default=None, help="float tolerance in ulps of the terms "
+                                                                      "(default 2)")
+    ap.add_argument("--aarch64-python", help="aarch64 Python folder for the float twin (default "
+                                             "$BURN_EDGE_AARCH64_PYTHON; runtimes/arm_lane/aarch64_python.sh makes it)")
+    ap.add_argument("--float-model", help="the whole float twin .tflite (export.to_lce --float): count one "
+                                          "invoke and estimate the whole-model LCE / float instruction ratio")
+    ap.add_argument("--no-float-twin", action="store_true", help="skip the float twin's counts")
+    ap.add_argument("--source-only", action="store_true", help="only the source-derived dispatch table")
+    ap.add_argument("--require-lane", action="store_true", help="exit 2 when the emulated lane cannot run")
     a = ap.parse_args(argv)
     try:
+        if a.tolerance_ulp is not None and not a.tolerance_ulp >= 0:
+            raise BurnEdgeError("--tolerance-ulp must be >= 0")
         rows = dispatch_table(a.model)
+        if not a.source_only:
+            check_image_spec(a.image)
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    print("Kernel dispatch read from LCE v0.16.0 source:")
     print(format_table(rows))
-    pre = prerequisites(a.third_party)
-    for name, why in pre.items():
-        print(f"emulated-run prerequisite {name}: {'ok' if why is None else 'MISSING: ' + why}")
-    print("emulated aarch64 run and instruction counts: not implemented yet")
+    out: dict = {"dispatch": rows, "prerequisites": prerequisites(a.source)}
+    code = 0
+    if not a.source_only:
+        reasons = lane_build.missing(a.source)
+        if reasons:
+            out["lane"] = {"unavailable": reasons}
+            for r in rows:
+                print(f"ARM lane, op {r['op']}: not run: {'; '.join(reasons)}")
+            code = 2 if a.require_lane else 0
+        else:
+            try:
+                lane = run_lane(a.model, a.image, a.source, tol_ulp=a.tolerance_ulp, aarch64_python=a.aarch64_python,
+                                float_twin=not a.no_float_twin,
+                                progress=lambda i, n, r: print(f"  [{i}/{n}] op {r.layer.op} {r.layer.describe()}: "
+                                                               f"{'PASS' if r.ok else 'FAIL'}", file=sys.stderr))
+            except (BurnEdgeError, LaneUnavailable, RuntimeError) as e:
+                print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+                return 2
+            out["lane"] = lane
+            print(f"\nPer-layer equivalence, aarch64 (qemu {lane_build.QEMU_CPU}) vs x86 LCE interpreter, "
+                  f"image {a.image}:")
+            print(format_verdicts(lane["layers"]))
+            print("\nCost per LceBconv2d (aarch64 instructions in the kernel call):")
+            print(format_costs(lane["layers"], lane["float_twin"]))
+            if a.float_model:
+                try:
+                    lane["whole_model"] = whole_model_estimate(a.model, a.float_model, lane, a.aarch64_python,
+                                                               a.source)
+                except (BurnEdgeError, LaneUnavailable, RuntimeError) as e:
+                    print(f"error: --float-model: {' '.join(str(e).split())[:300]}", file=sys.stderr)
+                    return 2
+                print(format_whole_model(lane["whole_model"]))
+            print(f"(lane took {lane['seconds']} s)")
+            code = 0 if all(r["ok"] for r in lane["layers"]) else 1
     if a.json:
-        Path(a.json).write_text(json.dumps({"layers": rows, "prerequisites": pre}, indent=1))
-    return 0
+        atomic_write_json(a.json, out)
+    return code
 
 
 if __name__ == "__main__":

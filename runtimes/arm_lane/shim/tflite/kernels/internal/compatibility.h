@@ -1,0 +1,3 @@
+// burn-edge ARM lane: LiteRT's headers say tflite/..., the TFLite headers provided say tensorflow/lite/...
+#pragma once
+#include "tensorflow/lite/kernels/internal/compatibility.h"
