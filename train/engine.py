@@ -26,6 +26,7 @@ from common.files import remove_stale_temps
 from train.checkpoint import nonfinite_names, read_checkpoint, save_checkpoint
 from train.config import PretrainConfig
 from train.dist import DistInfo, all_gather_cat, all_reduce_mean
+from train.fast_step import apply_fast_step, build_optimizer, describe
 from train.loader import batch_images, build_train_loader, to_device
 from train.metrics import MetricsLogger, Throughput, progress_line
 from train.rng import capture_rng_state, restore_rng_state, seed_everything
@@ -56,7 +57,8 @@ class Trainer:
         params = [p for p in method.parameters() if p.requires_grad]
         if not params:
             raise ConfigError(f"method {cfg.method!r} has nothing to train")
-        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = build_optimizer(params, cfg.lr, cfg.weight_decay, fast=cfg.fast_step)
+        self.fast = describe(self.optimizer, apply_fast_step(method, cfg.fast_step, self.device))
         self.loader, self.sampler = build_train_loader(cfg, method.data, dinfo)
         self.steps_per_epoch = len(self.sampler) // cfg.accum_steps
         self.total = cfg.epochs * self.steps_per_epoch
@@ -199,6 +201,8 @@ class Trainer:
         self.bar = tqdm(total=self.total, initial=self.step, desc=f"{self.cfg.method} stage {self.cfg.stage}",
                         disable=None if self.dinfo.is_main else True, leave=False, dynamic_ncols=True)
         self.method.train()
+        if self.dinfo.is_main:
+            print(f"step optimisations: {self.fast}")
         try:
             for epoch in range(self.step // self.steps_per_epoch, self.cfg.epochs):
                 self.train_one_epoch(epoch)
