@@ -2,14 +2,18 @@
 
   python benchmarks/profile_burn_step.py                     # ReActNet-A at 224², batch 8 per view, stage 2
   python benchmarks/profile_burn_step.py --config tiny
+  python benchmarks/profile_burn_step.py --no-fast-step     # the plain step (no train.fast_step)
 
 The method is built through the recipe's config path (``Burn.from_config``; random teacher weights).
 Self CPU time of every op is summed into: convolutions (forward and backward), elementwise + BatchNorm,
 the teacher's forward (its own record_function range), the optimizer (Adam) and everything else.
+The step is the one ``train.pretrain`` runs on CPU: with the fast step (:mod:`train.fast_step`) unless
+``--no-fast-step``.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections import defaultdict
 
@@ -17,6 +21,8 @@ import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow sett
 import torch
 from burn_step_speedup import CONFIGS, build
 from torch.profiler import ProfilerActivity, profile, record_function
+
+from train.fast_step import apply_fast_step, build_optimizer, describe
 
 CONV = ("conv", "mkldnn_convolution")
 ELEMENTWISE = ("add", "mul", "where", "sign", "abs", "clamp", "prelu", "batch_norm", "sub", "div", "ge", "le",
@@ -39,11 +45,14 @@ def main(argv=None) -> int:
     p.add_argument("--config", choices=sorted(CONFIGS), default="reactnet-a-224")
     p.add_argument("--stage", type=int, choices=(1, 2), default=2)
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--fast-step", action=argparse.BooleanOptionalAction, default=True,
+                   help="the fast step of train.fast_step (default on, as train.pretrain)")
     args = p.parse_args(argv)
     preset, batch = CONFIGS[args.config]
     method, size = build(preset, args.stage)
     method.train()
-    opt = torch.optim.Adam([q for q in method.parameters() if q.requires_grad], lr=1e-5)
+    opt = build_optimizer([q for q in method.parameters() if q.requires_grad], lr=1e-5, fast=args.fast_step)
+    active = describe(opt, apply_fast_step(method, args.fast_step, torch.device("cpu")))
     views = [torch.randn(args.batch_size or batch, 3, size, size) for _ in range(2)]
     teacher_forward = method.teacher.forward
 
@@ -75,7 +84,7 @@ def main(argv=None) -> int:
             continue
         by_kind[kind(e.key)] += e.self_cpu_time_total
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.config}, stage {args.stage}, "
-          f"batch {args.batch_size or batch} per view; one step {total / 1e6:.2f} s")
+          f"batch {args.batch_size or batch} per view; optimisations: {active}; one step {total / 1e6:.2f} s")
     for k in ("TEACHER", "FORWARD", "BACKWARD", "OPTIMIZER"):
         print(f"  range {k:10s} {ranges.get(k, 0) / 1e3:9.1f} ms  {ranges.get(k, 0) / total:6.1%}")
     ops = sum(by_kind.values())

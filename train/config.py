@@ -119,6 +119,8 @@ class PretrainConfig:
     warmup_epochs: float = _f(10.0, "linear learning-rate warm-up, in epochs (then cosine to 0)")
     amp: str = _f("none", "mixed precision on GPU: none, bf16 or fp16 (ignored on CPU)", choices=AMP_MODES)
     channels_last: bool = _f(True, "channels_last memory format on GPU")
+    fast_step: bool = _f(True, "optimised step: fused binariser / RPReLU autograd functions, fused Adam, CPU "
+                               "allocator reuse (off = plain PyTorch ops; same losses and gradients)")
     sync_bn: bool = _f(True, "SyncBatchNorm in the trained network and heads under multi-GPU DDP")
     # ---- run
     out: str = _f("runs/burn", "output folder (checkpoint.pt, metrics.jsonl, metrics.csv, config.json)")

@@ -26,6 +26,7 @@ from common.files import remove_stale_temps
 from train.checkpoint import nonfinite_names, read_checkpoint, save_checkpoint
 from train.config import PretrainConfig
 from train.dist import DistInfo, all_gather_cat, all_reduce_mean
+from train.fast_step import apply_fast_step, build_optimizer, describe, set_malloc_reuse
 from train.loader import batch_images, build_train_loader, to_device
 from train.metrics import MetricsLogger, Throughput, progress_line
 from train.rng import capture_rng_state, restore_rng_state, seed_everything
@@ -56,7 +57,9 @@ class Trainer:
         params = [p for p in method.parameters() if p.requires_grad]
         if not params:
             raise ConfigError(f"method {cfg.method!r} has nothing to train")
-        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.optimizer = build_optimizer(params, cfg.lr, cfg.weight_decay, fast=cfg.fast_step)
+        self.fast_active = apply_fast_step(method, cfg.fast_step, self.device)
+        self.fast = describe(self.optimizer, self.fast_active)
         self.loader, self.sampler = build_train_loader(cfg, method.data, dinfo)
         self.steps_per_epoch = len(self.sampler) // cfg.accum_steps
         self.total = cfg.epochs * self.steps_per_epoch
@@ -200,6 +203,8 @@ class Trainer:
         self.bar = tqdm(total=self.total, initial=self.step, desc=what,
                         disable=None if self.dinfo.is_main else True, leave=False, dynamic_ncols=True)
         self.method.train()
+        if self.dinfo.is_main:
+            print(f"step optimisations: {self.fast}")
         try:
             for epoch in range(self.step // self.steps_per_epoch, self.cfg.epochs):
                 self.train_one_epoch(epoch)
@@ -209,6 +214,8 @@ class Trainer:
         finally:
             self.bar.close()
             self.metrics.close()
+            if "malloc-reuse" in self.fast_active:  # the allocator setting is process-wide: hand it back
+                set_malloc_reuse(False)
         return {"step": self.step, "total_steps": self.total, "seconds": time.perf_counter() - self.t0,
                 "checkpoint": str(self.out / CHECKPOINT_NAME),
                 **{k: v for k, v in self.last.items() if k != "step"}}

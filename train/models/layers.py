@@ -2,6 +2,12 @@
 
 All tensors are NCHW. Every module here has a converter in ``export/`` (ONNX and LCE), so a new
 layer type added here needs one converter there -- never a second copy of the network.
+
+Fast path: ``RSign``, ``RPReLU`` and ``BinaryConv2d`` carry ``fast`` (default True), which runs their
+elementwise chain as one autograd Function each (:func:`train.binary.shift_binarize_activation`,
+:func:`rprelu`, :func:`train.binary.fast_binarize_weight`) instead of the plain composition of PyTorch
+ops. Values and gradients are equal for finite inputs (weight gradients of RPReLU's slope up to float
+summation order); :func:`set_fast` switches a whole network (``--no-fast-step``).
 """
 
 from __future__ import annotations
@@ -10,7 +16,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from train.binary import binarize_activation, binarize_weight, sign_pm1, weight_scale
+from train.binary import (
+    binarize_activation,
+    binarize_weight,
+    fast_binarize_weight,
+    shift_binarize_activation,
+    sign_pm1,
+    weight_scale,
+)
 
 PADDING_MODES = ("zero", "one")
 
@@ -26,17 +39,63 @@ class RSign(nn.Module):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.grad = grad
+        self.fast = True
 
     def pre_sign(self, x: torch.Tensor) -> torch.Tensor:
         """The latent float activation a_F = x + b that is binarised (same shape as x)."""
         return x + self.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fast:
+            return shift_binarize_activation(x, self.bias, self.grad)
         return binarize_activation(self.pre_sign(x), self.grad)
 
     def threshold(self) -> torch.Tensor:
         """Per-channel threshold t (shape (C,)) with output = where(x >= t, 1, -1); t = -b."""
         return -self.bias.detach().reshape(-1)
+
+
+class _RPReLU(torch.autograd.Function):
+    """prelu(x + bias_in, slope) + bias_out; saves t = x + bias_in (as PReLU itself does).
+
+    Backward without PyTorch's PReLU backward kernel (about 10x a float pass on this CPU): with
+    ``g+ = threshold_backward(g, t, 0)`` (g where t > 0) and ``g- = g - g+``, d/dt = g+ + slope * g-
+    (exactly g or slope * g per element) and d/dslope = sum(g- * t) over all but the channel axis.
+    """
+
+    @staticmethod
+    def forward(ctx, x, bias_in, slope, bias_out):
+        t = x + bias_in
+        shape = (1, -1) + (1,) * (t.dim() - 2)  # slope (C,) -> broadcast on the channel axis
+        ctx.save_for_backward(t, slope)
+        ctx.shapes = (x.dtype, bias_in.shape, bias_out.shape, shape)
+        return F.prelu(t, slope).add_(bias_out)
+
+    @staticmethod
+    def backward(ctx, grad):
+        t, slope = ctx.saved_tensors
+        x_dtype, bin_shape, bout_shape, shape = ctx.shapes
+        grad = grad.to(t.dtype)
+        pos = torch.ops.aten.threshold_backward(grad, t, 0)  # grad where t > 0, else 0
+        neg = grad - pos  # grad where t <= 0, else 0
+        gt = torch.addcmul(pos, neg, slope.reshape(shape))
+        need = ctx.needs_input_grad
+        dims = [d for d in range(t.dim()) if d != 1]
+        return (gt.to(x_dtype) if need[0] else None,
+                gt.sum_to_size(bin_shape) if need[1] else None,
+                _slope_grad(neg.mul_(t), dims, slope) if need[2] else None,
+                grad.sum_to_size(bout_shape) if need[3] else None)
+
+
+def _slope_grad(prod: torch.Tensor, dims: list[int], slope: torch.Tensor) -> torch.Tensor:
+    """Sum g- * t per channel (one shared slope: over everything), shaped like ``slope``."""
+    return (prod.sum() if slope.numel() == 1 else prod.sum(dims)).reshape(slope.shape)
+
+
+def rprelu(x: torch.Tensor, bias_in: torch.Tensor, slope: torch.Tensor, bias_out: torch.Tensor) -> torch.Tensor:
+    """``prelu(x + bias_in, slope) + bias_out`` as one autograd Function. x: (N, C, ...); bias_in /
+    bias_out broadcast against x ((1, C, 1, 1)); slope (C,) or (1,)."""
+    return _RPReLU.apply(x, bias_in, slope, bias_out)
 
 
 class RPReLU(nn.Module):
@@ -47,8 +106,11 @@ class RPReLU(nn.Module):
         self.bias_in = nn.Parameter(torch.zeros(1, channels, 1, 1))
         self.prelu = nn.PReLU(channels)
         self.bias_out = nn.Parameter(torch.zeros(1, channels, 1, 1))
+        self.fast = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fast:
+            return rprelu(x, self.bias_in, self.prelu.weight, self.bias_out)
         return self.prelu(x + self.bias_in) + self.bias_out
 
 
@@ -75,6 +137,7 @@ class BinaryConv2d(nn.Module):
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.binary_weights = binary_weights
         self.weight_grad = "clipped"
+        self.fast = True
         conv = nn.Conv2d(in_channels, out_channels, kernel_size, bias=False)  # PyTorch's default init
         self.weight = nn.Parameter(conv.weight.detach().clone())
 
@@ -84,7 +147,10 @@ class BinaryConv2d(nn.Module):
 
     def effective_weight(self) -> torch.Tensor:
         """The weight forward() convolves with: (C_out, C_in, kH, kW)."""
-        return binarize_weight(self.weight, self.weight_grad) if self.binary_weights else self.weight
+        if not self.binary_weights:
+            return self.weight
+        binarize = fast_binarize_weight if self.fast else binarize_weight
+        return binarize(self.weight, self.weight_grad)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.effective_weight()
@@ -119,3 +185,14 @@ class GlobalAvgPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(dim=(2, 3))
+
+
+FAST_MODULES = (RSign, RPReLU, BinaryConv2d)
+
+
+def set_fast(module: nn.Module, on: bool = True) -> nn.Module:
+    """Switch the fast path (see the module doc) of every layer in ``module`` on or off; returns module."""
+    for m in module.modules():
+        if isinstance(m, FAST_MODULES):
+            m.fast = on
+    return module

@@ -1,0 +1,137 @@
+"""The fast training step (``--fast-step``, :mod:`train.fast_step`) computes today's step: same losses,
+same gradients, same Adam update, within float tolerance (measured: bit-identical on this build)."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+from tests.train.helpers import tiny_config
+from train.binary import (
+    binarize_activation,
+    binarize_weight,
+    fast_binarize_weight,
+    fast_sign_pm1,
+    shift_binarize_activation,
+    sign_pm1,
+)
+from train.dist import init_from_env
+from train.engine import Trainer
+from train.fast_step import build_optimizer, set_malloc_reuse
+from train.methods import Burn
+from train.models import build_teacher
+from train.models.layers import RPReLU, RSign, set_fast
+
+ONE_UP, ONE_DOWN = torch.nextafter(torch.tensor(1.0), torch.tensor(2.0)).item(), \
+    torch.nextafter(torch.tensor(1.0), torch.tensor(0.0)).item()
+EDGES = torch.tensor([-2.0, -ONE_UP, -1.0, -ONE_DOWN, -0.5, -1e-30, -0.0, 0.0, 1e-30, 0.5, ONE_DOWN, 1.0, ONE_UP,
+                      2.0, float("inf"), -float("inf")])
+
+
+def _grads(fn, *xs):
+    xs = [x.detach().clone().requires_grad_(True) for x in xs]
+    out = fn(*xs)
+    torch.manual_seed(3)
+    g = torch.randn_like(out)
+    out.backward(g)
+    return out.detach(), [x.grad for x in xs]
+
+
+def test_fast_sign_matches_sign_pm1_on_edges():
+    assert torch.equal(fast_sign_pm1(EDGES.clone()), sign_pm1(EDGES))
+
+
+@pytest.mark.parametrize("grad", ["ste", "approx"])
+def test_shift_sign_matches_reference(grad):
+    torch.manual_seed(0)
+    x = torch.cat([torch.randn(128 - len(EDGES)), EDGES]).reshape(2, 4, 16)  # the edge values included
+    b = torch.zeros(1, 4, 1)
+    b[0, 1, 0] = 0.25
+    ref_out, ref_g = _grads(lambda x, b: binarize_activation(x + b, grad), x, b)
+    out, g = _grads(lambda x, b: shift_binarize_activation(x, b, grad), x, b)
+    assert torch.equal(out, ref_out)
+    assert torch.equal(g[0], ref_g[0])  # elementwise: the same numbers
+    torch.testing.assert_close(g[1], ref_g[1], rtol=1e-6, atol=1e-6)  # a sum: order may differ
+
+
+def test_fast_weight_binariser_matches_reference():
+    torch.manual_seed(0)
+    w = torch.cat([torch.randn(6 * 3 * 9 - len(EDGES[:-2])) * 0.8, EDGES[:-2]]).reshape(6, 3, 3, 3)
+    assert torch.equal(*(_grads(f, w)[0] for f in (fast_binarize_weight, binarize_weight)))
+    assert torch.equal(*(_grads(f, w)[1][0] for f in (fast_binarize_weight, binarize_weight)))
+
+
+def test_rprelu_matches_plain_composition():
+    torch.manual_seed(0)
+    m = RPReLU(5)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.uniform_(-0.5, 0.5)
+    x = torch.randn(3, 5, 4, 4)
+    x[0, 0, 0, :2] = -m.bias_in[0, 0, 0, 0].item()  # t = 0 exactly: the slope side, as PReLU's backward
+    res = {}
+    for fast in (False, True):
+        m.fast = fast
+        xx = x.clone().requires_grad_(True)
+        out = m(xx)
+        out.backward(torch.linspace(-1, 1, out.numel()).reshape(out.shape))
+        res[fast] = [out.detach(), xx.grad] + [p.grad.clone() for p in m.parameters()]
+        m.zero_grad()
+    for a, b in zip(res[False], res[True]):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-6)
+    assert torch.equal(res[True][0], res[False][0]) and torch.equal(res[True][1], res[False][1])
+
+
+def _official_burn(tmp_path, stage: int, **kw) -> Burn:
+    cfg = tiny_config(tmp_path, stage=stage, num_blocks=3, **kw)  # recipe official (the default)
+    torch.manual_seed(0)
+    return Burn.from_config(cfg, teacher=build_teacher(cfg.teacher_arch, small_input=cfg.teacher_small_input))
+
+
+@pytest.mark.parametrize("stage, act_grad", [(2, "ste"), (1, "ste"), (2, "approx")])
+def test_fast_step_pins_losses_gradients_and_update(tmp_path, stage, act_grad):
+    """The engine step of the official recipe (both views in one 2N batch), fast vs plain, same batch:
+    the losses and every gradient agree, and so does the parameter update of fused vs plain Adam."""
+    method = _official_burn(tmp_path, stage, act_grad=act_grad).train()
+    assert isinstance(method.student.blocks[0].rsign1, RSign)
+    torch.manual_seed(1)
+    batch = [[torch.randn(6, 3, 32, 32) for _ in range(2)], None]
+    params = dict((n, p) for n, p in method.named_parameters() if p.requires_grad)
+    start = {n: p.detach().clone() for n, p in params.items()}
+    res = {}
+    for fast in (False, True):
+        with torch.no_grad():
+            for n, p in params.items():
+                p.copy_(start[n])
+        set_fast(method, fast)
+        opt = build_optimizer(params.values(), lr=1e-3, fast=fast)
+        assert bool(opt.defaults.get("fused")) == fast
+        out = method(batch, 5, 100)
+        out["loss"].backward()
+        grads = {n: p.grad.clone() for n, p in params.items()}
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        res[fast] = out, grads, {n: p.detach().clone() for n, p in params.items()}
+    (o0, g0, p0), (o1, g1, p1) = res[False], res[True]
+    for k in ("loss", "kl", "fs"):
+        torch.testing.assert_close(o1[k], o0[k], rtol=1e-6, atol=1e-7)
+    assert g0.keys() == g1.keys() and len(g0) > 20
+    for n in g0:
+        torch.testing.assert_close(g1[n], g0[n], rtol=1e-5, atol=1e-7, msg=lambda m, n=n: f"{n}: {m}")
+    for n in p0:
+        torch.testing.assert_close(p1[n], p0[n], rtol=1e-6, atol=1e-7, msg=lambda m, n=n: f"{n}: {m}")
+    assert any(not torch.equal(p0[n], start[n]) for n in p0)  # the step did move the weights
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_trainer_turns_the_fast_step_on_by_default(tmp_path, fast):
+    cfg = tiny_config(tmp_path, limit_train=32, fast_step=fast)
+    torch.manual_seed(0)
+    method = Burn.from_config(cfg, teacher=build_teacher(cfg.teacher_arch))
+    try:
+        trainer = Trainer(cfg, method, init_from_env("cpu"))
+    finally:
+        set_malloc_reuse(False)
+    layers = [m for m in method.modules() if hasattr(m, "fast") and isinstance(m, nn.Module)]
+    assert layers and all(m.fast == fast for m in layers)
+    assert bool(trainer.optimizer.defaults.get("fused")) == fast
+    assert ("layers" in trainer.fast) == fast
