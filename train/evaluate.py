@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import reprlib
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -40,7 +41,13 @@ from tqdm import tqdm
 
 from common.errors import BurnEdgeError, CheckpointError, ConfigError
 from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path, remove_stale_temps
-from train.checkpoint import model_from_checkpoint, reactnet_payload, read_checkpoint, save_checkpoint
+from train.checkpoint import (
+    check_model_values,
+    model_from_checkpoint,
+    reactnet_payload,
+    read_checkpoint,
+    save_checkpoint,
+)
 from train.data import build_dataset, dataset_info, eval_transform, train_transform
 from train.models import Teacher, TeacherConfig
 from train.models.teacher import load_teacher_weights
@@ -99,9 +106,15 @@ def load_backbone(ckpt_path: str, random_init: bool = False, seed: int = 0) -> t
             model = type(model)(model.cfg)
         return _Features(model), ckpt
     if kind == "teacher":
-        t = Teacher(TeacherConfig(**ckpt["teacher_arch"]))
+        arch = ckpt.get("teacher_arch")
+        try:
+            t = Teacher(TeacherConfig(**arch))
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{ckpt_path}: teacher_arch {reprlib.repr(arch)} is not a teacher "
+                                  f"architecture: {e}") from None
         if not random_init:
             load_teacher_weights(t, ckpt)
+            check_model_values(t, ckpt_path)  # the one validity check, as for ReActNet checkpoints
         else:
             torch.manual_seed(seed)
             t = Teacher(TeacherConfig(**ckpt["teacher_arch"]))
