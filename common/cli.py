@@ -60,13 +60,15 @@ class Range:
 
     def describe(self) -> str:
         kind = "an integer" if self.integer else "a finite number"
+        fmt = (lambda v: str(int(v))) if self.integer else (lambda v: f"{v:g}")
         if self.lo == -math.inf and self.hi == math.inf:
             return kind
         if self.hi == math.inf:
-            return f"{kind} {'>' if self.lo_open else '>='} {self.lo:g}"
+            return f"{kind} {'>' if self.lo_open else '>='} {fmt(self.lo)}"
         if self.lo == -math.inf:
-            return f"{kind} {'<' if self.hi_open else '<='} {self.hi:g}"
-        return f"{kind} in {'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+            return f"{kind} {'<' if self.hi_open else '<='} {fmt(self.hi)}"
+        lo, hi = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
+        return f"{kind} in {lo}{fmt(self.lo)}, {fmt(self.hi)}{hi}"
 
 
 def check_number(name: str, value, rng: Range) -> None:
