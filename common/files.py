@@ -33,12 +33,23 @@ def _temp_for(path: Path) -> Path:
     except OSError as e:
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the renamed file gets the mode a plain open() would give
     return Path(tmp)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 # Below this many free bytes a failed write is reported as a full disk: libraries report ENOSPC in their own
 # words (torch.save: "RuntimeError: [enforce fail at inline_container.cc] unexpected pos ...").
 FULL_DISK_BYTES = 64 * 1024
+MIN_FREE_BYTES = 4096  # ensure_writable_dir refuses a folder with less free space (a full disk)
 
 
 def free_bytes(folder: PathLike) -> int | None:
@@ -173,7 +184,8 @@ def refuse_same_path(output: PathLike, *inputs: PathLike | None, what: str = "ou
 def ensure_writable_dir(folder: PathLike, what: str = "output folder") -> Path:
     """Create ``folder`` (and parents) if needed and check that files can be created in it.
 
-    Raises :class:`ConfigError` when it is a file, cannot be created, or is not writable.
+    Raises :class:`ConfigError` when it is a file, cannot be created, or is not writable, and
+    :class:`OutputError` when its file system is full (under MIN_FREE_BYTES free).
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -188,6 +200,9 @@ def ensure_writable_dir(folder: PathLike, what: str = "output folder") -> Path:
         raise ConfigError(f"{what} {folder} is not writable: {e.strerror or e}") from None
     os.close(fd)
     os.unlink(probe)
+    free = free_bytes(folder)
+    if free is not None and free < MIN_FREE_BYTES:  # fail before the long work, not at its end
+        raise OutputError(f"cannot write to {what} {folder}: no space left on device ({free:,} bytes free)")
     return folder
 
 

@@ -14,13 +14,18 @@ imports from ``common`` before it can import TensorFlow, so every entry point (`
   probes, oneDNN notices) would otherwise print before a command's one ``error:`` line.
 
 :func:`quiet_tensorflow` additionally lowers TensorFlow's and absl's Python loggers to ERROR once TF is imported.
-Importing this module imports nothing but ``os``/``sys``.
+:func:`native_stderr_silenced` drops what native code (the TFLite converter's absl logging, which no environment
+variable reaches) writes to file descriptor 2 during a block. Importing this module imports only the standard
+library.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
 
 LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
 LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
@@ -52,3 +57,25 @@ def quiet_tensorflow() -> None:
         absl.logging.set_verbosity(absl.logging.ERROR)
     except ImportError:  # pragma: no cover - absl ships with tensorflow
         pass
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Redirect file descriptor 2 to a temp file for the block (native libraries' log lines -- e.g. the TFLite
+    converter's ``W0000 ... Ignored output_format`` -- would otherwise print around a command's one ``error:``
+    line); restore it afterwards. Python's ``sys.stderr`` is flushed first. No-op where fd 2 cannot be dup'ed."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)

@@ -24,7 +24,7 @@ from pathlib import Path
 from common.cli import parse_args
 from common.errors import BurnEdgeError
 from common.files import ArtefactSet
-from common.tfenv import quiet_tensorflow
+from common.tfenv import native_stderr_silenced, quiet_tensorflow
 from export.common import OUTPUTS, make_metadata
 from export.errors import ExportError, FloatFallbackError
 from export.loading import add_arch_args, load_stage, prepare_outputs
@@ -77,7 +77,8 @@ def export_lce(lm, out: Path, *, output: str = "logits", float_model: bool = Fal
         km = build_keras(lm.model, output=output, float_model=float_model)
         cl.note(f"{len(km.layers)} Keras layers")
     with cl.stage("convert", "tf.lite float converter" if float_model else "larq_compute_engine"):
-        data = convert_float(km) if float_model else convert(km)
+        with native_stderr_silenced():  # the converter's absl log lines (no variable silences them)
+            data = convert_float(km) if float_model else convert(km)
         cl.note(f"{len(data):,} bytes")
     kind = "tflite-float" if float_model else "lce"
     with cl.stage("audit"):

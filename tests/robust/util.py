@@ -40,7 +40,7 @@ def assert_one_error(text: str, *needles: str) -> str:
     lines = error_lines(text)
     assert len(lines) == 1 and lines[0].startswith("error: "), lines[-20:]
     for n in needles:
-        assert n in lines[0], lines[0]
+        assert n.lower() in lines[0].lower(), lines[0]
     return lines[0]
 
 
