@@ -114,7 +114,7 @@ def _int_option(op: OpInfo, key: str, default: int | None) -> int | None:
     """An integer op option (custom options come from the file: absent, null, text or huge values are
     possible); ``default`` when absent, None when present but not a finite integer."""
     v = op.options.get(key, default)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or abs(v) > 2**31:
         return None if v is not default else default
     return int(v)
 

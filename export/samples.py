@@ -11,6 +11,7 @@ spec:
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +49,15 @@ def _folder_images(folder: Path) -> list[tuple[str, torch.Tensor]]:
     out = []
     for p in files:
         try:
-            with Image.open(p) as im:
-                w, h = im.size
-                if w * h > MAX_PIXELS:
-                    raise DatasetError(f"image {p} claims {w}x{h} pixels, more than the {MAX_PIXELS:,} an input "
-                                       "image may have")
-                require_fits(w * h * 3 * 2, f"decoding image {p} ({w}x{h})")
-                out.append((p.name, _uint8_chw(np.asarray(im.convert("RGB")))))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS refuses those
+                with Image.open(p) as im:
+                    w, h = im.size
+                    if w * h > MAX_PIXELS:
+                        raise DatasetError(f"image {p} claims {w}x{h} pixels, more than the {MAX_PIXELS:,} an "
+                                           "input image may have")
+                    require_fits(w * h * 3 * 2, f"decoding image {p} ({w}x{h})")
+                    out.append((p.name, _uint8_chw(np.asarray(im.convert("RGB")))))
         except BurnEdgeError:
             raise
         except (Exception, MemoryError) as e:  # PIL: OSError, ValueError, SyntaxError, DecompressionBombError...
