@@ -32,10 +32,10 @@ def main(argv=None) -> int:
     args = get_args_parser().parse_args(argv)
     import torch
 
-    from export.to_lce import _quiet_tensorflow
+    from common.tfenv import quiet_tensorflow
     from train.models import reactnet_a
 
-    _quiet_tensorflow()
+    quiet_tensorflow()
     from export.audit import audit_flatbuffer
     from export.lce import build_keras, convert, convert_float
     from export.onnx_graph import build_onnx, save_onnx

@@ -35,3 +35,8 @@ class ModelFileError(BurnEdgeError):
 
 class NonFiniteError(BurnEdgeError):
     """A loss or weights became NaN/Inf: training stops without writing them (the last good checkpoint stays)."""
+
+
+class OutputError(BurnEdgeError):
+    """An output file cannot be written (full disk, read-only file system, permissions): nothing partial is
+    left behind (see :mod:`common.files`)."""

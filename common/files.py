@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from common.errors import ConfigError
+from common.errors import ConfigError, OutputError
 
 PathLike = str | os.PathLike
 _TMP_RE = re.compile(r"^\..+\.tmp-(\d+)-[^/]*$")
@@ -28,9 +28,49 @@ _TMP_RE = re.compile(r"^\..+\.tmp-(\d+)-[^/]*$")
 
 def _temp_for(path: Path) -> Path:
     """A fresh, empty temp file next to ``path`` (created, so two writers never share one)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix=path.suffix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", suffix=path.suffix, dir=path.parent)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the renamed file gets the mode a plain open() would give
     return Path(tmp)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+# Below this many free bytes a failed write is reported as a full disk: libraries report ENOSPC in their own
+# words (torch.save: "RuntimeError: [enforce fail at inline_container.cc] unexpected pos ...").
+FULL_DISK_BYTES = 64 * 1024
+MIN_FREE_BYTES = 4096  # ensure_writable_dir refuses a folder with less free space (a full disk)
+
+
+def free_bytes(folder: PathLike) -> int | None:
+    """Bytes an unprivileged writer can still use in ``folder``'s file system (None if unknown)."""
+    try:
+        st = os.statvfs(folder)
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def _output_error(path: Path, tmp: Path, e: BaseException) -> OutputError | None:
+    """The one-line OutputError for a write that failed on the file system, or None for any other failure.
+    Called before the temp is removed, so a full disk is still full."""
+    if isinstance(e, OSError):
+        return OutputError(f"cannot write {path}: {e.strerror or e}")
+    if isinstance(e, Exception):
+        free = free_bytes(tmp.parent)
+        if free is not None and free < FULL_DISK_BYTES:
+            return OutputError(f"cannot write {path}: no space left on device ({free:,} bytes free)")
+    return None
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -59,8 +99,11 @@ def _temp_then_replace(path: PathLike) -> Iterator[Path]:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        err = _output_error(path, tmp, e)
         tmp.unlink(missing_ok=True)
+        if err is not None:
+            raise err from None
         raise
     _fsync_dir(path.parent)
 
@@ -141,7 +184,8 @@ def refuse_same_path(output: PathLike, *inputs: PathLike | None, what: str = "ou
 def ensure_writable_dir(folder: PathLike, what: str = "output folder") -> Path:
     """Create ``folder`` (and parents) if needed and check that files can be created in it.
 
-    Raises :class:`ConfigError` when it is a file, cannot be created, or is not writable.
+    Raises :class:`ConfigError` when it is a file, cannot be created, or is not writable, and
+    :class:`OutputError` when its file system is full (under MIN_FREE_BYTES free).
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -156,6 +200,9 @@ def ensure_writable_dir(folder: PathLike, what: str = "output folder") -> Path:
         raise ConfigError(f"{what} {folder} is not writable: {e.strerror or e}") from None
     os.close(fd)
     os.unlink(probe)
+    free = free_bytes(folder)
+    if free is not None and free < MIN_FREE_BYTES:  # fail before the long work, not at its end
+        raise OutputError(f"cannot write to {what} {folder}: no space left on device ({free:,} bytes free)")
     return folder
 
 
@@ -187,3 +234,111 @@ def remove_stale_temps(folder: PathLike) -> list[Path]:
                 p.unlink()
                 removed.append(p)
     return removed
+
+
+class ArtefactSet:
+    """Write files that belong together (a model and its sidecars; an assets folder) as one set.
+
+    Every file is first written in full to its temp name (see module doc) and fsynced; only when all of them
+    are written are they renamed over their targets, in the order they were added (so callers add the file
+    that readers open first -- the model -- last). A failure while writing (a full disk, an exception, Ctrl-C)
+    removes every temp and leaves every target untouched: the old set stays whole. A ``kill -9`` while
+    writing leaves only temps (removed by :func:`remove_stale_temps` on the next run); one during the renames
+    (microseconds) can leave new and old files side by side, which is why each set also binds its members by
+    content hash (e.g. the model's sha256 in its sidecars) and readers refuse a set whose binding fails.
+
+    ``remove`` lists files that must not survive the commit (stale members of an older set); they are deleted
+    after the renames. Use as a context manager: ``with ArtefactSet() as s: s.write_bytes(p, data) ...`` commits
+    on a clean exit and discards on an exception.
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+        self._remove: list[Path] = []
+
+    def save(self, path: PathLike, write: Callable[[Path], Any]) -> Path:
+        """Stage ``path``: ``write(tmp)`` writes the temp (suffix kept); raises OutputError on a full disk."""
+        path = Path(path)
+        if any(p == path for p, _ in self._staged):
+            raise ValueError(f"{path} is already in this set")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+        tmp = _temp_for(path)
+        self._staged.append((path, tmp))
+        try:
+            write(tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        except BaseException as e:
+            err = _output_error(path, tmp, e)
+            self.discard()
+            if err is not None:
+                raise err from None
+            raise
+        return path
+
+    def write_bytes(self, path: PathLike, data: bytes) -> Path:
+        return self.save(path, lambda tmp: Path(tmp).write_bytes(data))
+
+    def write_text(self, path: PathLike, text: str) -> Path:
+        """UTF-8, ``\\n`` line endings."""
+        return self.write_bytes(path, text.encode("utf-8"))
+
+    def write_json(self, path: PathLike, obj: Any, indent: int | None = 2) -> Path:
+        """``json.dumps(obj)`` + newline; NaN/inf are refused (they are not JSON)."""
+        return self.write_text(path, json.dumps(obj, indent=indent, allow_nan=False) + "\n")
+
+    def copy(self, src: PathLike, dst: PathLike) -> Path:
+        return self.save(dst, lambda tmp: shutil.copyfile(src, tmp))
+
+    def remove(self, path: PathLike) -> None:
+        """Delete ``path`` (if it exists) when the set is committed."""
+        self._remove.append(Path(path))
+
+    @property
+    def paths(self) -> list[Path]:
+        return [p for p, _ in self._staged]
+
+    def staged(self, path: PathLike) -> Path:
+        """The temp file holding ``path``'s new content until the commit (to hash or inspect it)."""
+        return next(tmp for p, tmp in self._staged if p == Path(path))
+
+    def discard(self) -> None:
+        """Remove every temp; no target is touched."""
+        for _, tmp in self._staged:
+            tmp.unlink(missing_ok=True)
+        self._staged.clear()
+        self._remove.clear()
+
+    def commit(self) -> list[Path]:
+        """Rename every temp over its target (in the order staged), then delete the ``remove`` files."""
+        done = []
+        try:
+            for path, tmp in self._staged:
+                os.replace(tmp, path)
+                done.append(path)
+        except OSError as e:  # a rename does not allocate space; this is a vanished folder or a permission change
+            self.discard()
+            raise OutputError(f"cannot write {path}: {e.strerror or e} ({len(done)} of the set's files were "
+                              "replaced; run the command again)") from None
+        staged = {p for p in done}
+        for p in self._remove:
+            if p not in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+        for folder in dict.fromkeys(p.parent for p in done):
+            _fsync_dir(folder)
+        self._staged.clear()
+        self._remove.clear()
+        return done
+
+    def __enter__(self) -> ArtefactSet:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()

@@ -25,6 +25,7 @@ import json
 import sys
 from pathlib import Path
 
+from common.cli import Range, check_options, parse_args
 from common.errors import BurnEdgeError
 from export.android.checks import model_metadata
 from export.android.samples import digits_samples
@@ -84,8 +85,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = get_args_parser().parse_args(argv)
+    args = parse_args(get_args_parser(), argv)  # robust: one-line argparse errors (common.cli)
     try:
+        check_options(args, {"mean": Range(), "std": Range(0, lo_open=True), "samples": Range(0, 10_000)})
         from train.checkpoint import read_checkpoint, stored_arch
         from train.data import DigitsDataset, dataset_info
 

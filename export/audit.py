@@ -14,17 +14,20 @@ Writes ``<model>.audit.json`` next to the model.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import math
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from common.errors import BurnEdgeError
+from common.cli import parse_args
+from common.errors import BurnEdgeError, ModelFileError
 from common.files import atomic_write_json, ensure_writable_dir, refuse_same_path
 from export.errors import ExportError, FloatFallbackError
-from runtimes.format import AUDIT_SUFFIX, META_ARCH, META_KIND, read_sidecar, sidecar_path
+from runtimes.format import AUDIT_MODEL_SHA256, AUDIT_SUFFIX, META_ARCH, META_KIND, read_sidecar, sidecar_path
 from runtimes.tflite_flatbuffer import ACTIVATION, FLOAT_CONV, LCE_BCONV, PADDING, OpInfo, read_ops
 
 if TYPE_CHECKING:  # torch is imported where a model is needed, so --help answers at once
@@ -103,9 +106,20 @@ def _conv_signature(op: OpInfo) -> tuple[int, int, int, int] | None:
     if len(op.input_shapes) < 2 or len(op.input_shapes[1]) != 4:
         return None
     o, kh, _, packed = op.input_shapes[1]
-    stride = int(op.options.get("stride_height", 1))
-    cin = int(op.options["channels_in"]) if op.name == LCE_BCONV else packed
+    stride = _int_option(op, "stride_height", 1)
+    cin = _int_option(op, "channels_in", None) if op.name == LCE_BCONV else packed
+    if stride is None or cin is None:
+        return None  # a conv whose options do not say its geometry matches no PyTorch conv
     return o, kh, stride, cin
+
+
+def _int_option(op: OpInfo, key: str, default: int | None) -> int | None:
+    """An integer op option (custom options come from the file: absent, null, text or huge values are
+    possible); ``default`` when absent, None when present but not a finite integer."""
+    v = op.options.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or abs(v) > 2**31:
+        return None if v is not default else default
+    return int(v)
 
 
 def audit_flatbuffer(flatbuffer: bytes, model: ReActNetA | None = None, *, kind: str = "lce",
@@ -139,7 +153,8 @@ def audit_flatbuffer(flatbuffer: bytes, model: ReActNetA | None = None, *, kind:
                 row.fused_activation = ACTIVATION.get(op.options.get("fused_activation_function"))
                 row.output_type = op.output_types[0] if op.output_types else None
                 if op.name == LCE_BCONV:
-                    row.pad_values = float(op.options.get("pad_values", 0))
+                    pv = op.options.get("pad_values", 0)
+                    row.pad_values = float(pv) if isinstance(pv, (int, float)) and math.isfinite(pv) else None
                 break
             rows.append(row)
             if kind == "lce" and row.op != LCE_BCONV:
@@ -152,18 +167,21 @@ def audit_flatbuffer(flatbuffer: bytes, model: ReActNetA | None = None, *, kind:
 
 
 def model_from_meta(meta: dict) -> ReActNetA:
-    """A ReActNetA skeleton (meta device, no weights) from the ``burn_edge.arch`` entry."""
+    """A ReActNetA skeleton (meta device, no weights) from the ``burn_edge.arch`` entry, validated as a
+    checkpoint's ``"arch"`` is (:func:`train.checkpoint.stored_arch`: types, finite, bounded)."""
     import torch
 
-    from train.models.reactnet import ReActNetA, ReActNetConfig
+    from train.checkpoint import stored_arch
+    from train.models.reactnet import ReActNetA
 
     try:
         arch = json.loads(meta[META_ARCH]) if isinstance(meta[META_ARCH], str) else meta[META_ARCH]
         if not isinstance(arch, dict):
             raise TypeError(f"a {type(arch).__name__}, not an object")
+        cfg = stored_arch({"arch": arch})
         with torch.device("meta"):
-            return ReActNetA(ReActNetConfig.from_dict(arch))
-    except (BurnEdgeError, json.JSONDecodeError, TypeError, ValueError) as e:
+            return ReActNetA(cfg)
+    except (BurnEdgeError, json.JSONDecodeError, TypeError, ValueError, OverflowError, RecursionError) as e:
         raise ExportError(f"the sidecar's {META_ARCH} is not a ReActNet architecture: {e}") from None
 
 
@@ -173,16 +191,25 @@ def audit_file(path: str | Path, model: ReActNetA | None = None, *, allow_float_
     path = Path(path)
     if not path.is_file():
         raise ExportError(f"model not found: {path}")
-    meta = read_sidecar(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ModelFileError(f"cannot read model {path}: {e.strerror or e}") from None
+    meta = read_sidecar(path)  # validated, and bound to this model by its sha256 (runtimes.format)
     kind = (meta or {}).get(META_KIND, "lce")
     if model is None and meta is not None and META_ARCH in meta:
         model = model_from_meta(meta)
-    report = audit_flatbuffer(path.read_bytes(), model, kind=kind, upto=upto, what=str(path))
+    report = audit_flatbuffer(data, model, kind=kind, upto=upto, what=str(path))
     if write_json:
-        atomic_write_json(sidecar_path(path, AUDIT_SUFFIX), report.to_dict())
+        atomic_write_json(sidecar_path(path, AUDIT_SUFFIX), audit_dict(report, data))
     if not report.ok and not allow_float_fallback:
         raise fallback_error(report)
     return report
+
+
+def audit_dict(report: AuditReport, flatbuffer: bytes) -> dict:
+    """The ``.audit.json`` content: the report plus the audited model's sha256 (the artefact-set binding)."""
+    return {**report.to_dict(), AUDIT_MODEL_SHA256: hashlib.sha256(flatbuffer).hexdigest()}
 
 
 def fallback_error(report: AuditReport) -> FloatFallbackError:
@@ -206,7 +233,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = get_args_parser().parse_args(argv)
+    args = parse_args(get_args_parser(), argv)  # robust: one-line argparse errors (common.cli)
     try:
         if args.json:  # never write the report over the model or its sidecar; fail before the work
             refuse_same_path(args.json, args.model, sidecar_path(args.model), what="--json")

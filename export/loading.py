@@ -19,12 +19,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from common.cli import Range, check_options
 from common.errors import CheckpointError
 from common.files import ensure_writable_dir, refuse_same_path, remove_stale_temps, sha256_file
 from train.data_info import DATASETS, IMAGENET_MEAN, IMAGENET_STD, dataset_info
 
 if TYPE_CHECKING:  # torch is imported where a model is built, so the CLIs' --help needs none
     from train.models.reactnet import ReActNetA, ReActNetConfig
+
+NUM_BLOCKS = 13  # ReActNet-A's blocks (train.models.reactnet.NUM_BLOCKS; a test keeps the two equal)
 
 
 @dataclass
@@ -62,15 +65,28 @@ def add_arch_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--padding", choices=("zero", "one"), default="zero",
                    help="official state dict: binary conv padding (default zero, the official network)")
     g.add_argument("--num-blocks", type=int, default=None,
-                   help="official state dict: number of blocks (default: all 13 of ReActNet-A)")
+                   help=f"official state dict: number of blocks (default: all {NUM_BLOCKS} of ReActNet-A)")
     g.add_argument("--head-hidden", type=int, default=0,
                    help="official state dict: MLP head hidden size, 0 = linear head (default 0)")
 
 
-def arch_from_args(args: argparse.Namespace) -> ReActNetConfig:
-    """The architecture official state dicts are read with (``input_size`` is applied afterwards)."""
-    from train.models.reactnet import NUM_BLOCKS, ReActNetConfig
+# The numeric arch options (the one validator, common.cli): finite, in range. Sizes are bounded again by memory
+# (common.limits) once the architecture is known.
+ARCH_OPTION_RANGES = {
+    "input_size": Range(1, 1 << 20, integer=True),
+    "width": Range(0, 64, lo_open=True, optional=False),
+    "num_classes": Range(1, 10_000_000, integer=True, optional=False),
+    "num_blocks": Range(1, NUM_BLOCKS, integer=True),
+    "head_hidden": Range(0, 1 << 20, integer=True, optional=False),
+}
 
+
+def arch_from_args(args: argparse.Namespace) -> ReActNetConfig:
+    """The architecture official state dicts are read with (``input_size`` is applied afterwards). Every
+    numeric option is validated first (ConfigError names the flag)."""
+    from train.models.reactnet import ReActNetConfig
+
+    check_options(args, ARCH_OPTION_RANGES)
     num_blocks = NUM_BLOCKS if args.num_blocks is None else args.num_blocks
     return ReActNetConfig(width=args.width, num_classes=args.num_classes, binary_weights=args.stage == 2,
                           padding=args.padding, num_blocks=num_blocks, head_hidden=args.head_hidden)
@@ -101,15 +117,21 @@ def load_model(path: str | Path, *, arch: ReActNetConfig | None = None, input_si
     dataset:    data set whose mean/std the metadata records (default: recorded in the checkpoint, else ImageNet).
     Raises CheckpointError (missing/corrupt/unsafe pickle/unknown architecture) or ConfigError.
     """
-    from train.checkpoint import model_from_checkpoint, read_checkpoint
+    from train.checkpoint import model_from_checkpoint, read_checkpoint, require_arch_fits
     from train.models.reactnet import ReActNetConfig
 
     path = Path(path)
+    check_options({"input_size": input_size}, ARCH_OPTION_RANGES)
     ckpt = read_checkpoint(path)
     official = ckpt.get("kind") is None
-    model = model_from_checkpoint(ckpt, None if not official else (arch or ReActNetConfig()))
+    try:
+        model = model_from_checkpoint(ckpt, None if not official else (arch or ReActNetConfig()))
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
     if input_size is not None and input_size != model.cfg.input_size:
-        model.cfg = replace(model.cfg, input_size=int(input_size))  # validates (ConfigError)
+        cfg = replace(model.cfg, input_size=int(input_size))  # validates (ConfigError)
+        require_arch_fits(cfg, f"--input-size {input_size}")
+        model.cfg = cfg
     model.eval()
     name = dataset or _find_dataset(ckpt)
     if name is not None:
@@ -120,7 +142,6 @@ def load_model(path: str | Path, *, arch: ReActNetConfig | None = None, input_si
     return LoadedModel(model, path, sha256_file(path), tuple(mean), tuple(std), official)
 
 
-
 def nonfinite_tensors(model) -> list[str]:
     """Names of the parameters and floating-point buffers of ``model`` holding any NaN or Inf."""
     from train.checkpoint import nonfinite_names
@@ -129,13 +150,12 @@ def nonfinite_tensors(model) -> list[str]:
 
 
 def require_finite(lm: LoadedModel) -> None:
-    """CheckpointError unless every weight and BN statistic of the loaded model is finite: an exporter that
-    writes a NaN model hands the user a file whose every output is NaN."""
-    bad = nonfinite_tensors(lm.model)
-    if bad:
-        total = len([*lm.model.parameters(), *lm.model.buffers()])
-        raise CheckpointError(f"{lm.source}: {len(bad)} of {total} tensors hold NaN/Inf (e.g. "
-                              f"{', '.join(bad[:3])}); refusing to export a non-finite model")
+    """CheckpointError unless the loaded model passes the one checkpoint validity check
+    (:func:`train.checkpoint.check_model_values`: finite, BN variances >= 0, sane magnitudes). load_model already
+    applies it; this re-checks a model changed after loading."""
+    from train.checkpoint import check_model_values
+
+    check_model_values(lm.model, lm.source)
 
 
 def prepare_outputs(checkpoint: str | Path, *outputs: str | Path) -> None:

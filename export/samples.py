@@ -11,17 +11,20 @@ spec:
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from common.errors import DatasetError
+from common.errors import BurnEdgeError, DatasetError
+from common.limits import require_fits
 from train.data import build_dataset, eval_transform
 
 SAMPLE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "immunohistochemistry",
                  "hubble_deep_field", "retina", "clock", "moon", "brick", "grass", "gravel", "cell", "colorwheel")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+MAX_PIXELS = 1 << 26  # 67 megapixels: a header claiming more is refused before decoding (decompression bombs)
 
 
 def _uint8_chw(img: np.ndarray) -> torch.Tensor:
@@ -46,10 +49,20 @@ def _folder_images(folder: Path) -> list[tuple[str, torch.Tensor]]:
     out = []
     for p in files:
         try:
-            with Image.open(p) as im:
-                out.append((p.name, _uint8_chw(np.asarray(im.convert("RGB")))))
-        except OSError as e:
-            raise DatasetError(f"cannot read image {p}: {e}") from None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # MAX_PIXELS refuses those
+                with Image.open(p) as im:
+                    w, h = im.size
+                    if w * h > MAX_PIXELS:
+                        raise DatasetError(f"image {p} claims {w}x{h} pixels, more than the {MAX_PIXELS:,} an "
+                                           "input image may have")
+                    require_fits(w * h * 3 * 2, f"decoding image {p} ({w}x{h})")
+                    out.append((p.name, _uint8_chw(np.asarray(im.convert("RGB")))))
+        except BurnEdgeError:
+            raise
+        except (Exception, MemoryError) as e:  # PIL: OSError, ValueError, SyntaxError, DecompressionBombError...
+            msg = " ".join(str(e).split())[:200]
+            raise DatasetError(f"cannot read image {p}: {type(e).__name__}: {msg}") from None
     return out
 
 

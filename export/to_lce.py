@@ -15,19 +15,21 @@ Stages: load -> build (tf_keras + larq) -> convert -> audit -> save.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
+from common.cli import parse_args
 from common.errors import BurnEdgeError
-from common.files import atomic_write_bytes, atomic_write_text
+from common.files import ArtefactSet
+from common.tfenv import native_stderr_silenced, quiet_tensorflow
 from export.common import OUTPUTS, make_metadata
 from export.errors import ExportError, FloatFallbackError
 from export.loading import add_arch_args, load_stage, prepare_outputs
 from export.stages import Checklist
-from runtimes.format import AUDIT_SUFFIX, sidecar_path
+from runtimes.format import AUDIT_MODEL_SHA256, AUDIT_SUFFIX, META_MODEL_SHA256, sidecar_path
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -47,20 +49,17 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-def _quiet_tensorflow() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    import logging
-
-    import tensorflow as tf
-
-    tf.get_logger().setLevel(logging.ERROR)
-    try:
-        import absl.logging
-
-        absl.logging.set_verbosity(absl.logging.ERROR)
-    except ImportError:  # pragma: no cover
-        pass
+def write_model_set(out: Path, data: bytes, meta: dict, audit: dict) -> None:
+    """Write ``out`` + ``.meta.json`` + ``.audit.json`` as one artefact set (:class:`common.files.ArtefactSet`):
+    all three are written to temp names first (a full disk leaves the old set untouched), then renamed,
+    sidecars first and the model last; both sidecars carry the model's sha256 (``burn_edge.model_sha256`` /
+    ``model_sha256``), so a reader (:func:`runtimes.format.read_sidecar`) refuses a model whose sidecars belong
+    to another export. See docs/export.md, "Artefact sets"."""
+    sha = hashlib.sha256(data).hexdigest()
+    with ArtefactSet() as s:
+        s.write_text(sidecar_path(out), json.dumps({**meta, META_MODEL_SHA256: sha}, indent=2) + "\n")
+        s.write_json(sidecar_path(out, AUDIT_SUFFIX), {**audit, AUDIT_MODEL_SHA256: sha})
+        s.write_bytes(out, data)
 
 
 def export_lce(lm, out: Path, *, output: str = "logits", float_model: bool = False,
@@ -70,7 +69,7 @@ def export_lce(lm, out: Path, *, output: str = "logits", float_model: bool = Fal
     if lm.stage == 1 and not float_model:
         raise ExportError(f"{lm.source} is a stage-1 checkpoint (float weights): LCE needs binary weights; "
                           "pass --float for a float TFLite model, or export a stage-2 checkpoint")
-    _quiet_tensorflow()
+    quiet_tensorflow()
     from export.audit import audit_flatbuffer
     from export.lce import build_keras, convert, convert_float
 
@@ -78,18 +77,17 @@ def export_lce(lm, out: Path, *, output: str = "logits", float_model: bool = Fal
         km = build_keras(lm.model, output=output, float_model=float_model)
         cl.note(f"{len(km.layers)} Keras layers")
     with cl.stage("convert", "tf.lite float converter" if float_model else "larq_compute_engine"):
-        data = convert_float(km) if float_model else convert(km)
+        with native_stderr_silenced():  # the converter's absl log lines (no variable silences them)
+            data = convert_float(km) if float_model else convert(km)
         cl.note(f"{len(data):,} bytes")
     kind = "tflite-float" if float_model else "lce"
     with cl.stage("audit"):
         report = audit_flatbuffer(data, lm.model, kind=kind)
         cl.note(report.render().replace("\n", "\n  "))
-    with cl.stage("save", str(out)):  # each file atomically; the model last, so it never lacks its sidecars
+    with cl.stage("save", str(out)):  # one artefact set: the old set or the new one, never a mix
         meta = make_metadata(lm.model, output=output, layout="NHWC", kind=kind, mean=lm.mean, std=lm.std,
                              source_sha256=lm.sha256)
-        atomic_write_text(sidecar_path(out), json.dumps(meta, indent=2) + "\n")
-        atomic_write_text(sidecar_path(out, AUDIT_SUFFIX), json.dumps(report.to_dict(), indent=2) + "\n")
-        atomic_write_bytes(out, data)
+        write_model_set(out, data, meta, report.to_dict())
     if not report.ok and not allow_float_fallback:
         raise FloatFallbackError(
             f"{len(report.float_fallbacks)} binary conv(s) did not become LceBconv2d "
@@ -99,7 +97,7 @@ def export_lce(lm, out: Path, *, output: str = "logits", float_model: bool = Fal
 
 
 def main(argv=None) -> int:
-    args = get_args_parser().parse_args(argv)
+    args = parse_args(get_args_parser(), argv)  # robust: one-line argparse errors (common.cli)
     cl = Checklist()
     try:
         suffix = "-float.tflite" if args.float_model else ".tflite"

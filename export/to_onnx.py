@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.cli import parse_args
 from common.errors import BurnEdgeError
 from export.common import OUTPUTS, make_metadata
 from export.errors import EquivalenceError
@@ -54,7 +55,7 @@ def check_with_onnxruntime(proto_bytes: bytes, model, output: str, size: int, se
 
 
 def main(argv=None) -> int:
-    args = get_args_parser().parse_args(argv)
+    args = parse_args(get_args_parser(), argv)  # robust: one-line argparse errors (common.cli)
     cl = Checklist()
     try:
         out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")

@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no CUDA/TensorRT start-up lines in logs
-
+# TensorFlow's environment (legacy Keras, quiet logs: no CUDA/TensorRT start-up lines in logs) is set when
+# ``common`` is imported: common.tfenv.
+from common.cli import Range, check_options, parse_args  # noqa: E402
 from common.errors import BurnEdgeError, ConfigError  # noqa: E402
 from common.files import ensure_writable_dir, refuse_same_path, remove_stale_temps  # noqa: E402
+from common.limits import require_fits, thread_limit  # noqa: E402
 from runtimes import load, runner_class  # noqa: E402
 from runtimes.adb import ADB_DIR  # noqa: E402
 from runtimes.detect import detect_backend  # noqa: E402
@@ -134,9 +136,9 @@ def run_bench(models: Sequence[str | Path], *, threads: Sequence[int] = (1,), ru
     """
     from tqdm import tqdm
 
-    if runs < 1 or warmup < 0 or batch < 1 or not threads or min(threads) < 1:
-        raise ConfigError(f"need runs >= 1, warmup >= 0, batch >= 1, threads >= 1 (got runs={runs}, "
-                          f"warmup={warmup}, batch={batch}, threads={list(threads)})")
+    check_options({"runs": runs, "warmup": warmup, "batch": batch, "threads": list(threads)}, option_ranges())
+    if not threads:
+        raise ConfigError("--threads needs at least one thread count")
     bad = [k for k in kernels if k not in LCE_KERNELS]
     if bad:
         raise ConfigError(f"unknown LCE kernel(s) {bad}; choose from {', '.join(LCE_KERNELS)}")
@@ -147,6 +149,9 @@ def run_bench(models: Sequence[str | Path], *, threads: Sequence[int] = (1,), ru
     loaded = []
     for i, c in enumerate(tqdm(configs, desc="load + warm-up", disable=not progress)):
         runner = load(c["path"], backend=c["backend"], threads=c["threads"], **_load_options(c, xnnpack))
+        per_image = 4 * math.prod(runner.input_shape[1:])  # float32 (3, H, W)
+        require_fits(per_image * batch * 2, f"--batch {batch} of {c['path'].name}'s "  # input + its NHWC copy
+                     f"{'x'.join(map(str, runner.input_shape[1:]))} inputs")
         x = runner.example_input(batch, seed)
         for _ in range(warmup):
             runner.run(x)
@@ -183,6 +188,14 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if "default" in h or action.default in (None, False, []) or action.default is argparse.SUPPRESS:
             return h
         return super()._get_help_string(action)
+
+
+def option_ranges() -> dict[str, Range]:
+    """The numeric options (common.cli's one validator): finite, in range; thread counts bounded by this
+    machine (common.limits.thread_limit)."""
+    return {"runs": Range(1, 1_000_000, integer=True), "warmup": Range(0, 1_000_000, integer=True),
+            "batch": Range(1, 1 << 20, integer=True), "threads": Range(1, thread_limit(), integer=True),
+            "seed": Range(0, 2**32 - 1, integer=True), "ssh_port": Range(1, 65535, integer=True)}
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -261,6 +274,7 @@ def _app_result_rows(path: Path) -> list[dict]:
 
 def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dict]]:
     """Everything main() does except printing/writing: returns (rows, host facts)."""
+    check_options(args, option_ranges())  # before any model is opened
     models = [Path(m) for m in args.models]
     for m in models:
         detect_backend(m)  # fail early on a missing/unknown/corrupt file
@@ -345,7 +359,7 @@ def _check_devices(args: argparse.Namespace, stack: contextlib.ExitStack, log) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
+    args = parse_args(get_args_parser(), argv)  # robust: one-line argparse errors (common.cli)
     try:
         rows, hosts = bench_cli(args)
         print()

@@ -74,3 +74,11 @@ def test_arch_help_matches_the_network(monkeypatch):
     from train.models.reactnet import NUM_BLOCKS
 
     assert f"all {NUM_BLOCKS} of ReActNet-A" in re.sub(r"\s+", " ", get_args_parser().format_help())
+
+
+def test_export_loading_num_blocks_constant_matches_the_network():
+    """export.loading keeps ReActNet-A's block count without importing torch; it must equal the network's."""
+    from export.loading import NUM_BLOCKS
+    from train.models.reactnet import NUM_BLOCKS as NETWORK_BLOCKS
+
+    assert NUM_BLOCKS == NETWORK_BLOCKS

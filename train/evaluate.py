@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import copy
 import json
+import reprlib
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -123,7 +124,13 @@ import torch.nn.functional as F  # noqa: E402
 from torch.utils.data import DataLoader, Subset  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from train.checkpoint import model_from_checkpoint, reactnet_payload, read_checkpoint, save_checkpoint  # noqa: E402
+from train.checkpoint import (  # noqa: E402
+    check_model_values,
+    model_from_checkpoint,
+    reactnet_payload,
+    read_checkpoint,
+    save_checkpoint,
+)
 from train.data import build_dataset, dataset_info, eval_transform, train_transform  # noqa: E402
 from train.models import Teacher, TeacherConfig  # noqa: E402
 from train.models.teacher import load_teacher_weights  # noqa: E402
@@ -147,9 +154,15 @@ def load_backbone(ckpt_path: str, random_init: bool = False, seed: int = 0) -> t
             model = type(model)(model.cfg)
         return _Features(model), ckpt
     if kind == "teacher":
-        t = Teacher(TeacherConfig(**ckpt["teacher_arch"]))
+        arch = ckpt.get("teacher_arch")
+        try:
+            t = Teacher(TeacherConfig(**arch))
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{ckpt_path}: teacher_arch {reprlib.repr(arch)} is not a teacher "
+                                  f"architecture: {e}") from None
         if not random_init:
             load_teacher_weights(t, ckpt)
+            check_model_values(t, ckpt_path)  # the one validity check, as for ReActNet checkpoints
         else:
             torch.manual_seed(seed)
             t = Teacher(TeacherConfig(**ckpt["teacher_arch"]))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.files import atomic_save
+from common.files import ArtefactSet
 from export.android.contract import SAMPLES_DIR
 from export.errors import AndroidAssetsError
 
@@ -31,12 +31,14 @@ def safe_label(label: str) -> str:
     return "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "_" for c in label)[:40] or "x"
 
 
-def write_samples(assets_dir: Path, samples: Sequence[tuple[np.ndarray, str]], hw: tuple[int, int]) -> list[dict]:
-    """Replace ``samples/*.png`` with ``samples`` ((uint8 (H, W, 3), label) pairs); return their metadata entries."""
+def write_samples(assets_dir: Path, samples: Sequence[tuple[np.ndarray, str]], hw: tuple[int, int],
+                  out: ArtefactSet) -> list[dict]:
+    """Stage ``samples`` ((uint8 (H, W, 3), label) pairs) as ``samples/NN_<label>.png`` in the artefact set
+    ``out`` and schedule every other ``samples/*.png`` for removal at its commit; return the metadata entries."""
     sample_dir = assets_dir / SAMPLES_DIR
     if sample_dir.is_dir():
         for old in sample_dir.glob("*.png"):
-            old.unlink()
+            out.remove(old)  # deleted only once the new set is in place (a staged name is kept)
     if not samples:
         return []
     from PIL import Image
@@ -47,6 +49,6 @@ def write_samples(assets_dir: Path, samples: Sequence[tuple[np.ndarray, str]], h
         if img.dtype != np.uint8 or img.shape != (hw[0], hw[1], 3):
             raise AndroidAssetsError(f"sample {i} must be uint8 {hw[0]}x{hw[1]}x3, got {img.dtype} {img.shape}")
         name = f"{SAMPLES_DIR}/{i:02d}_{safe_label(str(label))}.png"
-        atomic_save(assets_dir / name, lambda tmp, img=img: Image.fromarray(img, "RGB").save(tmp, format="PNG"))
+        out.save(assets_dir / name, lambda tmp, img=img: Image.fromarray(img, "RGB").save(tmp, format="PNG"))
         entries.append({"file": name, "label": str(label)})
     return entries

@@ -1,6 +1,8 @@
 """Write the assets folder: model copies, ``labels.txt``, ``samples/`` and ``metadata.json`` (schema:
 :mod:`export.android.contract`). Any earlier ``model_*.tflite`` / ``samples/*.png`` are replaced; every file is
-written atomically, ``metadata.json`` last, so a crash never leaves metadata describing files that are not there."""
+written as one artefact set (:class:`common.files.ArtefactSet`): every file goes to a temp name first, so a full
+disk or an error leaves the previous assets untouched; then all are renamed, ``metadata.json`` last, and stale
+files of the previous set are removed. ``metadata.json`` records each model's sha256, binding the set."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.files import atomic_copy, atomic_write_json, atomic_write_text, sha256_file
+from common.files import ArtefactSet, sha256_file
 from export.android.checks import check_sidecar, check_target, check_tflite
 from export.android.contract import (
     FORMAT,
@@ -78,34 +80,37 @@ def write_android_assets(assets_dir: str | os.PathLike, *, lce_model: str | os.P
     check_target(out, [*MODEL_FILES.values(), LABELS_FILE, METADATA_FILE, SAMPLES_DIR],
                  [lce_model, float_model, source_checkpoint])
     model_meta: dict[str, dict | None] = {}
-    for role, p in models.items():
-        dst = out / MODEL_FILES[role]
-        if p is None:
-            dst.unlink(missing_ok=True)  # never leave a stale model the metadata does not describe
-            model_meta[role] = None
-            continue
-        atomic_copy(Path(p), dst)
-        model_meta[role] = {"file": MODEL_FILES[role], "bytes": dst.stat().st_size, "sha256": sha256_file(dst),
-                            "source": Path(p).name}
-    atomic_write_text(out / LABELS_FILE, "".join(c + "\n" for c in names))
-    sample_meta = write_samples(out, samples, hw)
+    with ArtefactSet() as files:
+        for role, p in models.items():
+            dst = out / MODEL_FILES[role]
+            if p is None:
+                files.remove(dst)  # never leave a stale model the metadata does not describe
+                model_meta[role] = None
+                continue
+            files.copy(Path(p), dst)
+            tmp = files.staged(dst)  # hash what is written, not the source again
+            model_meta[role] = {"file": MODEL_FILES[role], "bytes": tmp.stat().st_size, "sha256": sha256_file(tmp),
+                                "source": Path(p).name}
+        files.write_text(out / LABELS_FILE, "".join(c + "\n" for c in names))
+        sample_meta = write_samples(out, samples, hw, files)
 
-    src = None
-    if source_checkpoint is not None:
-        sp = Path(source_checkpoint)
-        src = {"file": sp.name, "sha256": sha256_file(sp) if sp.is_file() else None}
-    meta = {
-        "format": FORMAT,
-        "version": VERSION,
-        "input": {"layout": "NHWC", "dtype": "float32", "batch": 1, "height": hw[0], "width": hw[1],
-                  "channels": 3, "color": "RGB", "scale": SCALE, "mean": mean, "std": std, "formula": FORMULA},
-        "output": {"kind": "logits", "num_classes": len(names)},
-        "class_names": names,
-        "labels_file": LABELS_FILE,
-        "models": model_meta,
-        "samples": sample_meta,
-        "arch": dict(arch),
-        "source_checkpoint": src,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    return atomic_write_json(out / METADATA_FILE, meta)
+        src = None
+        if source_checkpoint is not None:
+            sp = Path(source_checkpoint)
+            src = {"file": sp.name, "sha256": sha256_file(sp) if sp.is_file() else None}
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "input": {"layout": "NHWC", "dtype": "float32", "batch": 1, "height": hw[0], "width": hw[1],
+                      "channels": 3, "color": "RGB", "scale": SCALE, "mean": mean, "std": std, "formula": FORMULA},
+            "output": {"kind": "logits", "num_classes": len(names)},
+            "class_names": names,
+            "labels_file": LABELS_FILE,
+            "models": model_meta,
+            "samples": sample_meta,
+            "arch": dict(arch),
+            "source_checkpoint": src,
+            "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        files.write_json(out / METADATA_FILE, meta)
+    return out / METADATA_FILE

@@ -199,9 +199,10 @@ def test_nan_model_fails_with_a_clear_message(tiny_reactnet, digits16, tmp_path,
     rep = verify(model, digits16[:4], runtimes=("onnxruntime",))
     assert not rep.passed and "non-finite from stage stem" in rep.failures[0]
     ck = save_checkpoint(tmp_path / "nan.pt", reactnet_payload(model))
-    assert main([str(ck), "--runtimes", "onnxruntime", "--limit", "4"]) == 1
-    out = capsys.readouterr().out
-    assert "FAIL" in out and "non-finite" in out and "PASS" not in out
+    # the CLI loads through the one checkpoint validity check (train.checkpoint.check_model_values): refused
+    assert main([str(ck), "--runtimes", "onnxruntime", "--limit", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "NaN/Inf" in err[0]
 
 
 # ------------------------------------------------------------------------------------ isolated vs chained

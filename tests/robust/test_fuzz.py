@@ -1,9 +1,10 @@
-"""Fuzz suite (issue #12): truncations, bit flips, random bytes and wrong types for checkpoints, .tflite and
+"""Fuzz suite: truncations, bit flips, random bytes and wrong types for checkpoints, .tflite and
 .onnx files through the loaders and CLI entry points. The contract: a loader raises only its BurnEdgeError
 subclass; a CLI returns 0 or 2 (verify: 1 = gate failed), and on 2 prints exactly one ``error:`` line --
 never a traceback, a signal or a hang. CLIs run in-process (``main([...])``); only the native runtimes'
 loads, where a crash must be observed, run in a subprocess. Examples are bounded and derandomised so the
-suite is fast and reproducible in CI.
+suite is fast and reproducible in CI. Also fuzzed: sidecar metadata values (one validator, runtimes.format),
+numeric options (one validator, common.cli) and NaN/Inf/negative/huge checkpoint statistics (one validity check).
 """
 
 from __future__ import annotations
@@ -273,3 +274,105 @@ def test_fuzz_contract_helper_catches_tracebacks():
     with pytest.raises(AssertionError):
         run_cli(two_lines, [])
     assert isinstance(BurnEdgeError("x"), RuntimeError)
+
+
+# ------------------------------------------------------------------------ metadata, options, statistics
+
+meta_values = st.one_of(st.text(max_size=12), st.floats(allow_nan=True, allow_infinity=True),
+                        st.integers(-2**70, 2**70), st.booleans(), st.none(),
+                        st.lists(st.one_of(st.floats(allow_nan=True), st.integers(-10, 10**9), st.text(max_size=3)),
+                                 max_size=5),
+                        st.dictionaries(st.text(max_size=6), st.one_of(st.floats(allow_nan=True), st.text(max_size=4)),
+                                        max_size=3))
+
+
+@settings(max_examples=80, **FUZZ)
+@given(meta=st.dictionaries(st.sampled_from(["burn_edge.input_size", "burn_edge.mean", "burn_edge.std",
+                                             "burn_edge.layout", "burn_edge.output", "burn_edge.arch",
+                                             "burn_edge.kind", "burn_edge.model_sha256", "other"]),
+                            st.one_of(meta_values, meta_values.map(lambda v: __import__("json").dumps(v))),
+                            max_size=5))
+def test_sidecar_values(tmp_path_factory, meta):
+    """Any sidecar content is either refused by the one validator (ModelFileError) or safe for every reader:
+    the runtimes' ModelMeta and android_assets' consistency check never raise anything else."""
+    import json
+
+    from export.android.checks import check_sidecar
+    from export.errors import AndroidAssetsError
+    from runtimes.base import ModelMeta
+    from runtimes.format import read_sidecar, sidecar_path
+
+    d = tmp_path_factory.mktemp("side")
+    model = d / "m.tflite"
+    model.write_bytes(b"x")
+    try:
+        text = json.dumps(meta)
+    except ValueError:
+        return
+    sidecar_path(model).write_text(text)
+    try:
+        read_sidecar(model, check_binding=False)
+    except ModelFileError:
+        return
+    if "burn_edge.model_sha256" not in meta:  # (a digest never matches the 1-byte model: refused by binding)
+        ModelMeta.from_sidecar(model)
+    with contextlib.suppress(AndroidAssetsError):
+        check_sidecar(model, "lce", (32, 32), [0.5] * 3, [0.5] * 3)
+
+
+floats = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2**40, 2**40))
+
+
+@settings(max_examples=25, **FUZZ)
+@given(width=floats, size=st.integers(-2**40, 2**40), classes=st.integers(-5, 2**40))
+def test_numeric_options_to_onnx(ckpt_bytes, tmp_path, width, size, classes):
+    """Random option values: 0 or 2 with one line (never an allocation traceback or a hang)."""
+    p = tmp_path / "c.pt"
+    p.write_bytes(ckpt_bytes)
+    run_cli(to_onnx.main, [str(p), "--no-check", "-o", str(tmp_path / "m.onnx"), "--width", repr(float(width)),
+                           "--input-size", str(size), "--num-classes", str(classes)])
+
+
+@settings(max_examples=20, **FUZZ)
+@given(runs=st.integers(-5, 2**40), batch=st.integers(-5, 2**40), threads=st.integers(-5, 2**40))
+def test_numeric_options_bench(onnx_model, runs, batch, threads):
+    from common.limits import thread_limit
+
+    if 1 <= threads <= thread_limit():
+        threads = 1  # a valid count: keep the run short
+    if 1 <= runs:
+        runs = min(runs, 2)
+    run_cli(bench.main, [str(onnx_model), "--no-progress", "--no-isolate", "--runs", str(runs), "--warmup", "0",
+                         "--batch", str(batch), "--threads", str(threads)])
+
+
+@settings(max_examples=40, **FUZZ)
+@given(data=st.data())
+def test_checkpoint_statistics(ckpt_bytes, tmp_path, data):
+    """Random entries of random tensors set to NaN/Inf/negative/huge: every loader either refuses with
+    CheckpointError or returns a model that passes the validity check (finite, variances >= 0, sane sizes)."""
+    from train.checkpoint import check_model_values
+
+    p = tmp_path / "c.pt"
+    p.write_bytes(ckpt_bytes)
+    ck = torch.load(p, weights_only=True)
+    sd = ck["model"]
+    keys = sorted(k for k, v in sd.items() if v.is_floating_point())
+    for _ in range(data.draw(st.integers(1, 3))):
+        k = data.draw(st.sampled_from(keys))
+        t = sd[k].clone().view(-1)
+        t[data.draw(st.integers(0, t.numel() - 1))] = data.draw(
+            st.sampled_from([float("nan"), float("inf"), -float("inf"), -5.0, -1e-30, 1e30, 3e38, 0.0]))
+        sd[k] = t.view(sd[k].shape)
+    torch.save(ck, p)
+    for load in (lambda: model_from_checkpoint(p), lambda: load_model(p).model,
+                 lambda: load_backbone(str(p))[0]):
+        try:
+            m = load()
+        except CheckpointError:
+            continue
+        check_model_values(m)
+        with torch.no_grad():
+            m.eval()
+            out = m(torch.zeros(1, 3, 32, 32))
+        assert bool(torch.isfinite(out).all())

@@ -1,0 +1,81 @@
+"""The one environment bootstrap: TensorFlow settings every entry point needs, applied before TF is imported.
+
+Larq and the LCE converter need legacy Keras 2 (``tf_keras``): TensorFlow reads ``TF_USE_LEGACY_KERAS`` when it
+is first imported, so the variable must be set before any ``import tensorflow`` in the process. A user who
+runs ``python -m export.verify`` (or any other command) from a clean shell must not need to know that.
+
+:func:`configure` runs when the ``common`` package is imported (``common/__init__.py``). Every burn-edge module
+imports from ``common`` before it can import TensorFlow, so every entry point (``python -m export.*``,
+``runtimes.*``, ``train.*``, ``pipeline``) and every library user gets it without a call. It sets:
+
+* ``TF_USE_LEGACY_KERAS=1`` -- always (a value of ``0`` would make every LCE command fail on import);
+  nothing is changed when TensorFlow is already imported (too late to matter; :func:`legacy_keras_ok` says so).
+* ``TF_CPP_MIN_LOG_LEVEL=3`` -- unless the user set it: TensorFlow's native start-up lines (CUDA/TensorRT
+  probes, oneDNN notices) would otherwise print before a command's one ``error:`` line.
+
+:func:`quiet_tensorflow` additionally lowers TensorFlow's and absl's Python loggers to ERROR once TF is imported.
+:func:`native_stderr_silenced` drops what native code (the TFLite converter's absl logging, which no environment
+variable reaches) writes to file descriptor 2 during a block. Importing this module imports only the standard
+library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+
+LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
+LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+
+
+def configure() -> None:
+    """Set the TensorFlow environment variables (see module doc). Idempotent; cheap (no imports)."""
+    if "tensorflow" not in sys.modules:
+        os.environ[LEGACY_KERAS] = "1"
+    os.environ.setdefault(LOG_LEVEL, "3")
+
+
+def legacy_keras_ok() -> bool:
+    """True when TensorFlow is not imported yet or was imported with legacy Keras enabled."""
+    return "tensorflow" not in sys.modules or os.environ.get(LEGACY_KERAS) == "1"
+
+
+def quiet_tensorflow() -> None:
+    """Import TensorFlow (after :func:`configure`) and lower its Python-side loggers to ERROR."""
+    configure()
+    import logging
+
+    import tensorflow as tf
+
+    tf.get_logger().setLevel(logging.ERROR)
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:  # pragma: no cover - absl ships with tensorflow
+        pass
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Redirect file descriptor 2 to a temp file for the block (native libraries' log lines -- e.g. the TFLite
+    converter's ``W0000 ... Ignored output_format`` -- would otherwise print around a command's one ``error:``
+    line); restore it afterwards. Python's ``sys.stderr`` is flushed first. No-op where fd 2 cannot be dup'ed."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
