@@ -32,6 +32,7 @@ from runtimes.format import (
     META_STD,
     decode_value,
     read_sidecar,
+    validate_metadata,
 )
 
 BACKENDS = ("onnxruntime", "tflite", "lce")
@@ -71,7 +72,9 @@ class ModelMeta:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelMeta:
-        """Build from a ``{key: value}`` map (values JSON strings or already-decoded objects)."""
+        """Build from a ``{key: value}`` map (values JSON strings or already-decoded objects), validated first
+        (:func:`runtimes.format.validate_metadata`: ModelFileError, one line, for unusable values)."""
+        validate_metadata(d, "model metadata")
         raw = {k: (v if isinstance(v, str) else json.dumps(v)) for k, v in d.items() if k.startswith(META_PREFIX)}
         mean, std = decode_value(d.get(META_MEAN)), decode_value(d.get(META_STD))
         layout = d.get(META_LAYOUT)

@@ -7,10 +7,11 @@ import importlib
 import sys
 from pathlib import Path
 
+from common.cli import parse_args
 from common.errors import BurnEdgeError, ConfigError
 from common.files import atomic_save, atomic_write_json, refuse_same_path
 from export.errors import ExportError
-from export.loading import add_arch_args, arch_from_args, load_model
+from export.loading import add_arch_args, arch_from_args, load_model, prepare_outputs
 from export.verify.report import RUNTIMES, Tolerances
 
 
@@ -58,7 +59,7 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = get_args_parser().parse_args(argv)
+    args = parse_args(get_args_parser(), argv)  # one-line argparse errors (common.cli)
     try:
         if args.limit < 1:
             raise ConfigError(f"--limit must be >= 1, got {args.limit}")
@@ -66,9 +67,10 @@ def main(argv=None) -> int:
                          max_flip_rate=args.max_flip_rate, min_top1=args.min_top1, min_cosine=args.min_cosine,
                          logit_rtol=args.logit_rtol)
         tol.validate()  # before the checkpoint and images are loaded (verify() checks again for API callers)
-        for out in (args.report, args.plot):
-            if out:
-                refuse_same_path(out, args.checkpoint, args.onnx, args.lce, what="--report/--plot")
+        outs = [o for o in (args.report, args.plot) if o]
+        for out in outs:
+            refuse_same_path(out, args.checkpoint, args.onnx, args.lce, what="--report/--plot")
+        prepare_outputs(args.checkpoint, *outs)  # writable folders (with room) before the long work
         for flag, path in (("--onnx", args.onnx), ("--lce", args.lce)):
             if path and not Path(path).is_file():
                 raise ExportError(f"{flag} {path}: no such file")
@@ -99,16 +101,16 @@ def main(argv=None) -> int:
                      official=loaded.official, source_sha256=loaded.sha256,
                      accept_statistical=args.accept_statistical, progress=step)
         bar.close()
+        from export.verify.rendering import plot_blocks, render
+
+        print(render(rep))
+        if args.report:
+            atomic_write_json(args.report, rep.to_dict())
+            print(f"wrote {args.report}")
+        if args.plot and rep.stages:
+            atomic_save(args.plot, lambda tmp: plot_blocks(rep, tmp))
+            print(f"wrote {args.plot}")
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from export.verify.rendering import plot_blocks, render
-
-    print(render(rep))
-    if args.report:
-        atomic_write_json(args.report, rep.to_dict())
-        print(f"wrote {args.report}")
-    if args.plot and rep.stages:
-        atomic_save(args.plot, lambda tmp: plot_blocks(rep, tmp))
-        print(f"wrote {args.plot}")
     return 0 if rep.passed else 1

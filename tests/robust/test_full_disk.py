@@ -116,9 +116,6 @@ def test_android_assets_keep_the_old_set_when_the_disk_fills(inputs, disk):
 
 
 @pytest.mark.lce
-@pytest.mark.xfail(strict=True, reason="export.verify writes --report after its try block and does not check the "
-                                       "folder before the run: needs verify.py to call prepare_outputs()/"
-                                       "ensure_writable_dir for --report/--plot and write them inside the try")
 def test_verify_report_on_a_full_disk(inputs, disk):
     from export import verify
 

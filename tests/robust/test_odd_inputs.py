@@ -133,3 +133,24 @@ def test_audit_custom_options_without_channels_in(options):
     good = OpInfo(0, "LceBconv2d", [[1, 8, 8, 8], [8, 3, 3, 1]], [[1, 8, 8, 8]], ["float32"], 0,
                   {"channels_in": 8, "stride_height": 1})
     assert _conv_signature(good) == (8, 3, 1, 8)
+
+
+@pytest.mark.parametrize("key, value", [(META_MEAN, '"a"'), (META_STD, "[1, 1, 0]"), (META_INPUT_SIZE, "1e400")])
+def test_hostile_onnx_metadata_props(onnx_model, tmp_path, key, value):
+    """ONNX files carry their metadata inside (metadata_props): the same one check applies there."""
+    import onnx
+
+    from runtimes import bench
+
+    proto = onnx.load(str(onnx_model))
+    for p in proto.metadata_props:
+        if p.key == key:
+            p.value = value
+            break
+    else:
+        proto.metadata_props.add(key=key, value=value)
+    onnx.save(proto, str(tmp_path / "m.onnx"))
+    rc, _, err = run_main(bench.main, [str(tmp_path / "m.onnx"), "--runs", "1", "--warmup", "0", "--no-progress",
+                                       "--no-isolate", "--threads", "1", "--no-memory"])
+    assert rc == 2, err[-2000:]
+    assert_one_error(err, "model metadata")
