@@ -32,6 +32,10 @@ Rows (digits-tiny: stage = the preset's epochs, or ``--epochs``):
   alone (KL only), (1)(2) + FS with a constant lambda, (1)(2)(3) + the dynamic lambda, on recipe
   ``paper`` as the paper trains g; "all" adds the multi-stage schedule and is the burn-paper row. The
   ``-fixed-g`` rows run the same chain on recipe ``official`` (g fixed), whose "all" is the burn row.
+* Controls (``burn-random-teacher``, ``s2bnn-random-teacher``): the BURN and S2-BNN rows distilling a
+  random-init teacher of the MoCo teacher's architecture (BN statistics re-estimated on the training images,
+  as ``train.evaluate --random-init``; S2-BNN's projector random too), written once to ``teacher-random/``.
+  A row at or below its control says the trained teacher did not matter.
 * CMIM (Shang et al. 2022) piled on, the same stages, seeds and data order as the base rows, with
   ``--cmim-weight`` (default 3.2, the public alpha) and the preset's other ``--cmim-*`` values: the
   public memory variant on supervised (class-aware negatives, and negatives of any class) and on BURN
@@ -54,8 +58,10 @@ from common.files import atomic_write_text
 from train.config import PRESETS, resolve_config
 from train.metrics import read_jsonl
 from train.pretrain import run
+from train.teacher_check import write_random_teacher
 
 # name -> (label, [(stage, config overrides)] trained in order, each stage initialised from the previous)
+RANDOM_TEACHER = "teacher-random"  # teacher-moco's architecture, random weights (teacher_check.write_random_teacher)
 TEACHERS = {"teacher-moco": dict(method="teacher"),
             "teacher-supervised": dict(method="teacher", teacher_objective="supervised")}
 OFFICIAL, PAPER = dict(method="burn", recipe="official"), dict(method="burn", recipe="paper")
@@ -69,6 +75,13 @@ ROWS: dict[str, tuple[str, list[dict]]] = {
     "supervised": ("supervised (labels)", [dict(method="supervised", stage=1), dict(method="supervised", stage=2)]),
     "burn-paper": ("BURN, recipe paper (Eq. 4): g trained jointly, FS on h(x) vs k(x), KL(student || target) = "
                    "Table 5 all", [dict(PAPER, stage=1), dict(PAPER, stage=2)]),
+    # Controls: does the teacher matter? The same rows with a random-init teacher (BN re-estimated).
+    "burn-random-teacher": ("control: BURN official, random-init teacher (BN re-estimated)",
+                            [dict(method="burn", stage=1, teacher=RANDOM_TEACHER),
+                             dict(method="burn", stage=2, teacher=RANDOM_TEACHER)]),
+    "s2bnn-random-teacher": ("control: S2-BNN, random-init teacher and projector (BN re-estimated)",
+                             [dict(method="s2bnn", stage=1, teacher=RANDOM_TEACHER),
+                              dict(method="s2bnn", stage=2, teacher=RANDOM_TEACHER)]),
 }
 # Table 5 of the paper trains g jointly (its (1) is "joint random classifier"): these rows run recipe paper.
 # The "-fixed-g" rows are the same chain on recipe official (g fixed random), whose "all" is the burn row.
@@ -105,6 +118,8 @@ ALL_ROW = "burn"  # Table 5 "all" = (1)(2)(3) + multi-stage = the default BURN r
 
 
 def _teacher_for(overrides: dict) -> str:
+    if "teacher" in overrides:
+        return overrides["teacher"]
     return "teacher-supervised" if overrides["method"] == "supervised-kl" else "teacher-moco"
 
 
@@ -204,15 +219,18 @@ def main(argv=None) -> int:
     try:
         store = ResultsFile(out)
         base = {} if args.data_root is None else {"data_root": args.data_root}
-        teachers = {name: out / name / "checkpoint.pt" for name in TEACHERS}
+        teachers = {name: out / name / "checkpoint.pt" for name in (*TEACHERS, RANDOM_TEACHER)}
         with store.locked():  # a second process waits here until the first has trained the teachers
             for name, overrides in TEACHERS.items():
                 if not teachers[name].is_file():
                     print(f"[{name}] training (shared by every row and seed)", flush=True)
                     run(resolve_config(args.preset, **overrides, **base, seed=0, out=str(teachers[name].parent)))
-            if "teacher-moco" not in store.read()["runs"]:
-                store.record("teacher-moco", 0, evaluate(str(teachers["teacher-moco"]), ("linear", "knn"),
-                                                         EvalConfig(data_root=args.data_root)), lock=False)
+            if not teachers[RANDOM_TEACHER].is_file():
+                write_random_teacher(str(teachers["teacher-moco"]), teachers[RANDOM_TEACHER], seed=0)
+            for name in ("teacher-moco", RANDOM_TEACHER):
+                if name not in store.read()["runs"]:
+                    store.record(name, 0, evaluate(str(teachers[name]), ("linear", "knn"),
+                                                   EvalConfig(data_root=args.data_root)), lock=False)
         for seed, name in schedule(args.seeds, list(rows)):
             if str(seed) in store.read()["runs"].get(name, {}):
                 continue
@@ -273,10 +291,12 @@ def _train_row(args, run_dir: Path, stages: list[dict], seed: int, teachers: dic
             epochs = epochs or args.epochs
             extra = {k: v for k, v in (("epochs", epochs), ("warmup_epochs", args.warmup_epochs)) if v is not None}
             overrides = dict(overrides)
+            teacher = teachers[_teacher_for(overrides)]
+            overrides.pop("teacher", None)
             if overrides.pop("cmim", False):
                 extra["cmim_weight"] = args.cmim_weight
             cfg = resolve_config(args.preset, **overrides, **base, **extra, seed=seed, out=str(stage_dir),
-                                 teacher_checkpoint=str(teachers[_teacher_for(overrides)]),
+                                 teacher_checkpoint=str(teacher),
                                  init=str(init) if init else None)
             print(f"[{run_dir.parent.name} seed {seed}] stage {overrides['stage']}", flush=True)
             run(cfg)
@@ -304,6 +324,7 @@ def format_table(results: dict, args) -> str:
              "| row | n | linear top-1 | kNN top-1 | KL after epoch 1 (first stage) | train img/s |",
              "|---|---:|---:|---:|---:|---:|"]
     labels = {"teacher-moco": "float teacher h (MoCo-v2, reference; trained once)",
+              RANDOM_TEACHER: "float teacher h, random init (BN re-estimated; the controls' teacher)",
               **{k: v[0] for k, v in rows.items()}}
     for name, label in labels.items():
         per_seed = list(runs.get(name, {}).values())

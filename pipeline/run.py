@@ -6,7 +6,8 @@
 
 Phases (each reads the previous phases' files from --out, so any phase can run alone):
 
-  teacher   float teacher h: MoCo-v2-style self-supervised ResNet      -> teacher/checkpoint.pt
+  teacher   float teacher h: MoCo-v2-style self-supervised ResNet      -> teacher/checkpoint.pt,
+            and the check that it learned (InfoNCE, view gap, kNN)        teacher/teacher_check.json
             (or --teacher-checkpoint: a MoCo-v2 / torchvision / burn-edge checkpoint, phase skipped)
   stage1    BURN stage 1: binary activations, float weights            -> stage1/checkpoint.pt
             (recipe official: fixed random g, as the official code; --recipe paper: g trained jointly)

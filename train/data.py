@@ -17,7 +17,7 @@ Two-view augmentations (:class:`TwoViews`, ``augment``):
   and 0.1 on view 2 (what burn-edge used before; *not* the official BURN pipeline).
 
 For small inputs (S <= 64) the crop scale starts at 0.2 instead of 0.08 and the blur kernel is ~10 % of
-S, as is usual for CIFAR-sized SSL.
+S, as is usual for CIFAR-sized SSL; ``crop_min_scale`` (``--crop-min-scale``) sets it explicitly.
 """
 
 from __future__ import annotations
@@ -189,15 +189,18 @@ def eval_transform(size: int, mean, std, resize: bool = False) -> T.Compose:
     return T.Compose(ops + _to_float(mean, std))
 
 
-def view_transform(size: int, mean, std, blur_p: float, jitter_p: float = 0.8) -> T.Compose:
-    """One augmentation view (see module docstring): (3, S, S) uint8 image -> normalised float tensor."""
+def view_transform(size: int, mean, std, blur_p: float, jitter_p: float = 0.8,
+                   crop_min_scale: float = 0.0, hflip: bool = True) -> T.Compose:
+    """One augmentation view (see module docstring): (3, S, S) uint8 image -> normalised float tensor.
+    ``crop_min_scale``: smallest crop area fraction of RandomResizedCrop (0 = 0.2 for S <= 64, else 0.08);
+    ``hflip``: random horizontal flip (digits are not mirror-symmetric classes)."""
     small = size <= 64
     k = max(3, int(0.1 * size) // 2 * 2 + 1)
     return T.Compose([
         T.ToImage(),
-        T.RandomResizedCrop(size, scale=(0.2 if small else 0.08, 1.0),
+        T.RandomResizedCrop(size, scale=(crop_min_scale or (0.2 if small else 0.08), 1.0),
                             interpolation=T.InterpolationMode.BICUBIC, antialias=True),
-        T.RandomHorizontalFlip(),
+        T.RandomHorizontalFlip(0.5 if hflip else 0.0),
         T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=jitter_p),
         T.RandomGrayscale(p=0.2),
         T.RandomApply([T.GaussianBlur(k, sigma=(0.1, 2.0))], p=blur_p),
@@ -213,12 +216,15 @@ AUGMENTS = {"official": (0.6, 0.2, 0.2), "byol": (0.8, 1.0, 0.1)}
 class TwoViews:
     """image -> (view1, view2), two independent augmentations of the ``augment`` pipeline."""
 
-    def __init__(self, size: int, mean, std, augment: str = "official"):
+    def __init__(self, size: int, mean, std, augment: str = "official", crop_min_scale: float = 0.0,
+                 hflip: bool = True):
         if augment not in AUGMENTS:
             raise ConfigError(f"unknown augmentation {augment!r}; choose one of {sorted(AUGMENTS)}")
+        if not 0.0 <= crop_min_scale <= 1.0:
+            raise ConfigError(f"crop_min_scale must be in [0, 1] (0 = automatic), got {crop_min_scale}")
         jitter_p, blur1, blur2 = AUGMENTS[augment]
-        self.t1 = view_transform(size, mean, std, blur_p=blur1, jitter_p=jitter_p)
-        self.t2 = view_transform(size, mean, std, blur_p=blur2, jitter_p=jitter_p)
+        self.t1 = view_transform(size, mean, std, blur1, jitter_p, crop_min_scale, hflip)
+        self.t2 = view_transform(size, mean, std, blur2, jitter_p, crop_min_scale, hflip)
 
     def __call__(self, img):
         return self.t1(img), self.t2(img)

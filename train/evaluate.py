@@ -2,12 +2,17 @@
 
 Protocols (``--protocol``, repeatable, or ``all``):
   linear       fast probe: linear classifier on frozen, pooled features (cached once, no augmentation,
-               standardised, Adam); top-1/top-5
+               standardised, Adam); top-1/top-5. It reads ``forward_features``: for a backbone with the
+               official FC(C,C)+ReLU (``feature_mlp``) that FC's post-ReLU output, frozen; the result's
+               ``"features"`` says which (also printed)
   linear-paper the paper's linear evaluation (official react_last_full.py): a linear classifier on the
                frozen backbone (BN in eval mode) trained on *augmented* images (random resized crop +
                flip) with SGD lr 0.01, momentum 0.9, no weight decay, batch 256, 100 epochs with the LR
                divided by 10 at epochs 60 and 80 (scaled by --linear-paper-epochs); features are
                recomputed for every augmented batch, so it costs ~epochs forward passes of the train set
+  linear-fc    the official BURN linear evaluation proper (react_last_full.py, frozen_stages=14): as
+               linear-paper, but the backbone is frozen up to the pool and its FC(C,C)+ReLU is *retrained*
+               together with the linear classifier (ReActNet checkpoints with that FC only)
   knn          weighted k-nearest-neighbour on L2-normalised features (Wu et al. 2018): k, tau
   semi         fine-tune the whole network + a linear head on 1 % / 10 % of the labels (class-balanced)
   fewshot-svm  linear SVM (scikit-learn) on k labelled images per class, mean +- std over seeds
@@ -37,7 +42,8 @@ from pathlib import Path
 from common.errors import BurnEdgeError, CheckpointError, ConfigError
 from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path, remove_stale_temps
 
-PROTOCOLS = ("linear", "linear-paper", "knn", "semi", "fewshot-svm")
+PROTOCOLS = ("linear", "linear-paper", "knn", "semi", "fewshot-svm")  # what "all" runs
+FC_PROTOCOLS = ("linear-fc",)  # only for backbones with the FC(C,C)+ReLU; asked for by name
 
 
 @dataclass
@@ -77,8 +83,9 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__, add_help=add_help,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="burn-edge ReActNet or teacher checkpoint (checkpoint.pt)")
-    p.add_argument("--protocol", action="append", choices=PROTOCOLS + ("all",),
-                   help="protocol to run; repeat for several; 'all' = every protocol (default: linear and knn)")
+    p.add_argument("--protocol", action="append", choices=PROTOCOLS + FC_PROTOCOLS + ("all",),
+                   help="protocol to run; repeat for several; 'all' = every protocol but linear-fc (default: linear "
+                        "and knn)")
     p.add_argument("--dataset", default=None, help="evaluation data set (default: the checkpoint's)")
     p.add_argument("--data-root", default=None, help="data folder for cifar*/imagefolder")
     p.add_argument("--random-init", action="store_true",
@@ -187,6 +194,31 @@ class _Features(nn.Module):
         return self.model.forward_features(x)
 
 
+class _Pooled(nn.Module):
+    """ReActNet up to the global pool: (N, 3, S, S) -> (N, C), before the backbone FC(C,C)+ReLU."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        for name, m in self.model.stages("features"):
+            if name == "mlp":
+                break
+            x = m(x)
+        return x
+
+
+def features_read(backbone: nn.Module) -> str:
+    """Which features the frozen-feature protocols (linear, knn, fewshot-svm) read from ``backbone``."""
+    if isinstance(backbone, _Features):
+        c = backbone.model.cfg.feature_dim()
+        if backbone.model.mlp is not None:
+            return f"k(x): output of the backbone FC({c},{c})+ReLU after the pool (frozen, post-ReLU)"
+        return f"k(x): globally pooled output of the last binary block ({c}-d)"
+    return "h(x): globally pooled float ResNet features"
+
+
 def eval_dataset(ckpt: dict, ecfg: EvalConfig, split: str, augment: bool = False):
     """(data set, DatasetInfo) of ``split``: ``ecfg.dataset``, else the one the checkpoint was trained on (digits)."""
     name = ecfg.dataset or (ckpt.get("config") or {}).get("dataset") or "digits"
@@ -292,15 +324,18 @@ def linear_probe(train_f, train_y, test_f, test_y, *, epochs: int = 100, lr: flo
 
 
 def linear_paper(backbone: nn.Module, feat_dim: int, train_set, test_set, *, epochs: int = 100, lr: float = 0.01,
-                 batch_size: int = 256, seed: int = 0, device: str = "cpu") -> dict:
+                 batch_size: int = 256, seed: int = 0, device: str = "cpu", retrain: nn.Module | None = None) -> dict:
     """The paper's linear evaluation: ``Linear(feat_dim, classes)`` on the frozen backbone (eval mode, no
     gradient) over augmented training images (``train_set`` carries the augmentation); SGD(lr, momentum
     0.9, no weight decay), LR x0.1 at 60 % and 80 % of the epochs (the official 60 and 80 of 100).
-    Returns test top-1/top-5."""
+    ``retrain``: a module trained together with the classifier, between backbone and classifier (a copy of
+    it; the official protocol's FC(C,C)+ReLU). Returns test top-1/top-5."""
     torch.manual_seed(seed)
     backbone.eval().to(device)
     labels = _labels(train_set)
     head = nn.Linear(feat_dim, int(labels.max()) + 1).to(device)
+    if retrain is not None:
+        head = nn.Sequential(copy.deepcopy(retrain).requires_grad_(True), head).to(device)
     opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [round(0.6 * epochs), round(0.8 * epochs)], gamma=0.1)
     g = torch.Generator().manual_seed(seed)
@@ -419,9 +454,9 @@ def _progress(what: str):
 def _evaluate(ckpt_path: str, protocols, ecfg: EvalConfig | None):
     """:func:`evaluate` -> (results, backbone, probe or None, (test features, test labels) or None)."""
     ecfg = ecfg or EvalConfig()
-    bad = [p for p in protocols if p not in PROTOCOLS]
+    bad = [p for p in protocols if p not in PROTOCOLS + FC_PROTOCOLS]
     if bad:
-        raise ConfigError(f"unknown protocol(s) {bad}; choose from {list(PROTOCOLS)} or 'all'")
+        raise ConfigError(f"unknown protocol(s) {bad}; choose from {list(PROTOCOLS + FC_PROTOCOLS)} or 'all'")
     backbone, ckpt = load_backbone(ckpt_path, ecfg.random_init, ecfg.seed)
     train_set, info = eval_dataset(ckpt, ecfg, "train")
     test_set, _ = eval_dataset(ckpt, ecfg, "test")
@@ -430,7 +465,7 @@ def _evaluate(ckpt_path: str, protocols, ecfg: EvalConfig | None):
     if ecfg.random_init:
         recalibrate_bn(backbone, train_set, ecfg.batch_size)
     out = {"checkpoint": str(ckpt_path), "method": ckpt.get("method"), "stage": ckpt.get("stage"),
-           "random_init": ecfg.random_init}
+           "random_init": ecfg.random_init, "features": features_read(backbone)}
     probe = None
     need_feats = any(p in protocols for p in ("linear", "knn", "fewshot-svm"))
     if need_feats:
@@ -448,6 +483,16 @@ def _evaluate(ckpt_path: str, protocols, ecfg: EvalConfig | None):
                                                epochs=ecfg.linear_paper_epochs, lr=ecfg.linear_paper_lr,
                                                batch_size=ecfg.linear_paper_batch_size, seed=ecfg.seed,
                                                device=ecfg.device)
+    if "linear-fc" in protocols:
+        if not isinstance(backbone, _Features) or backbone.model.mlp is None:
+            raise ConfigError("protocol linear-fc retrains the backbone FC(C,C)+ReLU: this checkpoint has none "
+                              "(use linear-paper)")
+        with _progress(f"linear-fc ({ecfg.linear_paper_epochs} epochs, the FC(C,C)+ReLU retrained)"):
+            aug_set, _ = eval_dataset(ckpt, ecfg, "train", augment=True)
+            out["linear-fc"] = linear_paper(_Pooled(backbone.model), backbone.model.cfg.feature_dim(), aug_set,
+                                            test_set, epochs=ecfg.linear_paper_epochs, lr=ecfg.linear_paper_lr,
+                                            batch_size=ecfg.linear_paper_batch_size, seed=ecfg.seed,
+                                            device=ecfg.device, retrain=backbone.model.mlp)
     if "knn" in protocols:
         with _progress(f"kNN (k={ecfg.knn_k})"):
             out["knn"] = {**knn_classify(trf, try_, tef, tey, k=ecfg.knn_k, t=ecfg.knn_t), "k": ecfg.knn_k}
@@ -503,12 +548,12 @@ def _feat_dim(backbone, dataset) -> int:
 
 def format_result(res: dict) -> str:
     """Human-readable one-line-per-protocol summary of :func:`evaluate`'s dict."""
-    lines = []
-    for p in PROTOCOLS:
+    lines = [f"{'features':12s} {res['features']}"] if res.get("features") else []
+    for p in PROTOCOLS + FC_PROTOCOLS:
         r = res.get(p)
         if r is None:
             continue
-        if p in ("linear", "linear-paper", "knn"):
+        if p in ("linear", "linear-paper", "linear-fc", "knn"):
             lines.append(f"{p:12s} top-1 {r['top1']:.2%}" + (f"  top-5 {r['top5']:.2%}" if "top5" in r else ""))
         elif p == "semi":
             lines.append(f"{p:12s} " + "  ".join(f"{k}: top-1 {v['top1']:.2%}" for k, v in r.items()))

@@ -107,8 +107,8 @@ def build_train_loader(cfg: PretrainConfig, data_mode: str, dinfo: DistInfo) -> 
     base = training_set(cfg)
     if data_mode == "supervised":
         require_classes(base, f"the {cfg.dataset} training set" + (f" at {cfg.data_root}" if cfg.data_root else ""))
-    tf = (TwoViews(info.input_size, info.mean, info.std, cfg.augment) if data_mode == "two_views"
-          else train_transform(info.input_size, info.mean, info.std))
+    tf = (TwoViews(info.input_size, info.mean, info.std, cfg.augment, cfg.crop_min_scale, cfg.hflip)
+          if data_mode == "two_views" else train_transform(info.input_size, info.mean, info.std))
     sampler = EpochBatchSampler(len(base), cfg.batch_size, cfg.seed, dinfo.rank, dinfo.world_size)
     if len(sampler) < cfg.accum_steps:
         raise DatasetError(f"{len(base)} training images give {len(sampler)} batches of {cfg.batch_size} per "

@@ -113,7 +113,8 @@ class Throughput:
 def progress_line(step: int, total: int, row: dict, ips: float, eta_s: float) -> str:
     """``step 120/900 | loss 1.234 (kl 0.90 fs 0.33) | lam 0.81 | lr 3.0e-04 | 310 img/s | eta 2:10``."""
     parts = [f"step {step}/{total}", f"loss {row['loss']:.4f}"]
-    extra = [f"{k} {row[k]:.3f}" for k in ("kl", "fs", "acc", "cmim", "cmim_acc") if k in row]
+    shown = ("kl", "fs", "acc", "cmim", "cmim_acc", "loss_vs_chance", "view_gap")
+    extra = [f"{k} {row[k]:.3f}" for k in shown if k in row]
     if extra:
         parts[-1] += f" ({' '.join(extra)})"
     if "lam" in row:

@@ -25,7 +25,9 @@ The paper's ImageNet run (MoCo-v2 ResNet-50 teacher; 8 GPUs, then 2 nodes x 8 GP
 ``--batch-size`` is per process: the global batch is batch-size x processes x accum-steps. Interrupted
 runs continue with ``--resume <out>/checkpoint.pt``: the stored config is reused, and only run-control
 flags (--out, --device, --num-workers, --log-every, --save-every, --tensorboard) may be given.
-Writes <out>/checkpoint.pt, config.json, metrics.jsonl and metrics.csv.
+Writes <out>/checkpoint.pt, config.json, metrics.jsonl and metrics.csv; a MoCo teacher run also checks that
+the teacher learned (InfoNCE vs chance, view invariance, kNN vs its random-init twin) and writes
+<out>/teacher_check.json (--no-teacher-check skips it).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,7 +45,7 @@ from common.files import atomic_write_text, ensure_writable_dir, refuse_same_pat
 from train.config import PRESETS, RECIPES, PretrainConfig, add_config_arguments, config_fields, resolve_config
 
 # Flags that may differ when resuming (they do not change the computation).
-RUN_CONTROL = ("out", "device", "num_workers", "log_every", "save_every", "tensorboard", "resume")
+RUN_CONTROL = ("out", "device", "num_workers", "log_every", "save_every", "tensorboard", "resume", "teacher_check")
 
 
 def _selection(argv: Sequence[str] | None) -> tuple[str | None, str, str]:
@@ -133,6 +136,24 @@ def check_outputs(cfg: PretrainConfig) -> None:
     refuse_same_path(ckpt, cfg.teacher_checkpoint, what=f"--out {cfg.out}: its {CHECKPOINT_NAME}")
 
 
+def check_teacher(cfg: PretrainConfig, summary: dict) -> dict:
+    """After a MoCo teacher run: did it learn? (:mod:`train.teacher_check`: InfoNCE vs chance, view gap, kNN vs
+    its random-init twin). Prints the three checks and writes ``<out>/teacher_check.json``."""
+    from train.teacher_check import final_loss, format_evidence, teacher_evidence
+
+    t0 = time.perf_counter()
+    spe = max(1, summary["total_steps"] // cfg.epochs)
+    ev = teacher_evidence(summary["checkpoint"], loss=final_loss(cfg.out, spe), queue_size=cfg.moco_k,
+                          augment=cfg.augment, crop_min_scale=cfg.crop_min_scale, hflip=cfg.hflip, seed=cfg.seed,
+                          limit=cfg.limit_train)
+    ev["seconds"] = round(time.perf_counter() - t0, 1)
+    atomic_write_text(Path(cfg.out) / "teacher_check.json", json.dumps(ev, indent=1))
+    print(format_evidence(ev))
+    print(f"teacher check: {'PASSED' if ev['passed'] else 'FAILED (the teacher did not learn enough)'} "
+          f"({ev['seconds']:.0f}s) -> {Path(cfg.out) / 'teacher_check.json'}")
+    return ev
+
+
 def run(cfg: PretrainConfig, on_step=None) -> dict:
     """Train per ``cfg`` (in this process; joins torchrun's group when launched by torchrun)."""
     from train.dist import cleanup, init_from_env
@@ -156,6 +177,8 @@ def run(cfg: PretrainConfig, on_step=None) -> dict:
         if dinfo.is_main:
             print(f"done: {summary['step']} steps in {summary['seconds']:.0f}s, final loss "
                   f"{summary.get('loss', float('nan')):.4f} -> {summary['checkpoint']}")
+            if cfg.method == "teacher" and cfg.teacher_objective == "moco" and cfg.teacher_check:
+                summary["teacher_check"] = check_teacher(cfg, summary)
         return summary
     finally:
         cleanup()

@@ -13,6 +13,7 @@ reads; its ``heads["projector"]`` is the pretrained head the S2-BNN baseline dis
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 import torch.nn as nn
@@ -46,6 +47,21 @@ class KeyQueue(nn.Module):
         idx = (self.ptr + torch.arange(len(k), device=k.device)) % len(self.keys)
         self.keys[idx] = k.to(self.keys.dtype)
         self.ptr.copy_((self.ptr + len(k)) % len(self.keys))
+
+
+@torch.no_grad()
+def view_gap(feats: torch.Tensor, n: int) -> dict[str, torch.Tensor]:
+    """How view-invariant the features of one two-view batch are.
+
+    feats: (2N, C), rows [0, N) view 1 and [N, 2N) view 2 of the same N images. Returns ``view_cos`` =
+    mean_i cos(f1_i, f2_i), ``other_cos`` = mean_{i != j} cos(f1_i, f2_j) and ``view_gap`` = their
+    difference (0 for features that ignore the image, up to 2).
+    """
+    f = F.normalize(feats.float(), dim=1)
+    sim = f[:n] @ f[n:].T  # (N, N), diagonal = two views of one image
+    same = sim.diagonal().mean()
+    other = (sim.sum() - sim.diagonal().sum()) / max(1, n * (n - 1))
+    return {"view_cos": same, "other_cos": other, "view_gap": same - other}
 
 
 def mlp_projector(in_dim: int, out_dim: int) -> nn.Sequential:
@@ -90,12 +106,14 @@ class MoCoTeacher(Method):
 
     def forward(self, batch, step: int, total: int) -> dict:
         v1, v2 = split_views(batch)
-        q = F.normalize(self.projector(self.encoder(torch.cat([v1, v2]))), dim=1)  # (2N, D)
+        feats = self.encoder(torch.cat([v1, v2]))  # (2N, C) h(x), the features the teacher is kept for
+        q = F.normalize(self.projector(feats), dim=1)  # (2N, D)
         self._momentum_update()
         k = self.keys(torch.cat([v2, v1]))  # (2N, D): row i is the positive of query row i
         loss = info_nce(q, k, self.queue.keys.clone(), self.temperature)
         self.queue.push(all_gather_cat(k))
-        return {"loss": loss}
+        return {"loss": loss, "loss_vs_chance": loss.detach() / math.log(len(self.queue.keys) + 1),
+                **view_gap(feats.detach(), len(v1))}
 
     def heads(self) -> dict[str, nn.Module]:
         return {"projector": self.projector, "key_encoder": self.key_encoder,
