@@ -68,6 +68,18 @@ def test_evaluate_refuses(bad_ckpt, tmp_path):
     assert not (tmp_path / "e.json").exists()
 
 
+def test_pretrain_init_refuses(tmp_path):
+    """``train.pretrain --init`` (a previous stage) loads through the same check."""
+    from train.checkpoint import read_checkpoint
+    from train.methods.common import load_init
+    from train.models.reactnet import ReActNetA, ReActNetConfig
+
+    path = tiny_checkpoint(tmp_path / "c.pt", edit=BAD["negative BN variance"][0])
+    student = ReActNetA(ReActNetConfig(**read_checkpoint(path)["arch"]))
+    with pytest.raises(CheckpointError, match="cannot be negative"):
+        load_init(str(path), student, {}, "supervised")
+
+
 @pytest.mark.parametrize("cli", ["to_onnx", "to_lce", "verify"])
 def test_export_clis_refuse(bad_ckpt, tmp_path, cli):
     import importlib

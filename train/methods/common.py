@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 
 from common.errors import CheckpointError, ConfigError
-from train.checkpoint import read_checkpoint
+from train.checkpoint import check_model_values, read_checkpoint
 from train.config import PretrainConfig
 from train.data import dataset_info
 from train.models import ReActNetA, Teacher, build_teacher, reactnet_a
@@ -99,12 +99,14 @@ def load_init(path: str, student: ReActNetA, heads: dict[str, nn.Module], method
         diff = {k: (stored.get(k), wanted.get(k)) for k in wanted if stored.get(k) != wanted.get(k)}
         raise CheckpointError(f"--init {path}: wrong architecture, (checkpoint, requested) differ in {diff}")
     student.load_state_dict(ckpt["model"])
+    check_model_values(student, path)  # the one validity check every loaded checkpoint passes
     for name, module in heads.items():
         sd = (ckpt.get("heads") or {}).get(name)
         if sd is None:
             raise CheckpointError(f"--init {path} has no {name!r} head (written by method "
                                   f"{ckpt.get('method')!r}, this run is {method!r})")
         module.load_state_dict(sd)
+        check_model_values(module, f"{path} (head {name!r})")
 
 
 def split_views(batch) -> tuple[torch.Tensor, torch.Tensor]:

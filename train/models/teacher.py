@@ -109,10 +109,11 @@ def load_teacher_weights(teacher: Teacher, checkpoint: dict) -> Teacher:
 def build_teacher(arch: str = "resnet50", checkpoint: str | None = None, *, small_input: bool = False,
                   frozen: bool = True) -> Teacher:
     """Build h_zeta, optionally loading ``checkpoint`` (path; read with weights_only=True)."""
-    from train.checkpoint import read_checkpoint  # local import: checkpoint imports models
+    from train.checkpoint import check_model_values, read_checkpoint  # local import: checkpoint imports models
 
     t = Teacher(TeacherConfig(arch=arch, small_input=small_input))
     if checkpoint is not None:
         load_teacher_weights(t, read_checkpoint(checkpoint))
+        check_model_values(t, checkpoint)  # the one validity check (finite, BN variances >= 0, sane magnitudes)
     return t.freeze() if frozen else t
 
