@@ -93,8 +93,8 @@ def main(argv=None) -> int:
         def step(msg):
             bar.set_postfix_str(msg)
             bar.update(1)
-            if not sys.stderr.isatty():  # a log file gets plain lines, not a bar
-                print(f"verify: {msg}", file=sys.stderr, flush=True)
+            if not sys.stderr.isatty():  # a log gets plain progress lines (on stdout: stderr is for the error)
+                print(f"verify: {msg}", flush=True)
 
         rep = verify(model, x, runtimes=tuple(args.runtimes), output=args.output, tol=tol,
                      localise=not args.no_localise, images=args.images, onnx_path=args.onnx, lce_path=args.lce,
