@@ -58,7 +58,6 @@ from common.files import atomic_write_text
 from train.config import PRESETS, resolve_config
 from train.metrics import read_jsonl
 from train.pretrain import run
-from train.teacher_check import write_random_teacher
 
 # name -> (label, [(stage, config overrides)] trained in order, each stage initialised from the previous)
 RANDOM_TEACHER = "teacher-random"  # teacher-moco's architecture, random weights (teacher_check.write_random_teacher)
@@ -77,8 +76,8 @@ ROWS: dict[str, tuple[str, list[dict]]] = {
                    "Table 5 all", [dict(PAPER, stage=1), dict(PAPER, stage=2)]),
     # Controls: does the teacher matter? The same rows with a random-init teacher (BN re-estimated).
     "burn-random-teacher": ("control: BURN official, random-init teacher (BN re-estimated)",
-                            [dict(method="burn", stage=1, teacher=RANDOM_TEACHER),
-                             dict(method="burn", stage=2, teacher=RANDOM_TEACHER)]),
+                            [dict(OFFICIAL, stage=1, teacher=RANDOM_TEACHER),
+                             dict(OFFICIAL, stage=2, teacher=RANDOM_TEACHER)]),
     "s2bnn-random-teacher": ("control: S2-BNN, random-init teacher and projector (BN re-estimated)",
                              [dict(method="s2bnn", stage=1, teacher=RANDOM_TEACHER),
                               dict(method="s2bnn", stage=2, teacher=RANDOM_TEACHER)]),
@@ -226,6 +225,8 @@ def main(argv=None) -> int:
                     print(f"[{name}] training (shared by every row and seed)", flush=True)
                     run(resolve_config(args.preset, **overrides, **base, seed=0, out=str(teachers[name].parent)))
             if not teachers[RANDOM_TEACHER].is_file():
+                from train.teacher_check import write_random_teacher  # torch: imported when needed (fast --help)
+
                 write_random_teacher(str(teachers["teacher-moco"]), teachers[RANDOM_TEACHER], seed=0)
             for name in ("teacher-moco", RANDOM_TEACHER):
                 if name not in store.read()["runs"]:

@@ -9,7 +9,6 @@ and the interpreter's tensors. :func:`write_layer_file` serialises a layer for t
 
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,18 +145,16 @@ def model_with_bconv_tensors(data: bytes, what: str = "model") -> tuple[bytes, l
 def extract_layers(model_path: str | Path, image: np.ndarray) -> list[Layer]:
     """Run ``model_path`` once on ``image`` (already in the model's input layout, batch 1) in the x86 LCE
     interpreter (default kernel, 1 thread) and return every LceBconv2d with its real tensors."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from larq_compute_engine.tflite.python.interpreter import Interpreter
+    from runtimes.session import Engine, open_session
 
     path = Path(model_path)
     data = path.read_bytes()
     ext, found = model_with_bconv_tensors(data, str(path))
-    interp = Interpreter(ext, num_threads=1, use_xnnpack=False)
+    sess = open_session(ext, Engine("lce", "default"), threads=1, xnnpack=False, what=str(path))
     schema = load_schema()
     g = schema.Model.GetRootAs(ext, 0).Subgraphs(0)
     order = [g.Outputs(i) for i in range(g.OutputsLength())]
-    values = dict(zip(order, interp.interpreter.predict([np.ascontiguousarray(image)])))
+    values = dict(zip(order, sess.run([np.ascontiguousarray(image)]).values()))
     layers = []
     for f in found:
         o, t, p = f["options"], f["tensors"], f["params"]

@@ -76,10 +76,12 @@ def test_resume_refuses_changed_options(teacher_ckpt, tmp_path, capsys):
 
 
 def test_short_digits_run_loss_falls(teacher_ckpt, tmp_path):
-    cfg = tiny_config(tmp_path, teacher_ckpt, epochs=4, limit_train=128, lr=3e-3, warmup_epochs=0.0)
+    # 6 epochs: with the official recipe's kaiming-normal conv init the loss starts higher and falls by 16 % in
+    # 4 epochs (measured 2.19 -> 1.83; 28 % with PyTorch's default init), by 22 % in 6.
+    cfg = tiny_config(tmp_path, teacher_ckpt, epochs=6, limit_train=128, lr=3e-3, warmup_epochs=0.0)
     summary = pretrain.run(cfg)
     rows = read_jsonl(tmp_path / "metrics.jsonl")
-    assert len(rows) == summary["step"] == 32
+    assert len(rows) == summary["step"] == 48
     first, last = sum(r["loss"] for r in rows[:8]) / 8, sum(r["loss"] for r in rows[-8:]) / 8
     assert last < 0.8 * first, (first, last)
     assert {"step", "epoch", "loss", "kl", "fs", "lam", "lr", "img_per_s"} <= rows[0].keys()
