@@ -144,7 +144,9 @@ def nchw(a: np.ndarray) -> np.ndarray:
 
 
 def _flip(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a[:, ::-1, ::-1, :]) if a.ndim == 4 else a
+    """H/W-flipped NHWC maps as a fresh array: ``.copy()``, not ``ascontiguousarray``, which keeps the negative
+    strides of a 1x1 map (numpy calls it contiguous) and torch refuses those."""
+    return a[:, ::-1, ::-1, :].copy() if a.ndim == 4 else a
 
 
 def given_stage_outputs(kind: str, data: bytes, model, output: str, stage_inputs: dict[str, np.ndarray],

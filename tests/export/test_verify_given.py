@@ -259,3 +259,19 @@ def test_a_features_file_checked_as_logits_is_one_error_line(shipped, tmp_path, 
     assert len(err) == 1 and err[0].startswith("error:") and "--model-output" in err[0], err
     assert main([str(shipped[0]), "--onnx", str(tmp_path / "f.onnx"), "--runtimes", "onnxruntime",
                  "--limit", "2", "--model-output", "features"]) == 0
+
+
+@pytest.mark.lce
+def test_lce_stages_down_to_1x1_maps(tmp_path):
+    """The embedded default's last blocks run on 1x1 maps (32x32 input, 13 blocks): flipping a 1x1 map must
+    still give PyTorch a normal array (numpy keeps negative strides on size-1 axes)."""
+    torch.manual_seed(0)
+    model = randomize_eval_state(reactnet_a(width=0.25, input_size=16, num_classes=10, num_blocks=6,
+                                            binary_weights=True, padding="one"))
+    (tmp_path / "m.tflite").write_bytes(lce_export.convert(lce_export.build_keras(model)))
+    x = load_inputs("digits", 16, INFO.mean, INFO.std, limit=2)[0]
+    rep = verify(model, x, runtimes=("lce-reference",), lce_path=tmp_path / "m.tflite")
+    assert rep.passed and rep.files[0].guarantee == STAGE_EXACT, render(rep)
+    from export.verify import torch_stages
+
+    assert torch_stages(model, x)[1]["blocks.5"].shape[-2:] == (1, 1)  # the last block runs on 1x1 maps
