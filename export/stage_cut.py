@@ -180,12 +180,10 @@ def cut_tflite(data: bytes, model, output: str = "logits") -> tuple[bytes, list[
     Returns (flatbuffer, input keys in input order -- ``"<stage>:in"``, the first being the model input --,
     output keys in output order). Raises CutError.
     """
-    import flatbuffers
-
-    from runtimes.tflite_flatbuffer import _need_schema
+    from runtimes.tflite_flatbuffer import _need_schema, model_bytes, model_object
 
     schema = _need_schema()
-    mt = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    mt = model_object(data)
     g = mt.subgraphs[0]
     if len(g.inputs) != 1 or len(g.outputs) != 1:
         raise CutError(f"expected one model input and one output, found {len(g.inputs)} and {len(g.outputs)}")
@@ -221,9 +219,7 @@ def cut_tflite(data: bytes, model, output: str = "logits") -> tuple[bytes, list[
     g.inputs = new_in
     g.outputs = [names[mark(key)] for key in keys]
     mt.signatureDefs = None
-    b = flatbuffers.Builder(max(1024, len(data) + 4096))
-    b.Finish(mt.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output()), [f"{s}:in" for s in stages], keys
+    return model_bytes(mt, len(data) + 4096), [f"{s}:in" for s in stages], keys
 
 
 def mark_tflite(data: bytes, tensor_marks: dict[str, str], main_mark: str) -> bytes:
@@ -233,12 +229,9 @@ def mark_tflite(data: bytes, tensor_marks: dict[str, str], main_mark: str) -> by
     keep the tensors findable through conversion: their tensors are renamed ``burn_edge/<key>`` and they stop
     being model outputs. main_mark: the key of the remaining (real) output's tensor.
     """
-    import flatbuffers
+    from runtimes.tflite_flatbuffer import model_bytes, model_object
 
-    from runtimes.tflite_flatbuffer import _need_schema
-
-    schema = _need_schema()
-    mt = schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+    mt = model_object(data)
     g = mt.subgraphs[0]
     sd = mt.signatureDefs[0]
     by_name = {o.name.decode(): o.tensorIndex for o in sd.outputs}
@@ -253,6 +246,4 @@ def mark_tflite(data: bytes, tensor_marks: dict[str, str], main_mark: str) -> by
     g.outputs = keep
     sd.outputs = [o for o in sd.outputs if o.tensorIndex not in drop]
     g.tensors[keep[0]].name = mark(main_mark).encode()
-    b = flatbuffers.Builder(max(1024, len(data) + 4096))
-    b.Finish(mt.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+    return model_bytes(mt, len(data) + 4096)

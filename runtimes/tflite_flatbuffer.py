@@ -64,6 +64,22 @@ def _need_schema():
     return schema
 
 
+def model_object(data: bytes):
+    """The flatbuffer as the schema's mutable object tree (``ModelT``), for tools that edit a model (stage
+    marks, cutting, per-layer extraction). Write it back with :func:`model_bytes`."""
+    schema = _need_schema()
+    return schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
+
+
+def model_bytes(mt, size_hint: int = 1024) -> bytes:
+    """A ``ModelT`` (see :func:`model_object`) serialised as a ``.tflite`` flatbuffer (identifier ``TFL3``)."""
+    import flatbuffers
+
+    b = flatbuffers.Builder(max(1024, size_hint))
+    b.Finish(mt.Pack(b), file_identifier=FILE_IDENTIFIER)
+    return bytes(b.Output())
+
+
 def check_identifier(data: bytes, what: str = "model") -> None:
     """Raise ModelFileError unless ``data`` carries the TFLite file identifier."""
     if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:

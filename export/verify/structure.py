@@ -65,10 +65,9 @@ def _options(op) -> dict:
 
 
 def _tflite_difference(given: bytes, fresh: bytes) -> str | None:
-    from runtimes.tflite_flatbuffer import _need_schema, read_ops
+    from runtimes.tflite_flatbuffer import model_object, read_ops
 
-    schema = _need_schema()
-    ma, mb = (schema.ModelT.InitFromObj(schema.Model.GetRootAs(d, 0)) for d in (given, fresh))
+    ma, mb = model_object(given), model_object(fresh)
     ga, gb = ma.subgraphs[0], mb.subgraphs[0]
     names_a, names_b = [o.name for o in read_ops(given)], [o.name for o in read_ops(fresh)]
     if len(names_a) != len(names_b):

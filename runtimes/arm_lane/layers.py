@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import ModelFileError
-from runtimes.tflite_flatbuffer import LCE_BCONV, check_identifier, load_schema
+from runtimes.tflite_flatbuffer import LCE_BCONV, check_identifier, load_schema, model_bytes
 
 MAGIC = 0x4C43454C
 VERSION = 1
@@ -95,8 +95,6 @@ def _options(op) -> dict:
 def model_with_bconv_tensors(data: bytes, what: str = "model") -> tuple[bytes, list[dict]]:
     """The model with every bconv's input/output (and its LceQuantize's float input) appended to the
     subgraph outputs, and per bconv ``{"op", "tensors": {...}, "options", "params": {...}}``."""
-    import flatbuffers
-
     check_identifier(data, what)
     schema = load_schema()
     if schema is None:
@@ -137,9 +135,7 @@ def model_with_bconv_tensors(data: bytes, what: str = "model") -> tuple[bytes, l
     if not found:
         raise ModelFileError(f"{what}: no LceBconv2d op (not an LCE model?)")
     g.outputs = np.asarray(outputs + extra, np.int32)
-    b = flatbuffers.Builder(len(data) + 1024)
-    b.Finish(model.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output()), found
+    return model_bytes(model, len(data) + 1024), found
 
 
 def extract_layers(model_path: str | Path, image: np.ndarray) -> list[Layer]:

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from runtimes.session import open_session
+from runtimes.tflite_flatbuffer import model_bytes, model_object
 from train.models import reactnet_a
 from train.models.layers import RPReLU, RSign
 
@@ -90,21 +91,6 @@ def corrupt_onnx_initializer(data: bytes, prefix: str, factor: float = -3.0,
     return proto.SerializeToString(), t.name
 
 
-def _tflite_object(data: bytes):
-    from runtimes.tflite_flatbuffer import _need_schema
-
-    schema = _need_schema()
-    return schema, schema.ModelT.InitFromObj(schema.Model.GetRootAs(data, 0))
-
-
-def _tflite_bytes(mt) -> bytes:
-    import flatbuffers
-
-    b = flatbuffers.Builder(1024)
-    b.Finish(mt.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
-
-
 def corrupt_tflite_constant(data: bytes, op_type: str, output_contains: str, input_index: int,
                             channel: int = 0, factor: float = -3.0) -> tuple[bytes, str]:
     """Multiply one float32 value (``channel``) of constant input ``input_index`` of the first ``op_type``
@@ -113,7 +99,7 @@ def corrupt_tflite_constant(data: bytes, op_type: str, output_contains: str, inp
     from runtimes.tflite_flatbuffer import read_ops
 
     names = [o.name for o in read_ops(data)]
-    _, mt = _tflite_object(data)
+    mt = model_object(data)
     g = mt.subgraphs[0]
     for i, op in enumerate(g.operators):
         out = g.tensors[op.outputs[0]].name.decode()
@@ -122,7 +108,7 @@ def corrupt_tflite_constant(data: bytes, op_type: str, output_contains: str, inp
             vals = np.frombuffer(bytes(bytearray(buf.data)), np.float32).copy()
             vals[channel] *= factor
             buf.data = np.frombuffer(vals.tobytes(), np.uint8)
-            return _tflite_bytes(mt), out
+            return model_bytes(mt), out
     raise LookupError(f"no {op_type} writing a tensor named *{output_contains}*")
 
 
@@ -140,8 +126,8 @@ def strip_marks(kind: str, data: bytes) -> bytes:
             nd.input[:] = [ren(v) for v in nd.input]
             nd.output[:] = [ren(v) for v in nd.output]
         return proto.SerializeToString()
-    _, mt = _tflite_object(data)
+    mt = model_object(data)
     for t in mt.subgraphs[0].tensors:
         if t.name and t.name.decode().startswith(MARK_PREFIX):
             t.name = t.name.decode().replace(MARK_PREFIX, "tensor_").encode()
-    return _tflite_bytes(mt)
+    return model_bytes(mt)
