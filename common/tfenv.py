@@ -15,7 +15,9 @@ imports from ``common`` before it can import TensorFlow, so every entry point (`
 
 :func:`quiet_tensorflow` additionally lowers TensorFlow's and absl's Python loggers to ERROR once TF is imported.
 :func:`native_stderr_silenced` drops what native code (the TFLite converter's absl logging, which no environment
-variable reaches) writes to file descriptor 2 during a block. Importing this module imports only the standard
+variable reaches) writes to file descriptor 2 during a block; :func:`native_stderr_filtered` drops only the
+known start-up notices (TFLite's ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.``) and passes every
+other line through. Importing this module imports only the standard
 library.
 """
 
@@ -77,5 +79,38 @@ def native_stderr_silenced() -> Iterator[None]:
                 yield
             finally:
                 os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+# Native notices that say nothing to a user (printed once per interpreter by TFLite's minimal logger, which no
+# environment variable or Python API of TF 2.16 / LCE 0.16 turns off).
+NATIVE_NOTICES = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+
+
+@contextlib.contextmanager
+def native_stderr_filtered(drop: tuple[str, ...] = NATIVE_NOTICES) -> Iterator[None]:
+    """Capture file descriptor 2 during the block, then write back every captured line except those equal to
+    one of ``drop`` (e.g. TFLite's per-interpreter XNNPACK notice in bench/verify logs). Unlike
+    :func:`native_stderr_silenced` nothing else is lost: warnings and errors still reach stderr, after the
+    block. No-op where fd 2 cannot be dup'ed."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+                sink.seek(0)
+                kept = [ln for ln in sink.read().splitlines(keepends=True)
+                        if ln.rstrip(b"\r\n").decode(errors="replace") not in drop]
+                if kept:
+                    os.write(2, b"".join(kept))
     finally:
         os.close(saved)

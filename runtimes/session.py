@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from common.errors import ModelFileError
+from common.tfenv import native_stderr_filtered
 from runtimes.errors import RuntimeBackendError
 from runtimes.format import LCE_INTERPRETER_FLAGS, LCE_KERNELS
 
@@ -226,8 +227,9 @@ class LceSession(Session):
         except ImportError as e:
             raise RuntimeBackendError("LCE models need larq-compute-engine: pip install 'burn-edge[lce]'") from e
         try:
-            self.native = Interpreter(data, num_threads=int(threads), use_xnnpack=bool(xnnpack),
-                                      **LCE_INTERPRETER_FLAGS[engine.kernel])
+            with native_stderr_filtered():  # TFLite's "Created ... XNNPACK delegate" notice, once per session
+                self.native = Interpreter(data, num_threads=int(threads), use_xnnpack=bool(xnnpack),
+                                          **LCE_INTERPRETER_FLAGS[engine.kernel])
         except (OSError, ValueError, RuntimeError) as e:
             raise ModelFileError(f"LCE cannot load {what}: {str(e).splitlines()[0] if str(e) else e!r}") from None
         self.engine, self.metadata = engine, {}
@@ -271,12 +273,13 @@ class TFLiteSession(Session):
         if not xnnpack and resolver is not None:
             kw["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self.native = cls(model_content=data, num_threads=int(threads), **kw)
-            ins = self.native.get_input_details()
-            for d in ins:  # a dynamic batch is run as batch 1 (one invoke per item)
-                if len(d["shape"]) and d["shape"][0] != 1:
-                    self.native.resize_tensor_input(d["index"], [1, *d["shape"][1:]])
-            self.native.allocate_tensors()
+            with native_stderr_filtered():  # TFLite's "Created ... XNNPACK delegate" notice, once per session
+                self.native = cls(model_content=data, num_threads=int(threads), **kw)
+                ins = self.native.get_input_details()
+                for d in ins:  # a dynamic batch is run as batch 1 (one invoke per item)
+                    if len(d["shape"]) and d["shape"][0] != 1:
+                        self.native.resize_tensor_input(d["index"], [1, *d["shape"][1:]])
+                self.native.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             hint = " (it uses LCE custom ops: load it with the lce backend)" if "Lce" in str(e) else ""
