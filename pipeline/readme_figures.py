@@ -2,6 +2,8 @@
 
     python -m pipeline.readme_figures            # print the figures, compare with README.md (exit 1 on drift)
     python -m pipeline.readme_figures --no-export   # only the seconds-cheap checks (no LCE conversion)
+    python -m pipeline.readme_figures --record-run runs/pipeline --write        # after a python -m pipeline run
+    python -m pipeline.readme_figures --record-results runs/results --write     # after python -m pipeline.results
 
 Checked (each from the current code, nothing cached):
 
@@ -11,18 +13,26 @@ Checked (each from the current code, nothing cached):
 * ``verify_stages``: the stages ``export.verify`` compares for that network (``ReActNetA.stages()``), which
   README's equivalence section lists.
 
-Not checked here (they need training runs or an idle machine): the results table, accuracies, latencies and
-phase timings; their commands are next to them in README.md.
+* the generated blocks (``pipeline.measured_figures``): README's measured-run paragraph and its results table
+  must equal their renderings from ``docs/pipeline-run.json`` and ``docs/results-digits-tiny.json``, and every
+  ``mean ± std`` the results prose quotes must be a cell of that table. ``--record-run DIR`` /
+  ``--record-results DIR`` update a record from a finished run folder; ``--write`` rewrites README's blocks.
+
+The recorded numbers come from training and timing runs, which this command does not repeat: each record names
+its date, commit and machine load.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
 
 from common.errors import BurnEdgeError
+from common.files import atomic_write_text
+from pipeline import measured_figures as mf
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -108,15 +118,31 @@ def main(argv=None) -> int:
     p.add_argument("--no-export", action="store_true", help="skip the model-size figures (no LCE conversion)")
     p.add_argument("--out", type=Path, default=None, help="also keep the exported .tflite files in this folder")
     p.add_argument("--readme", type=Path, default=README, help="README to check (default: the checkout's)")
+    p.add_argument("--record-run", type=Path, metavar="DIR",
+                   help=f"record a finished python -m pipeline folder into {mf.PIPELINE_DOC.relative_to(mf.ROOT)}")
+    p.add_argument("--record-results", type=Path, metavar="DIR",
+                   help=f"record python -m pipeline.results' folder into {mf.RESULTS_DOC.relative_to(mf.ROOT)}")
+    p.add_argument("--write", action="store_true", help="rewrite README's generated blocks from the records")
     args = p.parse_args(argv)
     try:
+        for src, dst, record in ((args.record_run, mf.PIPELINE_DOC, mf.record_pipeline_run),
+                                 (args.record_results, mf.RESULTS_DOC, mf.record_results)):
+            if src is not None:
+                atomic_write_text(dst, json.dumps(record(src), indent=1) + "\n")
+                print(f"recorded {src} -> {dst}")
+        rendered = mf.renderings()
+        text = args.readme.read_text()
+        if args.write:
+            text = mf.write_blocks(text, rendered)
+            atomic_write_text(args.readme, text)
         figures = compute(export=not args.no_export, out=args.out)
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     for k, v in figures.items():
         print(f"{k}: {v}")
-    bad = drift(figures, readme_claims(args.readme.read_text()))
+    bad = drift(figures, readme_claims(text)) + mf.block_drift(text, rendered) \
+        + mf.prose_drift(text, rendered["results-table"])
     for line in bad:
         print(f"DRIFT {line}")
     print("README figures match" if not bad else f"{len(bad)} README figure(s) out of date")

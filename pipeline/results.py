@@ -161,12 +161,16 @@ class ResultsFile:
         results.setdefault("runs", {})
         return results
 
-    def record(self, name: str, seed: int, entry: dict, render=None, *, lock: bool = True) -> dict:
+    def record(self, name: str, seed: int, entry: dict, render=None, *, lock: bool = True,
+               table_args: dict | None = None) -> dict:
         """Merge one run into the file (re-read under the lock; ``lock=False`` when the caller holds it), then
-        ``render(merged results)`` still under the lock (the table, so it never lags another process's run)."""
+        ``render(merged results)`` still under the lock (the table, so it never lags another process's run).
+        ``table_args``: the arguments the table is generated with (``TABLE_ARGS``), stored as ``"args"``."""
         with self.locked() if lock else contextlib.nullcontext():
             results = self.read()
             results["runs"].setdefault(name, {})[str(seed)] = entry
+            if table_args is not None:
+                results["args"] = table_args
             atomic_write_text(self.path, json.dumps(results, indent=1))
             if render is not None:
                 render(results)
@@ -192,7 +196,8 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def main(argv=None) -> int:
+def results_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m pipeline.results`` (also what a recorded table's arguments default to)."""
     p = argparse.ArgumentParser(prog="python -m pipeline.results", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="digits-tiny", choices=sorted(PRESETS), help="preset (default digits-tiny)")
@@ -210,7 +215,14 @@ def main(argv=None) -> int:
     p.add_argument("--warmup-epochs", type=float, default=None,
                    help="learning-rate warm-up of every stage, in epochs (default: preset)")
     p.add_argument("--data-root", default=None, help="data folder for non-embedded data sets")
-    args = p.parse_args(argv)
+    return p
+
+
+TABLE_ARGS = ("preset", "seeds", "cmim_weight", "epochs", "supervised_epochs", "warmup_epochs")  # what the table says
+
+
+def main(argv=None) -> int:
+    args = results_parser().parse_args(argv)
     from train.evaluate import EvalConfig, evaluate  # after parsing: --help needs no torch
 
     out = Path(args.out)
@@ -250,7 +262,8 @@ def main(argv=None) -> int:
             r["seconds"] = round(time.time() - t0, 1)
             print(f"[{name} seed {seed}] linear {r['linear']['top1']:.2%}  kNN {r['knn']['top1']:.2%} "
                   f"({r['seconds']:.0f}s)", flush=True)
-            store.record(name, seed, r, lambda res: atomic_write_text(out / "results.md", format_table(res, args)))
+            store.record(name, seed, r, lambda res: atomic_write_text(out / "results.md", format_table(res, args)),
+                         table_args={k: getattr(args, k) for k in TABLE_ARGS})
         print(format_table(store.read(), args))
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -40,6 +40,7 @@ from pathlib import Path
 
 from common.errors import BurnEdgeError, CheckpointError
 from common.files import atomic_write_text
+from pipeline.run_info import load_1min, run_info
 
 PHASES = ("teacher", "stage1", "stage2", "evaluate", "export", "verify", "bench", "report")
 
@@ -264,7 +265,7 @@ def main(argv=None) -> int:
         print(f"pipeline: {len(todo)} phase(s), expected about {_mmss(sum(known))} (min:s, from {source})"
               + ("" if len(known) == len(todo) else "; some phases have no estimate"), flush=True)
     gate_ok = True
-    t_all = time.time()
+    t_all, load_start = time.time(), load_1min()
     try:
         for i, ph in enumerate(todo, 1):
             left = [expected[p] for p in todo[i - 1:] if expected[p] is not None]
@@ -281,7 +282,10 @@ def main(argv=None) -> int:
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"\npipeline finished in {time.time() - t_all:.0f}s; outputs in {paths.out}")
+    info = run_info(t_all, todo, load_start, time.time())
+    atomic_write_text(paths.out / "run_info.json", json.dumps(info, indent=1))
+    print(f"\npipeline finished in {info['seconds']:.0f}s (load average {info['load_start']} at the start, "
+          f"{info['load_end']} at the end, {info['usable_cpus']} usable CPUs); outputs in {paths.out}")
     if not gate_ok:
         print("equivalence gate FAILED (see verify.json)", file=sys.stderr)
     return 0 if gate_ok else 1
