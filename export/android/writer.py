@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from common.files import ArtefactSet, sha256_file
-from export.android.checks import check_sidecar, check_target, check_tflite
+from export.android.checks import check_runs, check_sidecar, check_target, check_tflite
 from export.android.contract import (
     FORMAT,
     FORMULA,
@@ -58,6 +58,7 @@ def _check_inputs(models: dict, input_size, mean, std, class_names, arch: dict):
         if p is not None:
             check_tflite(Path(p), role)
             check_sidecar(Path(p), role, hw, mean, std)
+    check_runs({role: Path(p) for role, p in models.items() if p is not None})
     return hw, mean, std, names
 
 
