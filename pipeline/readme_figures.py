@@ -22,6 +22,7 @@ import re
 import sys
 from pathlib import Path
 
+from common.cli import parse_args
 from common.errors import BurnEdgeError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -108,7 +109,12 @@ def main(argv=None) -> int:
     p.add_argument("--no-export", action="store_true", help="skip the model-size figures (no LCE conversion)")
     p.add_argument("--out", type=Path, default=None, help="also keep the exported .tflite files in this folder")
     p.add_argument("--readme", type=Path, default=README, help="README to check (default: the checkout's)")
-    args = p.parse_args(argv)
+    args = parse_args(p, argv)  # one-line argparse errors (common.cli)
+    try:
+        readme = args.readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"error: cannot read --readme {args.readme}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
+        return 2
     try:
         figures = compute(export=not args.no_export, out=args.out)
     except BurnEdgeError as e:
@@ -116,7 +122,7 @@ def main(argv=None) -> int:
         return 2
     for k, v in figures.items():
         print(f"{k}: {v}")
-    bad = drift(figures, readme_claims(args.readme.read_text()))
+    bad = drift(figures, readme_claims(readme))
     for line in bad:
         print(f"DRIFT {line}")
     print("README figures match" if not bad else f"{len(bad)} README figure(s) out of date")

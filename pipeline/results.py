@@ -53,6 +53,7 @@ import sys
 import time
 from pathlib import Path
 
+from common.cli import Range, check_options, parse_args
 from common.errors import BurnEdgeError, ConfigError
 from common.files import atomic_write_text
 from train.config import PRESETS, resolve_config
@@ -210,7 +211,14 @@ def main(argv=None) -> int:
     p.add_argument("--warmup-epochs", type=float, default=None,
                    help="learning-rate warm-up of every stage, in epochs (default: preset)")
     p.add_argument("--data-root", default=None, help="data folder for non-embedded data sets")
-    args = p.parse_args(argv)
+    args = parse_args(p, argv)  # one-line argparse errors (common.cli)
+    try:  # before any training: NaN, inf or out-of-range numbers are one error line
+        check_options(args, {"seeds": Range(0, 2**32 - 1, integer=True), "cmim_weight": Range(0),
+                             "epochs": Range(1, 1 << 30, integer=True),
+                             "supervised_epochs": Range(1, 1 << 30, integer=True), "warmup_epochs": Range(0)})
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     from train.evaluate import EvalConfig, evaluate  # after parsing: --help needs no torch
 
     out = Path(args.out)
