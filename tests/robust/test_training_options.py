@@ -50,3 +50,26 @@ def test_bad_option_is_one_error_line_before_any_work(tmp_path, module, argv, fl
     assert_one_error(r.stderr, flag)
     assert "Traceback" not in r.stderr and not r.stdout.strip(), r.stdout[-500:]
     assert not out.exists()  # nothing was written: the check came before any work
+
+
+def test_every_numeric_option_has_a_range():
+    """A numeric training field or evaluate/pipeline option added later cannot skip the validator."""
+    from pipeline.run import get_args_parser as pipeline_parser
+    from pipeline.run import option_ranges
+    from train.config import RANGES, config_fields
+    from train.evaluate import RANGES as EVAL_RANGES
+    from train.evaluate import get_args_parser as evaluate_parser
+
+    numeric = {f.name for f in config_fields() if f.type in ("int", "float") and not f.metadata.get("choices")}
+    assert numeric == set(RANGES)
+    for parser, ranges in ((evaluate_parser(), EVAL_RANGES), (pipeline_parser(), option_ranges())):
+        assert {a.dest for a in parser._actions if a.type in (int, float)} == set(ranges)
+
+
+def test_every_preset_and_recipe_passes_the_ranges():
+    from train.config import METHOD_NAMES, PRESETS, RECIPES, resolve_config
+
+    for preset in (None, *PRESETS):
+        for method in METHOD_NAMES:
+            for recipe in RECIPES:
+                resolve_config(preset, method=method, recipe=recipe)  # raises ConfigError on a bad value
