@@ -30,6 +30,7 @@ import re
 import sys
 from pathlib import Path
 
+from common.cli import parse_args
 from common.errors import BurnEdgeError
 from common.files import atomic_write_text
 from pipeline import measured_figures as mf
@@ -123,7 +124,12 @@ def main(argv=None) -> int:
     p.add_argument("--record-results", type=Path, metavar="DIR",
                    help=f"record python -m pipeline.results' folder into {mf.RESULTS_DOC.relative_to(mf.ROOT)}")
     p.add_argument("--write", action="store_true", help="rewrite README's generated blocks from the records")
-    args = p.parse_args(argv)
+    args = parse_args(p, argv)  # one-line argparse errors (common.cli)
+    try:
+        text = args.readme.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        print(f"error: cannot read --readme {args.readme}: {getattr(e, 'strerror', None) or e}", file=sys.stderr)
+        return 2
     try:
         for src, dst, record in ((args.record_run, mf.PIPELINE_DOC, mf.record_pipeline_run),
                                  (args.record_results, mf.RESULTS_DOC, mf.record_results)):
@@ -131,7 +137,6 @@ def main(argv=None) -> int:
                 atomic_write_text(dst, json.dumps(record(src), indent=1) + "\n")
                 print(f"recorded {src} -> {dst}")
         rendered = mf.renderings()
-        text = args.readme.read_text()
         if args.write:
             text = mf.write_blocks(text, rendered)
             atomic_write_text(args.readme, text)

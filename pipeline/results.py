@@ -53,6 +53,7 @@ import sys
 import time
 from pathlib import Path
 
+from common.cli import Range, check_options, parse_args
 from common.errors import BurnEdgeError, ConfigError
 from common.files import atomic_write_text
 from train.config import PRESETS, resolve_config
@@ -222,7 +223,14 @@ TABLE_ARGS = ("preset", "seeds", "cmim_weight", "epochs", "supervised_epochs", "
 
 
 def main(argv=None) -> int:
-    args = results_parser().parse_args(argv)
+    args = parse_args(results_parser(), argv)  # one-line argparse errors (common.cli)
+    try:  # before any training: NaN, inf or out-of-range numbers are one error line
+        check_options(args, {"seeds": Range(0, 2**32 - 1, integer=True), "cmim_weight": Range(0),
+                             "epochs": Range(1, 1 << 30, integer=True),
+                             "supervised_epochs": Range(1, 1 << 30, integer=True), "warmup_epochs": Range(0)})
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     from train.evaluate import EvalConfig, evaluate  # after parsing: --help needs no torch
 
     out = Path(args.out)

@@ -38,8 +38,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from common.cli import Range, check_options, parse_args
 from common.errors import BurnEdgeError, CheckpointError
 from common.files import atomic_write_text
+from common.limits import thread_limit
 from pipeline.run_info import load_1min, run_info
 
 PHASES = ("teacher", "stage1", "stage2", "evaluate", "export", "verify", "bench", "report")
@@ -250,8 +252,19 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
+def option_ranges() -> dict[str, Range]:
+    """Allowed values of the numeric options (common.cli.Range: finite, in range)."""
+    return {"epochs": Range(1, 1 << 30, integer=True), "verify_limit": Range(1, 1 << 20, integer=True),
+            "threads": Range(1, thread_limit(), integer=True), "bench_runs": Range(1, 1_000_000, integer=True)}
+
+
 def main(argv=None) -> int:
-    args = get_args_parser().parse_args(argv)
+    args = parse_args(get_args_parser(), argv)  # one-line argparse errors (common.cli)
+    try:
+        check_options(args, option_ranges())  # before any phase starts
+    except BurnEdgeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no CUDA/TensorRT start-up lines in the phases' logs
     paths = Paths(args.out)
     paths.out.mkdir(parents=True, exist_ok=True)

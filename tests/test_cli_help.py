@@ -77,8 +77,10 @@ def test_arch_help_matches_the_network(monkeypatch):
 
 
 def test_export_loading_num_blocks_constant_matches_the_network():
-    """export.loading keeps ReActNet-A's block count without importing torch; it must equal the network's."""
+    """export.loading and train.config keep ReActNet-A's block count without importing torch; it must equal
+    the network's."""
     from export.loading import NUM_BLOCKS
+    from train.config import NUM_BLOCKS as CONFIG_BLOCKS
     from train.models.reactnet import NUM_BLOCKS as NETWORK_BLOCKS
 
-    assert NUM_BLOCKS == NETWORK_BLOCKS
+    assert NUM_BLOCKS == CONFIG_BLOCKS == NETWORK_BLOCKS

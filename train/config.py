@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
+from common.cli import Range, check_options
 from common.errors import ConfigError
 from train.schedules import LAMBDA_SCHEDULES
 
@@ -32,6 +33,28 @@ CMIM_VARIANTS = ("memory", "inbatch")
 FS_PLACES = ("heads", "features")
 KL_DIRECTIONS = ("target-student", "student-target")
 LABELLED_METHODS = ("supervised",)  # methods whose training loss reads the labels
+
+
+NUM_BLOCKS = 13  # ReActNet-A's blocks (train.models.reactnet.NUM_BLOCKS, without torch; a test keeps them equal)
+_COUNT = 1 << 30  # a sanity bound for counts (images, widths, steps): past it the value is a typo, not a plan
+
+# Every numeric field's allowed values (common.cli.Range: finite, in range), checked for every config --
+# command-line flags, presets and resumed runs alike -- so NaN, inf or a negative size never reaches training.
+RANGES = {
+    "num_workers": Range(0, 1024, integer=True), "limit_train": Range(0, _COUNT, integer=True),
+    "crop_min_scale": Range(0, 1), "width": Range(0, 64, lo_open=True),
+    "num_blocks": Range(1, NUM_BLOCKS, integer=True),
+    "head_hidden": Range(0, 1 << 20, integer=True), "head_dim": Range(1, 1 << 20, integer=True),
+    "temperature": Range(0, lo_open=True), "lam_start": Range(0, 1), "lam_end": Range(0, 1),
+    "cmim_weight": Range(0), "cmim_dim": Range(1, 1 << 20, integer=True), "cmim_temperature": Range(0, lo_open=True),
+    "cmim_bank": Range(1, _COUNT, integer=True), "cmim_momentum": Range(0, 1, hi_open=True),
+    "cmim_pool": Range(1, 1 << 10, integer=True), "moco_dim": Range(1, 1 << 20, integer=True),
+    "moco_k": Range(1, _COUNT, integer=True), "moco_m": Range(0, 1),
+    "epochs": Range(1, _COUNT, integer=True), "batch_size": Range(1, _COUNT, integer=True),
+    "accum_steps": Range(1, _COUNT, integer=True), "lr": Range(0, lo_open=True), "weight_decay": Range(0),
+    "warmup_epochs": Range(0), "seed": Range(0, 2**32 - 1, integer=True), "log_every": Range(1, _COUNT, integer=True),
+    "save_every": Range(0, _COUNT, integer=True),
+}
 
 
 def _f(default, help: str, **kw):
@@ -141,26 +164,12 @@ class PretrainConfig:
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
                 raise ConfigError(f"{f.name} must be one of {list(choices)}, got {getattr(self, f.name)!r}")
-        if self.epochs < 1 or self.batch_size < 1 or self.accum_steps < 1:
-            raise ConfigError("epochs, batch_size and accum_steps must be >= 1")
-        if self.log_every < 1 or self.save_every < 0:
-            raise ConfigError(f"log_every must be >= 1 and save_every >= 0 (0 = epoch ends only), got "
-                              f"{self.log_every} and {self.save_every}")
-        if not (0 <= self.lam_start <= 1 and 0 <= self.lam_end <= 1):
-            raise ConfigError(f"lam_start and lam_end must be in [0, 1], got {self.lam_start}, {self.lam_end}")
-        if not (0 < self.temperature < float("inf") and 0 < self.lr < float("inf")):
-            raise ConfigError("temperature and lr must be finite and > 0")
-        if self.cmim_weight < 0 or self.cmim_temperature <= 0 or min(self.cmim_dim, self.cmim_bank, self.cmim_pool) < 1:
-            raise ConfigError("cmim_weight must be >= 0, cmim_temperature > 0, cmim_dim, cmim_bank, cmim_pool >= 1")
-        if not 0 <= self.cmim_momentum < 1:
-            raise ConfigError(f"cmim_momentum must be in [0, 1), got {self.cmim_momentum}")
+        check_options({f.name: getattr(self, f.name) for f in fields(self)}, RANGES)
         if self.cmim_class_aware == "on" and self.method not in LABELLED_METHODS:
             raise ConfigError(f"--cmim-class-aware on needs labels, but --method {self.method} trains without them "
                               f"(label-free negatives are any other sample: --cmim-class-aware auto or off)")
         if self.cmim_weight > 0 and self.method == "teacher":
             raise ConfigError("--cmim-weight needs a binary student; --method teacher trains the float teacher")
-        if not 0.0 <= self.crop_min_scale <= 1.0:
-            raise ConfigError(f"crop_min_scale must be in [0, 1] (0 = automatic), got {self.crop_min_scale}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
 

@@ -39,6 +39,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from common.cli import Range, check_options, parse_args
 from common.errors import BurnEdgeError, CheckpointError, ConfigError
 from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path, remove_stale_temps
 
@@ -121,8 +122,29 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     return p
 
 
-if __name__ == "__main__":  # --help and usage errors answer here, before torch is imported (seconds)
-    get_args_parser().parse_args()
+# Allowed values of the numeric options (common.cli.Range: finite, in range).
+RANGES = {"seed": Range(0, 2**32 - 1, integer=True), "batch_size": Range(1, 1 << 20, integer=True),
+          "linear_epochs": Range(1, 1 << 20, integer=True), "linear_lr": Range(0, lo_open=True),
+          "linear_paper_epochs": Range(1, 1 << 20, integer=True), "linear_paper_lr": Range(0, lo_open=True),
+          "knn_k": Range(1, 1 << 20, integer=True), "knn_t": Range(0, lo_open=True),
+          "semi_fractions": Range(0, 1, lo_open=True), "semi_epochs": Range(1, 1 << 20, integer=True),
+          "semi_lr": Range(0, lo_open=True), "shots": Range(1, 1 << 20, integer=True),
+          "fewshot_seeds": Range(1, 1 << 20, integer=True), "svm_c": Range(0, lo_open=True)}
+
+
+def parse_cli(argv=None) -> argparse.Namespace:
+    """The parsed command line, every numeric option checked: one ``error:`` line and exit 2 otherwise."""
+    args = parse_args(get_args_parser(), argv)  # one-line argparse errors (common.cli)
+    try:
+        check_options(args, RANGES)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return args
+
+
+if __name__ == "__main__":  # --help, usage errors and bad numbers answer here, before torch is imported (seconds)
+    parse_cli()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -567,7 +589,7 @@ def format_result(res: dict) -> str:
 
 
 def main(argv=None) -> int:
-    args = get_args_parser().parse_args(argv)
+    args = parse_cli(argv)
     protocols = args.protocol or ["linear", "knn"]
     if "all" in protocols:
         protocols = list(PROTOCOLS)

@@ -40,9 +40,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 # torch and the training modules are imported where they are used, so --help answers at once.
+from common.cli import ArgumentParser, check_options, parse_args
 from common.errors import BurnEdgeError, ConfigError
 from common.files import atomic_write_text, ensure_writable_dir, refuse_same_path
-from train.config import PRESETS, RECIPES, PretrainConfig, add_config_arguments, config_fields, resolve_config
+from train.config import PRESETS, RANGES, RECIPES, PretrainConfig, add_config_arguments, config_fields, resolve_config
 
 # Flags that may differ when resuming (they do not change the computation).
 RUN_CONTROL = ("out", "device", "num_workers", "log_every", "save_every", "tensorboard", "resume", "teacher_check")
@@ -50,7 +51,7 @@ RUN_CONTROL = ("out", "device", "num_workers", "log_every", "save_every", "tenso
 
 def _selection(argv: Sequence[str] | None) -> tuple[str | None, str, str]:
     """(preset, method, recipe) named in ``argv`` (unknown values fall back to the defaults)."""
-    p = argparse.ArgumentParser(add_help=False)
+    p = ArgumentParser(prog="python -m train.pretrain", add_help=False)  # one-line errors (common.cli)
     for flag in ("--preset", "--method", "--recipe"):
         p.add_argument(flag)
     known = p.parse_known_args(list(argv or []))[0]
@@ -187,8 +188,9 @@ def run(cfg: PretrainConfig, on_step=None) -> dict:
 def main(argv=None) -> int:
     """CLI entry point; returns 0 on success, 2 (one ``error:`` line) on a user error."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = get_args_parser(argv=argv).parse_args(argv)
+    args = parse_args(get_args_parser(argv=argv), argv)  # one-line argparse errors (common.cli)
     try:
+        check_options(args, RANGES)  # NaN, inf, out-of-range numbers: one error line before any work
         run(config_from_args(args))
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,5 +1,6 @@
-"""Refuse assets the app would run wrongly: a model that is not TFLite, or one whose exporter metadata
-(:mod:`runtimes.format` sidecar) disagrees with the layout, output, normalisation or size the app will use."""
+"""Refuse assets the app would run wrongly: a model that is not TFLite, one that does not load and run (tested
+once in a child process, :mod:`runtimes.isolate`), or one whose exporter metadata (:mod:`runtimes.format`
+sidecar) disagrees with the layout, output, normalisation or size the app will use."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from common.files import ensure_writable_dir, refuse_same_path, remove_stale_tem
 from export.android.contract import SAMPLES_DIR
 from export.errors import AndroidAssetsError
 from runtimes.format import META_INPUT_SIZE, META_LAYOUT, META_MEAN, META_OUTPUT, META_STD, decode_value, read_sidecar
+from runtimes.isolate import probe_models
 from runtimes.tflite_flatbuffer import check_identifier
 from runtimes.tflite_verify import verify_tflite
 
@@ -29,6 +31,20 @@ def check_tflite(path: Path, role: str) -> None:
         raise AndroidAssetsError(f"cannot read {role} model {path}: {e.strerror or e}") from None
     except BurnEdgeError as e:
         raise AndroidAssetsError(f"{e}; pass the .tflite written by python -m export.to_lce") from None
+
+
+def check_runs(models: dict[str, Path]) -> None:
+    """Load every model ({role: path}) and run it once on a zero input, all in one child process (the one
+    isolated loader, :func:`runtimes.isolate.probe_models`; backend from the file's ops, LCE ``default``
+    kernel). A model the interpreter refuses to prepare, or one that crashes it (a bit flip the bounds
+    verifier cannot see, e.g. a conv stride of 0), is refused: the app would fail or die on it."""
+    if not models:
+        return
+    try:
+        probe_models([(p, None, ["default"]) for p in models.values()])
+    except BurnEdgeError as e:
+        raise AndroidAssetsError(f"{e}; android_assets packages only models that load and run (pass the .tflite "
+                                 "written by python -m export.to_lce)") from None
 
 
 def check_target(out: Path, names: Sequence[str], inputs: Sequence[str | os.PathLike | None]) -> Path:

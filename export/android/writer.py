@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from common.files import ArtefactSet, sha256_file
-from export.android.checks import check_sidecar, check_target, check_tflite
+from export.android.checks import check_runs, check_sidecar, check_target, check_tflite
 from export.android.contract import (
     FORMAT,
     FORMULA,
@@ -58,6 +58,7 @@ def _check_inputs(models: dict, input_size, mean, std, class_names, arch: dict):
         if p is not None:
             check_tflite(Path(p), role)
             check_sidecar(Path(p), role, hw, mean, std)
+    check_runs({role: Path(p) for role, p in models.items() if p is not None})
     return hw, mean, std, names
 
 
@@ -72,6 +73,8 @@ def write_android_assets(assets_dir: str | os.PathLike, *, lce_model: str | os.P
     output; arch: the checkpoint's ``"arch"`` dict (stored for reference; its ``num_classes`` and
     ``input_size`` must agree with the other arguments); source_checkpoint: path of the checkpoint the
     models came from (hashed if it exists). samples: (image uint8 (H, W, 3), label) pairs, saved as PNG.
+    Every model is bounds-verified, then loaded and run once in a child process (:func:`.checks.check_runs`)
+    before anything is written; AndroidAssetsError names the first problem.
     """
     models = {"lce": lce_model, "float": float_model}
     hw, mean, std, names = _check_inputs(models, input_size, mean, std, class_names, arch)

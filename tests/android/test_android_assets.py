@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,49 +20,12 @@ from train.checkpoint import reactnet_payload, save_checkpoint
 from train.data import DigitsDataset, dataset_info, eval_transform
 
 
-def minimal_tflite(payload: bytes = b"") -> bytes:
-    """A structurally valid TFLite flatbuffer (one empty subgraph, one empty buffer) whose description holds
-    ``payload`` (so different payloads hash differently); the assets step copies, verifies and hashes models."""
-    import flatbuffers
-
-    from runtimes.tflite_flatbuffer import load_schema
-
-    s = load_schema()
-    b = flatbuffers.Builder(256)
-    desc = b.CreateString("burn-edge test model " + payload.hex())
-    vectors = []
-    for start in (s.SubGraphStartTensorsVector, s.SubGraphStartInputsVector, s.SubGraphStartOutputsVector,
-                  s.SubGraphStartOperatorsVector):
-        start(b, 0)
-        vectors.append(b.EndVector())
-    s.SubGraphStart(b)
-    for add, v in zip((s.SubGraphAddTensors, s.SubGraphAddInputs, s.SubGraphAddOutputs, s.SubGraphAddOperators),
-                      vectors):
-        add(b, v)
-    graph = s.SubGraphEnd(b)
-    s.BufferStart(b)
-    buf = s.BufferEnd(b)
-    s.ModelStartSubgraphsVector(b, 1)
-    b.PrependUOffsetTRelative(graph)
-    graphs = b.EndVector()
-    s.ModelStartBuffersVector(b, 1)
-    b.PrependUOffsetTRelative(buf)
-    bufs = b.EndVector()
-    s.ModelStartOperatorCodesVector(b, 0)
-    codes = b.EndVector()
-    s.ModelStart(b)
-    s.ModelAddVersion(b, 3)
-    s.ModelAddOperatorCodes(b, codes)
-    s.ModelAddSubgraphs(b, graphs)
-    s.ModelAddDescription(b, desc)
-    s.ModelAddBuffers(b, bufs)
-    b.Finish(s.ModelEnd(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
-
-
-def fake_tflite(path, payload: bytes = b"") -> str:
-    """A minimal valid TFLite model (:func:`minimal_tflite`) at ``path``."""
-    path.write_bytes(minimal_tflite(payload))
+def model_copy(src, path) -> str:
+    """A copy at ``path`` of a real, runnable tiny model (the session fixtures ``lce_model`` /
+    ``float_tflite_model``: 16x16 input, 5 logits), without its exporter sidecar, so the assets' own size and
+    normalisation apply. android_assets test-loads and runs every model it packages (once per file content
+    and test process: the probes are cached by sha256)."""
+    path.write_bytes(Path(src).read_bytes())
     return str(path)
 
 
@@ -80,14 +44,14 @@ def python_reference(img_hwc: np.ndarray, mean, std) -> np.ndarray:
 
 class TestJavaPreprocessing:
     @pytest.mark.parametrize("hw", [(32, 32), (5, 7)])
-    def test_java_equals_eval_transform(self, java_build, tmp_path, hw):
+    def test_java_equals_eval_transform(self, java_build, tmp_path, hw, lce_model):
         h, w = hw
         rng = np.random.default_rng(h * 100 + w)
         img = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
         img[0, 0] = (0, 0, 0)
         img[-1, -1] = (255, 255, 255)
         mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-        meta = write_android_assets(tmp_path / "assets", lce_model=fake_tflite(tmp_path / "m.tflite"),
+        meta = write_android_assets(tmp_path / "assets", lce_model=model_copy(lce_model, tmp_path / "m.tflite"),
                                     arch={"num_classes": 3}, input_size=hw, mean=mean, std=std,
                                     class_names=["a", "b", "c"], source_checkpoint=None)
         (tmp_path / "img.rgb").write_bytes(img.tobytes())  # row-major H x W x 3
@@ -96,12 +60,12 @@ class TestJavaPreprocessing:
         ref = python_reference(img, mean, std)
         np.testing.assert_allclose(java, ref, rtol=0, atol=1e-6)
 
-    def test_bundled_digit_samples_round_trip(self, java_build, tmp_path, checkpoint):
+    def test_bundled_digit_samples_round_trip(self, java_build, tmp_path, checkpoint, lce_model):
         """A sample PNG the app shows, preprocessed by Java, equals the training eval input of that image."""
         from PIL import Image
 
         out = tmp_path / "assets"
-        assert main(["--lce", fake_tflite(tmp_path / "m.tflite"), "--checkpoint", checkpoint, "-o", str(out),
+        assert main(["--lce", model_copy(lce_model, tmp_path / "m.tflite"), "--checkpoint", checkpoint, "-o", str(out),
                      "--samples", "3"]) == 0
         meta = json.loads((out / "metadata.json").read_text())
         info = dataset_info("digits")
@@ -117,12 +81,12 @@ class TestJavaPreprocessing:
         np.testing.assert_allclose(java, ref, rtol=0, atol=1e-6)
 
 
-def test_java_reads_every_metadata_field(java_build, tmp_path):
+def test_java_reads_every_metadata_field(java_build, tmp_path, float_tflite_model):
     """ModelMetadata.parse (Java) reads what write_android_assets (Python) wrote, non-ASCII labels included."""
     names = ["zéro", "один", "二", 'quote " and \\ backslash']
     rng = np.random.default_rng(0)
     samples = [(rng.integers(0, 256, size=(6, 4, 3), dtype=np.uint8), n) for n in names[:2]]
-    meta_path = write_android_assets(tmp_path / "a", float_model=fake_tflite(tmp_path / "f.tflite"),
+    meta_path = write_android_assets(tmp_path / "a", float_model=model_copy(float_tflite_model, tmp_path / "f.tflite"),
                                      arch={"num_classes": 4}, input_size=(6, 4), mean=(0.1, 0.2, 0.3),
                                      std=(0.4, 0.5, 0.6), class_names=names, source_checkpoint=None,
                                      samples=samples)
@@ -139,9 +103,10 @@ def test_java_reads_every_metadata_field(java_build, tmp_path):
 
 
 class TestAssetsFiles:
-    def test_cli_writes_models_labels_samples_metadata(self, tmp_path, checkpoint, capsys):
-        lce = fake_tflite(tmp_path / "model.tflite", b"binary")
-        flt = fake_tflite(tmp_path / "model_float.tflite", b"float")
+    def test_cli_writes_models_labels_samples_metadata(self, tmp_path, checkpoint, capsys, lce_model,
+                                                       float_tflite_model):
+        lce = model_copy(lce_model, tmp_path / "model.tflite")
+        flt = model_copy(float_tflite_model, tmp_path / "model_float.tflite")
         out = tmp_path / "assets"
         assert main(["--lce", lce, "--float", flt, "--checkpoint", checkpoint, "-o", str(out)]) == 0
         assert "wrote" in capsys.readouterr().out
@@ -162,33 +127,33 @@ class TestAssetsFiles:
         assert meta["source_checkpoint"]["sha256"] == hashlib.sha256(open(checkpoint, "rb").read()).hexdigest()
         assert meta["arch"]["num_blocks"] == 1
 
-    def test_digits_is_the_default_data_set(self, tmp_path, tiny_reactnet):
+    def test_digits_is_the_default_data_set(self, tmp_path, tiny_reactnet, float_tflite_model):
         ck = save_checkpoint(tmp_path / "c.pt", reactnet_payload(tiny_reactnet(blocks=1)))  # records no data set
-        assert main(["--float", fake_tflite(tmp_path / "m.tflite"), "--checkpoint", str(ck), "-o",
+        assert main(["--float", model_copy(float_tflite_model, tmp_path / "m.tflite"), "--checkpoint", str(ck), "-o",
                      str(tmp_path / "a"), "--samples", "0"]) == 0
         meta = json.loads((tmp_path / "a/metadata.json").read_text())
         assert meta["input"]["mean"] == list(dataset_info("digits").mean)
 
-    def test_rerun_without_a_model_removes_the_stale_copy(self, tmp_path, checkpoint):
+    def test_rerun_without_a_model_removes_the_stale_copy(self, tmp_path, checkpoint, lce_model):
         out = tmp_path / "assets"
-        lce = fake_tflite(tmp_path / "m.tflite")
+        lce = model_copy(lce_model, tmp_path / "m.tflite")
         assert main(["--lce", lce, "--float", lce, "--checkpoint", checkpoint, "-o", str(out), "--samples", "0"]) == 0
         assert main(["--float", lce, "--checkpoint", checkpoint, "-o", str(out), "--samples", "0"]) == 0
         meta = json.loads((out / "metadata.json").read_text())
         assert meta["models"]["lce"] is None and not (out / MODEL_FILES["lce"]).exists()
         assert meta["samples"] == []
 
-    def test_sidecar_must_agree_with_the_assets(self, tmp_path):
-        m = fake_tflite(tmp_path / "m.tflite")
+    def test_sidecar_must_agree_with_the_assets(self, tmp_path, lce_model):
+        m = model_copy(lce_model, tmp_path / "m.tflite")
         sidecar_path(m).write_text(json.dumps({"burn_edge.mean": "[0.5, 0.5, 0.5]"}))
         with pytest.raises(AndroidAssetsError, match="exported with mean"):
             write_android_assets(tmp_path / "a", lce_model=m, arch={}, input_size=8, mean=(0.1,) * 3,
                                  std=(0.2,) * 3, class_names=["x"], source_checkpoint=None)
 
-    def test_exporter_metadata_gives_the_default_normalisation(self, tmp_path, tiny_reactnet):
+    def test_exporter_metadata_gives_the_default_normalisation(self, tmp_path, tiny_reactnet, lce_model):
         """Without --mean/--std the exporter's sidecar (what verify and runtimes use) wins over the data set."""
         ck = save_checkpoint(tmp_path / "c.pt", reactnet_payload(tiny_reactnet(blocks=1, num_classes=2)))
-        m = fake_tflite(tmp_path / "m.tflite")
+        m = model_copy(lce_model, tmp_path / "m.tflite")
         (tmp_path / "m.meta.json").write_text(json.dumps({
             "burn_edge.mean": "[0.5, 0.4, 0.3]", "burn_edge.std": "[0.2, 0.2, 0.2]", "burn_edge.input_size": "32",
             "burn_edge.layout": "NHWC", "burn_edge.output": "logits"}))
@@ -199,8 +164,8 @@ class TestAssetsFiles:
         assert meta["input"]["mean"] == [0.5, 0.4, 0.3] and meta["input"]["std"] == [0.2, 0.2, 0.2]
         assert meta["class_names"] == ["cat", "dog"] and meta["samples"] == []
 
-    def test_features_model_is_refused(self, tmp_path):
-        m = fake_tflite(tmp_path / "m.tflite")
+    def test_features_model_is_refused(self, tmp_path, lce_model):
+        m = model_copy(lce_model, tmp_path / "m.tflite")
         sidecar_path(m).write_text(json.dumps({"burn_edge.output": "features"}))
         with pytest.raises(AndroidAssetsError, match="needs a logits model"):
             write_android_assets(tmp_path / "a", float_model=m, arch={}, input_size=8, mean=(0.1,) * 3,
@@ -219,9 +184,9 @@ class TestCliErrors:
         assert len(err) == 1 and err[0].startswith("error: "), err
         return err[0]
 
-    def test_missing_checkpoint(self, tmp_path, capsys):
-        msg = self.run_err(["--lce", fake_tflite(tmp_path / "m.tflite"), "--checkpoint", str(tmp_path / "no.pt"),
-                            "-o", str(tmp_path / "a")], capsys)
+    def test_missing_checkpoint(self, tmp_path, capsys, lce_model):
+        msg = self.run_err(["--lce", model_copy(lce_model, tmp_path / "m.tflite"), "--checkpoint",
+                            str(tmp_path / "no.pt"), "-o", str(tmp_path / "a")], capsys)
         assert "checkpoint not found" in msg
 
     def test_not_a_tflite_model(self, tmp_path, checkpoint, capsys):
@@ -233,19 +198,19 @@ class TestCliErrors:
     def test_no_model(self, tmp_path, checkpoint, capsys):
         assert "--lce" in self.run_err(["--checkpoint", checkpoint, "-o", str(tmp_path / "a")], capsys)
 
-    def test_class_count_must_match_the_checkpoint(self, tmp_path, tiny_reactnet, capsys):
+    def test_class_count_must_match_the_checkpoint(self, tmp_path, tiny_reactnet, capsys, float_tflite_model):
         ck = save_checkpoint(tmp_path / "c5.pt", reactnet_payload(tiny_reactnet(blocks=1, num_classes=5)))
-        msg = self.run_err(["--float", fake_tflite(tmp_path / "m.tflite"), "--checkpoint", str(ck), "-o",
-                            str(tmp_path / "a"), "--dataset", "digits"], capsys)
+        msg = self.run_err(["--float", model_copy(float_tflite_model, tmp_path / "m.tflite"), "--checkpoint",
+                            str(ck), "-o", str(tmp_path / "a"), "--dataset", "digits"], capsys)
         assert "5 outputs but 10 class names" in msg
 
-    def test_other_data_sets_need_labels(self, tmp_path, checkpoint, capsys):
-        msg = self.run_err(["--float", fake_tflite(tmp_path / "m.tflite"), "--checkpoint", checkpoint, "-o",
-                            str(tmp_path / "a"), "--dataset", "cifar10"], capsys)
+    def test_other_data_sets_need_labels(self, tmp_path, checkpoint, capsys, float_tflite_model):
+        msg = self.run_err(["--float", model_copy(float_tflite_model, tmp_path / "m.tflite"), "--checkpoint",
+                            checkpoint, "-o", str(tmp_path / "a"), "--dataset", "cifar10"], capsys)
         assert "pass --labels FILE" in msg
 
-    def test_explicit_mean_must_match_the_exporter_metadata(self, tmp_path, checkpoint, capsys):
-        m = fake_tflite(tmp_path / "m.tflite")
+    def test_explicit_mean_must_match_the_exporter_metadata(self, tmp_path, checkpoint, capsys, lce_model):
+        m = model_copy(lce_model, tmp_path / "m.tflite")
         (tmp_path / "m.meta.json").write_text(json.dumps({"burn_edge.mean": "[0.5, 0.5, 0.5]"}))
         msg = self.run_err(["--lce", m, "--checkpoint", checkpoint, "-o", str(tmp_path / "a"), "--mean", "0.1",
                             "0.1", "0.1"], capsys)

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.android.conftest import ANDROID_DEMO
-from tests.android.test_android_assets import minimal_tflite
+from tests.android.test_android_assets import model_copy
 
 BUILD_APK = ANDROID_DEMO / "build_apk.py"
 STORE_TOOLS = {"aapt": "aapt", "dexdump": "dexdump", "apksigner": "apksigner", "zipalign": "zipalign"}
@@ -50,8 +50,8 @@ def gradle_value(text: str, key: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory) -> Path:
-    """The app's assets as `python -m export.android_assets` writes them (tiny valid flatbuffers as the models)."""
+def assets(tmp_path_factory, lce_model, float_tflite_model) -> Path:
+    """The app's assets as `python -m export.android_assets` writes them (the tiny runnable test models)."""
     from export.android_assets import main as assets_main
     from train.checkpoint import reactnet_payload, save_checkpoint
     from train.models import reactnet_a
@@ -59,8 +59,8 @@ def assets(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("apk_assets")
     model = reactnet_a(width=0.25, input_size=32, num_blocks=1, num_classes=10)
     ckpt = save_checkpoint(d / "ckpt.pt", reactnet_payload(model, config={"data": {"dataset": "digits"}}))
-    (d / "lce.tflite").write_bytes(minimal_tflite(b"lce"))
-    (d / "float.tflite").write_bytes(minimal_tflite(b"float"))
+    model_copy(lce_model, d / "lce.tflite")
+    model_copy(float_tflite_model, d / "float.tflite")
     assert assets_main(["--lce", str(d / "lce.tflite"), "--float", str(d / "float.tflite"), "--checkpoint",
                         str(ckpt), "-o", str(d / "assets"), "--samples", "3"]) == 0
     return d / "assets"

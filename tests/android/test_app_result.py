@@ -9,15 +9,15 @@ import pytest
 
 from export.android.writer import write_android_assets
 from runtimes.app_result import EXTRA_KEYS, ROW_KEYS, AppResultError, load_app_result, parse_app_result
-from tests.android.test_android_assets import fake_tflite
+from tests.android.test_android_assets import model_copy
 
 
 @pytest.fixture(scope="module")
-def java_result(java_build, tmp_path_factory) -> dict:
+def java_result(java_build, tmp_path_factory, lce_model, float_tflite_model) -> dict:
     """A result file written by org.burnedge.demo.logic.ResultWriter (via HostTool sample-result)."""
     d = tmp_path_factory.mktemp("app_result")
-    for name in ("lce.tflite", "float.tflite"):
-        fake_tflite(d / name, name.encode())
+    model_copy(lce_model, d / "lce.tflite")
+    model_copy(float_tflite_model, d / "float.tflite")
     meta = write_android_assets(d / "assets", lce_model=d / "lce.tflite", float_model=d / "float.tflite",
                                 arch={}, input_size=16, mean=(0.5,) * 3, std=(0.25,) * 3,
                                 class_names=["a", "b"], source_checkpoint=None)
