@@ -47,3 +47,17 @@ def test_view_cosines_of_a_constant_network_have_no_gap():
 def test_the_digits_preset_teacher_settings():
     cfg = resolve_config("digits-tiny", method="teacher")
     assert cfg.teacher_check and cfg.crop_min_scale > 0 and cfg.temperature < 0.2 and not cfg.hflip
+
+
+@pytest.mark.slow
+def test_the_digits_preset_teacher_learns(tmp_path):
+    """The real thing: the embedded default's MoCo teacher, trained as python -m pipeline trains it (about 2.5 min
+    on 2 idle cores), passes all three parts of its check (InfoNCE <= 0.6 log(K+1), view gap >= 0.3, kNN >= its
+    random-init twin + 2 points) and says so in teacher_check.json."""
+    from train.pretrain import run
+
+    run(resolve_config("digits-tiny", method="teacher", seed=0, out=str(tmp_path)))
+    check = json.loads((tmp_path / "teacher_check.json").read_text())
+    assert check["infonce"]["ratio"] <= 0.6 and check["infonce"]["passed"]
+    assert check["view_cosine"]["gap"] >= 0.3 and check["view_cosine"]["passed"]
+    assert check["knn"]["teacher"] >= check["knn"]["random_init"] + 0.02 and check["knn"]["passed"]
