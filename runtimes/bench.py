@@ -17,7 +17,8 @@ ARM without a device: ``--arm`` runs every ``LceBconv2d`` of each LCE model on L
 qemu (:func:`runtimes.arm.arm_report`, the lane of ``python -m runtimes.arm``) and prints its per-layer verdicts
 and aarch64 instruction counts after the host latency table (JSON: ``"arm"``). Where the lane cannot run (no
 qemu-aarch64, no cross g++, no LCE sources) each layer says why. Without ``--arm`` one line per LCE model says
-the table was not run and whether the lane is available here.
+the table was not run and whether the lane is available here. A layer that disagrees on aarch64 makes the
+command exit 1.
 """
 
 from __future__ import annotations
