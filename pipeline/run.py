@@ -49,9 +49,9 @@ PHASES = ("teacher", "stage1", "stage2", "evaluate", "export", "verify", "bench"
 
 # Estimated seconds per phase of the digits-tiny preset on an idle 2-core x86 CPU: a timed run of `python -m
 # pipeline` from a fresh clone (teacher 155 s with its check, BURN stages 74 + 76 s, evaluate 4 s, export 46 s,
-# verify 5 s, bench 10 s, report 1 s; 6 min 11 s in all), rounded up. The arm phase (ARM lane with the float
-# twin) took 76 s on the digits-tiny shape on 2 shared cores (load ~3), an upper bound. A run's own
-# timings.json, when --out holds one, replaces them.
+# verify 5 s, bench 10 s, report 1 s; 6 min 11 s in all), rounded up. The arm phase (the ARM lane with the
+# float twin and the whole-model count) took 37-76 s on the digits-tiny shape on 2 shared cores (load 3-7);
+# 0 s without qemu or the sources. A run's own timings.json, when --out holds one, replaces them.
 EXPECTED_S = {"teacher": 160, "stage1": 80, "stage2": 80, "evaluate": 10, "export": 50, "verify": 10,
               "bench": 15, "arm": 80, "report": 5}
 
