@@ -1,7 +1,8 @@
 """The pipeline's report folder: one markdown page plus PNGs, built only from the phases' output files.
 
 ``write_report(paths, timings) -> report/README.md``; every section is skipped when its input file is
-missing, so the report can be regenerated after any subset of phases.
+missing, so the report can be regenerated after any subset of phases. The ARM section (from arm.json) follows
+the host latency table: the lane's verdicts and instruction counts, or why each layer was not run.
 """
 
 from __future__ import annotations
@@ -128,6 +129,55 @@ def _md_table(header: list[str], rows: list[list]) -> list[str]:
     return out + ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
 
 
+def arm_markdown(report: dict) -> list[str]:
+    """The ARM section from one :func:`runtimes.arm.arm_report` (the pipeline's arm.json): the per-layer verdict
+    table and the aarch64 instruction-count table (default and indirect BGEMM, every portable fallback flagged,
+    the float twin's per-layer count or why it is missing), or, when the lane did not run, its reasons and the
+    source-read kernel choice with every layer marked not run."""
+    from runtimes.arm import FALLBACK_FLAG, cost_table, format_whole_model, not_run_reason, verdict_table
+    from runtimes.arm_lane.build import QEMU_CPU
+
+    name = Path(report["model"]).name
+    md = ["## ARM (aarch64) without a device: LCE's own kernels under qemu", ""]
+    if not_run_reason(report):
+        lane = report["lane"]
+        why = lane.get("unavailable") or [f"the lane failed: {lane['error']}"]
+        md += [f"The lane did **not run** for `{name}`:", ""] + [f"- {w}" for w in why] + [""]
+        if report["dispatch"]:
+            md += ["Kernel choice read from LCE v0.16.0's source (nothing run):", ""]
+            md += _md_table(["op", "input", "filter", "stride", "default BGEMM", "indirect BGEMM", "aarch64 run"],
+                            [[r["op"], r["input"], r["filter"], r["stride"], r["default"],
+                              r["indirect"] + (f" **PORTABLE FALLBACK** ({r['indirect_fallback_reason']})"
+                                               if r["indirect"] == "portable" else ""),
+                              "not run (reasons above)"] for r in report["dispatch"]])
+        return md + [""]
+    lane = report["lane"]
+    v = verdict_table(lane["layers"])
+    md += [f"Every `LceBconv2d` of `{name}` on LCE v0.16.0's aarch64 kernels under `qemu-aarch64 -cpu {QEMU_CPU}`, "
+           f"with the input the x86 LCE interpreter gives it for the image `{report['image']}` "
+           f"(`python -m runtimes.arm`; lane took {lane['seconds']} s).", "",
+           f"**{v['summary']}**", ""]
+    md += _md_table(v["header"], v["rows"])
+    md += [""] + [f"- FAIL: {f}" for f in v["failures"]]
+    c = cost_table(lane["layers"], lane["float_twin"])
+    def kernel(cell: str) -> str:  # `Kernel8x4x1Aarch64<float, ...>` in code spans: no HTML tags
+        name, fallback = cell.split(FALLBACK_FLAG)[0].strip(), FALLBACK_FLAG in cell
+        return f"`{name}`" + (" **PORTABLE FALLBACK**" if fallback else "") if name != "-" else name
+
+    md += ["", "aarch64 instructions per layer (kernel call only):", ""]
+    md += _md_table(c["header"], [[kernel(x) if j in (2, 4) else x for j, x in enumerate(r)] for r in c["rows"]]
+                    + [[f"**{x}**" if x else "" for x in c["total"]]])
+    md += [""] + [f"{n}  " for n in c["notes"]]
+    if c["fallbacks"]:
+        md += ["", f"**{len(c['fallbacks'])} PORTABLE FALLBACK(S)**: LCE's NEON/assembly kernel is not used for:"]
+        md += [f"- {f}" for f in c["fallbacks"]]
+    else:
+        md += ["", "Every layer ran LCE's NEON/assembly kernels on both paths."]
+    if "whole_model" in lane:
+        md += ["", format_whole_model(lane["whole_model"])]
+    return md + [""]
+
+
 def write_report(paths, timings: dict) -> Path:
     """Write ``paths.report/README.md`` (+ PNGs) from whatever phase outputs exist."""
     rep = Path(paths.report)
@@ -194,6 +244,9 @@ def write_report(paths, timings: dict) -> Path:
                    f"{host.get('arch', '?')}. {host.get('lce_note', '')}", ""]
         plot_rows(rep / "latency.png", b["rows"])
         md += ["![latency](latency.png)", ""]
+    arm = getattr(paths, "arm", None)
+    if arm is not None and Path(arm).is_file():
+        md += arm_markdown(json.loads(Path(arm).read_text()))
     out = rep / "README.md"
     atomic_write_text(out, "\n".join(md) + "\n")
     return out

@@ -19,13 +19,17 @@ Phases (each reads the previous phases' files from --out, so any phase can run a
             TFLite twin (+ the Android demo's assets: --android-assets)     model_float.tflite, *.audit.json
   verify    PyTorch vs onnxruntime vs LCE (3 kernels), block by block     -> verify.json, verify_blocks.png
   bench     latency of the three models on this host                     -> bench.json, bench.csv
+  arm       every LceBconv2d on LCE's own aarch64 kernels under qemu      -> arm.json
+            (python -m runtimes.arm): per-layer verdicts, aarch64
+            instruction counts vs the float twin; without qemu, the
+            cross g++ or the LCE sources, each layer says why not
   report    markdown + PNGs (training curves, accuracy, latency, error)  -> report/README.md
 
 Before each phase it prints the phase's expected duration and the time left in all (the previous run's
 timings.json in --out, else digits-tiny estimates for a 2-core CPU).
 
-Exit status: 0 when every phase ran and the equivalence gate passed; 1 if the gate failed; 2 on a
-user error (one ``error:`` line).
+Exit status: 0 when every phase ran and the equivalence gate passed (verify, and the ARM lane where it
+ran); 1 if the gate failed; 2 on a user error (one ``error:`` line).
 """
 
 from __future__ import annotations
@@ -44,14 +48,15 @@ from common.files import atomic_write_text
 from common.limits import thread_limit
 from pipeline.run_info import load_1min, run_info
 
-PHASES = ("teacher", "stage1", "stage2", "evaluate", "export", "verify", "bench", "report")
+PHASES = ("teacher", "stage1", "stage2", "evaluate", "export", "verify", "bench", "arm", "report")
 
 # Estimated seconds per phase of the digits-tiny preset on an idle 2-core x86 CPU: a timed run of `python -m
 # pipeline` from a fresh clone (teacher 155 s with its check, BURN stages 74 + 76 s, evaluate 4 s, export 46 s,
-# verify 5 s, bench 10 s, report 1 s; 6 min 11 s in all), rounded up. A run's own timings.json, when --out
-# holds one, replaces them.
+# verify 5 s, bench 10 s, report 1 s; 6 min 11 s in all), rounded up. The arm phase (the ARM lane with the
+# float twin and the whole-model count) took 37-76 s on the digits-tiny shape on 2 shared cores (load 3-7);
+# 0 s without qemu or the sources. A run's own timings.json, when --out holds one, replaces them.
 EXPECTED_S = {"teacher": 160, "stage1": 80, "stage2": 80, "evaluate": 10, "export": 50, "verify": 10,
-              "bench": 15, "report": 5}
+              "bench": 15, "arm": 80, "report": 5}
 
 
 def expected_seconds(args, timings: dict) -> dict[str, float | None]:
@@ -93,6 +98,7 @@ class Paths:
         self.verify = self.out / "verify.json"
         self.verify_png = self.out / "verify_blocks.png"
         self.bench = self.out / "bench.json"
+        self.arm = self.out / "arm.json"
         self.report = self.out / "report"
 
 
@@ -208,6 +214,25 @@ def phase_bench(args, paths: Paths) -> dict:
     return {"rows": len(rows)}
 
 
+def phase_arm(args, paths: Paths) -> dict:
+    """The ARM lane on the exported LCE model (runtimes.arm.arm_report), with the float twin's counts and
+    whole-model estimate; arm.json holds the result or, per layer, why it was not run."""
+    from common.files import atomic_write_json
+    from runtimes.arm import arm_report, format_report, lane_passed
+
+    lce = _need(paths.lce, "export")
+    fm = paths.float if paths.float.is_file() else None
+    print(f"arm: {lce.name}'s LceBconv2d layers on LCE's aarch64 kernels under qemu"
+          + (f", float twin {fm.name}" if fm else ""), flush=True)
+    report = arm_report(lce, source=args.lce_source, aarch64_python=args.aarch64_python, float_model=fm,
+                        progress=lambda i, n, r: print(f"  [{i}/{n}] op {r.layer.op} {r.layer.describe()}: "
+                                                       f"{'PASS' if r.ok else 'FAIL'}", flush=True))
+    atomic_write_json(paths.arm, report)
+    print(format_report(report))
+    print(f"wrote {paths.arm}")
+    return {"passed": lane_passed(report)}
+
+
 def phase_report(args, paths: Paths, timings: dict | None = None) -> dict:
     from pipeline.markdown_report import write_report
 
@@ -217,7 +242,8 @@ def phase_report(args, paths: Paths, timings: dict | None = None) -> dict:
 
 
 PHASE_FNS = {"teacher": phase_teacher, "stage1": phase_stage1, "stage2": phase_stage2, "evaluate": phase_evaluate,
-             "export": phase_export, "verify": phase_verify, "bench": phase_bench, "report": phase_report}
+             "export": phase_export, "verify": phase_verify, "bench": phase_bench, "arm": phase_arm,
+             "report": phase_report}
 
 
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
@@ -249,6 +275,12 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
                    help="bench thread counts (default: 1, 2, 4, 8 up to the usable CPUs minus one; rows with more "
                         "threads than usable CPUs or a wide p10-p90 are flagged unstable)")
     p.add_argument("--bench-runs", type=int, default=30, help="timed runs per bench configuration (default 30)")
+    p.add_argument("--lce-source", default=None, metavar="DIR",
+                   help="arm phase: folder with the LCE, ruy, gemmlowp, tflite-micro and LiteRT sources (default "
+                        "$BURN_EDGE_LCE_SOURCE, else ../shared/third_party beside the repo)")
+    p.add_argument("--aarch64-python", default=None, metavar="DIR",
+                   help="arm phase: aarch64 Python folder for the float twin's counts (default "
+                        "$BURN_EDGE_AARCH64_PYTHON, else ~/.cache/burn-edge/aarch64-python)")
     return p
 
 
@@ -291,6 +323,10 @@ def main(argv=None) -> int:
             atomic_write_text(timings_file, json.dumps(timings, indent=1))
             if ph == "verify":
                 gate_ok = res["passed"]
+            elif ph == "arm" and res["passed"] is False:
+                gate_ok = False
+                print("ARM lane: a layer disagrees with the x86 interpreter on LCE's aarch64 kernels (see arm.json)",
+                      file=sys.stderr)
             print(f"--- {ph} done in {timings[ph]:.0f}s", flush=True)
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -300,7 +336,7 @@ def main(argv=None) -> int:
     print(f"\npipeline finished in {info['seconds']:.0f}s (load average {info['load_start']} at the start, "
           f"{info['load_end']} at the end, {info['usable_cpus']} usable CPUs); outputs in {paths.out}")
     if not gate_ok:
-        print("equivalence gate FAILED (see verify.json)", file=sys.stderr)
+        print("equivalence gate FAILED (see verify.json / arm.json)", file=sys.stderr)
     return 0 if gate_ok else 1
 
 

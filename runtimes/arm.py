@@ -24,6 +24,7 @@ exactly what is missing, for every layer, and the command exits 0 with the sourc
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -162,41 +163,59 @@ def result_rows(results) -> list[dict]:
     return rows
 
 
-def format_verdicts(rows: list[dict]) -> str:
-    cols = ("bitpack", "acc-bgemm", "bgemm", "acc-indirect", "indirect")
-    lines = ["op | layer | " + " | ".join(cols) + " | verdict"]
+FALLBACK_FLAG = "<== PORTABLE FALLBACK"
+VERDICT_COLUMNS = ("bitpack", "acc-bgemm", "bgemm", "acc-indirect", "indirect")
+NOT_CYCLES = "aarch64 instructions executed (qemu TCG plugin, cortex-a72 model, 1 thread); not cycles."
+FLOAT_TWIN = "float twin (float CONV_2D per layer, aarch64 tflite-runtime + XNNPACK)"
+
+
+def verdict_table(rows: list[dict]) -> dict:
+    """The per-layer verdicts as a table: {"header": [...], "rows": [[cell, ...]], "failures": [line, ...],
+    "summary": line}; one cell per check (``ok``/``FAIL``, float checks with their max ulps of the terms).
+    :func:`format_verdicts` prints it, the pipeline report renders it as markdown."""
+    out_rows, failures = [], []
     for r in rows:
         cells = []
-        for c in cols:
+        for c in VERDICT_COLUMNS:
             ch = r["checks"].get(c)
             cells.append("-" if ch is None else ("ok" if ch["ok"] else "FAIL") + (
                 f" ({ch['max_ulp_terms']:.2f} ulp)" if "max_ulp_terms" in ch else ""))
-        lines.append(f"{r['op']} | {r['layer']} | " + " | ".join(cells) + f" | {'PASS' if r['ok'] else 'FAIL'}")
-        for c, ch in r["checks"].items():
-            if not ch["ok"]:
-                lines.append(f"    {c}: {ch['detail']}")
-    n_ok = sum(r["ok"] for r in rows)
-    lines.append(f"{n_ok}/{len(rows)} layers agree with the x86 LCE interpreter on LCE's aarch64 kernels "
-                 "(bitpacking, accumulators exact; float within 2 ulps of the terms)")
-    return "\n".join(lines)
+        out_rows.append([r["op"], r["layer"], *cells, "PASS" if r["ok"] else "FAIL"])
+        failures += [f"op {r['op']} {c}: {ch['detail']}" for c, ch in r["checks"].items() if not ch["ok"]]
+    summary = (f"{sum(r['ok'] for r in rows)}/{len(rows)} layers agree with the x86 LCE interpreter on LCE's "
+               "aarch64 kernels (bitpacking, accumulators exact; float within 2 ulps of the terms)")
+    return {"header": ["op", "layer", *VERDICT_COLUMNS, "verdict"], "rows": out_rows, "failures": failures,
+            "summary": summary}
 
 
-def format_costs(rows: list[dict], float_twin_missing: str | None = None) -> str:
-    """The instruction-count table; with the float twin, its CONV_2D count and float / LCE (default) ratio."""
-    has_float = all("float_conv_insns" in r for r in rows)
-    head = "op | layer | default BGEMM kernel | insns | indirect BGEMM kernel | insns | bitpack insns"
-    lines = [head + (" | float CONV_2D insns (XNNPACK) | float / LCE default" if has_float else "")]
+def format_verdicts(rows: list[dict]) -> str:
+    t = verdict_table(rows)
+    lines = [" | ".join(t["header"])]
+    for r, cells in zip(rows, t["rows"]):
+        lines.append(" | ".join(map(str, cells)))
+        lines += [f"    {c}: {ch['detail']}" for c, ch in r["checks"].items() if not ch["ok"]]
+    return "\n".join([*lines, t["summary"]])
+
+
+def cost_table(rows: list[dict], float_twin_missing: str | None = None) -> dict:
+    """The instruction-count table: {"header", "rows", "total" (one row), "notes" (lines), "fallbacks" (one line
+    per layer and path that lost LCE's NEON/assembly kernel)}. Kernel cells of a fallback end in
+    ``FALLBACK_FLAG``; with the float twin's counts, two more columns: its CONV_2D count and float / LCE default."""
+    has_float = bool(rows) and all("float_conv_insns" in r for r in rows)
+    header = ["op", "layer", "default BGEMM kernel", "insns", "indirect BGEMM kernel", "insns", "bitpack insns"]
+    if has_float:
+        header += ["float CONV_2D insns (XNNPACK)", "float / LCE default"]
     tot = {"bgemm": 0, "indirect": 0, "bitpack": 0, "im2col": 0, "float": 0}
-    fallbacks = []
+    fallbacks, out_rows = [], []
     for r in rows:
         b, i, p = r.get("bgemm"), r.get("indirect"), r.get("bitpack")
-        cells = []
+        cells = [r["op"], r["layer"]]
         for name, d in (("bgemm", b), ("indirect", i)):
             if d is None:
                 cells += ["-", "-"]
                 continue
             tot[name] += d["insns"]
-            cells += [f"{d['kernel']}{'' if d['neon'] else '  <== PORTABLE FALLBACK'}", f"{d['insns']:,}"]
+            cells += [f"{d['kernel']}{'' if d['neon'] else '  ' + FALLBACK_FLAG}", f"{d['insns']:,}"]
             if not d["neon"]:
                 fallbacks.append(f"op {r['op']} ({r['layer']}) {name}: {d['kernel']}")
         if b:
@@ -208,21 +227,29 @@ def format_costs(rows: list[dict], float_twin_missing: str | None = None) -> str
             tot["float"] += r["float_conv_insns"]
             ratio = r["float_conv_insns"] / b["insns"] if b and b["insns"] else float("nan")
             cells += [f"{r['float_conv_insns']:,}", f"{ratio:.1f}x"]
-        lines.append(f"{r['op']} | {r['layer']} | " + " | ".join(cells))
-    total = f"total | {len(rows)} LceBconv2d | | {tot['bgemm']:,} | | {tot['indirect']:,} | {tot['bitpack']:,}"
+        out_rows.append(cells)
+    total = ["total", f"{len(rows)} LceBconv2d", "", f"{tot['bgemm']:,}", "", f"{tot['indirect']:,}",
+             f"{tot['bitpack']:,}"]
     if has_float:
-        total += f" | {tot['float']:,} | {tot['float'] / max(1, tot['bgemm']):.1f}x"
-    lines.append(total)
+        total += [f"{tot['float']:,}", f"{tot['float'] / max(1, tot['bgemm']):.1f}x"]
+    notes = []
     if tot["im2col"]:
-        lines.append(f"(default BGEMM: plus {tot['im2col']:,} instructions in this lane's im2col stand-in for "
+        notes.append(f"(default BGEMM: plus {tot['im2col']:,} instructions in this lane's im2col stand-in for "
                      "TFLite's optimized im2col, not counted above)")
-    lines.append("aarch64 instructions executed (qemu TCG plugin, cortex-a72 model, 1 thread); not cycles.")
+    notes.append(NOT_CYCLES)
     if not has_float:
-        lines.append(f"float twin (float CONV_2D per layer, aarch64 tflite-runtime + XNNPACK): not run: "
-                     f"{float_twin_missing or 'no counts'}")
-    if fallbacks:
-        lines.append(f"!!! {len(fallbacks)} PORTABLE FALLBACK(S): LCE's NEON/assembly kernel is NOT used for:")
-        lines += [f"!!!   {f}" for f in fallbacks]
+        notes.append(f"{FLOAT_TWIN}: not run: {float_twin_missing or 'no counts'}")
+    return {"header": header, "rows": out_rows, "total": total, "notes": notes, "fallbacks": fallbacks}
+
+
+def format_costs(rows: list[dict], float_twin_missing: str | None = None) -> str:
+    """The instruction-count table as text; with the float twin, its CONV_2D count and float / LCE (default) ratio."""
+    t = cost_table(rows, float_twin_missing)
+    lines = [" | ".join(t["header"]), *(" | ".join(map(str, c)) for c in t["rows"]), " | ".join(t["total"])]
+    lines += t["notes"]
+    if t["fallbacks"]:
+        lines.append(f"!!! {len(t['fallbacks'])} PORTABLE FALLBACK(S): LCE's NEON/assembly kernel is NOT used for:")
+        lines += [f"!!!   {f}" for f in t["fallbacks"]]
     else:
         lines.append("every layer ran LCE's NEON/assembly kernels on both paths")
     return "\n".join(lines)
@@ -275,11 +302,85 @@ def whole_model_estimate(model, float_model, lane: dict, aarch64_python=None, so
 
 
 def format_whole_model(w: dict) -> str:
-    if "unavailable" in w:
-        return f"whole model: not run: {w['unavailable']}"
+    if "unavailable" in w or "error" in w:
+        return f"whole model: not run: {w.get('unavailable') or 'failed: ' + w['error']}"
     return (f"whole model, one invoke: float twin {w['float_total']:,} aarch64 instructions "
             f"(its binary-layer convs as one-op models: {w['float_binary_layer_convs']:,}); "
             f"LCE model estimated {w['lce_estimate']:,} -> float / LCE ~ {w['ratio']:.1f}x (estimate)")
+
+
+LANE_ERRORS = (BurnEdgeError, LaneUnavailable, RuntimeError, OSError, subprocess.TimeoutExpired)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())[:400]
+
+
+def arm_report(model: str | Path, *, image: str = DEFAULT_IMAGE, source: str | Path | None = None,
+               aarch64_python: str | Path | None = None, float_model: str | Path | None = None,
+               float_twin: bool = True, tol_ulp: float | None = None, progress=None,
+               not_run: str | None = None) -> dict:
+    """The lane's whole result for one LCE model: what ``python -m runtimes.arm --json`` writes and what
+    ``runtimes.bench --arm`` and the pipeline's ``arm`` phase show.
+
+    Returns {"model", "image", "dispatch": :func:`dispatch_table` rows (read from source, always there),
+    "prerequisites": {thing: None or why it is missing}, "lane": L} where L is :func:`run_lane`'s dict (plus
+    "whole_model" from :func:`whole_model_estimate` when ``float_model`` is given), or {"unavailable":
+    [reasons]} when a prerequisite is missing or ``not_run`` gives a reason not to run, or {"error": line}
+    when the lane failed. Raises ModelFileError when ``model`` is not an LCE model, BurnEdgeError for a bad
+    ``image``."""
+    rows = dispatch_table(model)
+    check_image_spec(image)
+    out: dict = {"model": str(model), "image": image, "dispatch": rows, "prerequisites": prerequisites(source)}
+    reasons = [not_run] if not_run else lane_build.missing(source)
+    if reasons:
+        out["lane"] = {"unavailable": reasons}
+        return out
+    try:
+        lane = run_lane(model, image, source, progress=progress, tol_ulp=tol_ulp, aarch64_python=aarch64_python,
+                        float_twin=float_twin)
+    except LANE_ERRORS as e:
+        out["lane"] = {"error": _one_line(e)}
+        return out
+    if float_model:
+        try:
+            lane["whole_model"] = whole_model_estimate(model, float_model, lane, aarch64_python, source)
+        except LANE_ERRORS as e:
+            lane["whole_model"] = {"error": _one_line(e)}
+    out["lane"] = lane
+    return out
+
+
+def lane_passed(report: dict) -> bool | None:
+    """True when the lane ran and every layer agreed; False when a layer disagreed; None when it did not run."""
+    layers = report["lane"].get("layers")
+    return None if layers is None else all(r["ok"] for r in layers)
+
+
+def not_run_reason(report: dict) -> str | None:
+    """Why the lane did not run for this report (None when it ran)."""
+    lane = report["lane"]
+    if "unavailable" in lane:
+        return "; ".join(lane["unavailable"])
+    return f"the lane failed: {lane['error']}" if "error" in lane else None
+
+
+def format_report(report: dict) -> str:
+    """:func:`arm_report` as text: the verdict and cost tables (and the whole-model line), or one line per
+    LceBconv2d saying exactly why it was not run."""
+    why = not_run_reason(report)
+    if why:
+        return "\n".join(f"ARM lane, op {r['op']} ({r['filter']} on {r['input']}): not run: {why}"
+                         for r in report["dispatch"])
+    lane = report["lane"]
+    parts = [f"Per-layer equivalence, aarch64 (qemu {lane_build.QEMU_CPU}) vs x86 LCE interpreter, "
+             f"image {report['image']}:", format_verdicts(lane["layers"]), "",
+             "Cost per LceBconv2d (aarch64 instructions in the kernel call):",
+             format_costs(lane["layers"], lane["float_twin"])]
+    if "whole_model" in lane:
+        parts.append(format_whole_model(lane["whole_model"]))
+    parts.append(f"(lane took {lane['seconds']} s)")
+    return "\n".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -307,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = dispatch_table(a.model)
         if not a.source_only:
             check_image_spec(a.image)
+        if a.float_model and not Path(a.float_model).is_file():
+            raise BurnEdgeError(f"--float-model {a.float_model}: no such file")
     except BurnEdgeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -315,37 +418,18 @@ def main(argv: list[str] | None = None) -> int:
     out: dict = {"dispatch": rows, "prerequisites": prerequisites(a.source)}
     code = 0
     if not a.source_only:
-        reasons = lane_build.missing(a.source)
-        if reasons:
-            out["lane"] = {"unavailable": reasons}
-            for r in rows:
-                print(f"ARM lane, op {r['op']}: not run: {'; '.join(reasons)}")
-            code = 2 if a.require_lane else 0
-        else:
-            try:
-                lane = run_lane(a.model, a.image, a.source, tol_ulp=a.tolerance_ulp, aarch64_python=a.aarch64_python,
-                                float_twin=not a.no_float_twin,
-                                progress=lambda i, n, r: print(f"  [{i}/{n}] op {r.layer.op} {r.layer.describe()}: "
-                                                               f"{'PASS' if r.ok else 'FAIL'}", file=sys.stderr))
-            except (BurnEdgeError, LaneUnavailable, RuntimeError) as e:
-                print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
-                return 2
-            out["lane"] = lane
-            print(f"\nPer-layer equivalence, aarch64 (qemu {lane_build.QEMU_CPU}) vs x86 LCE interpreter, "
-                  f"image {a.image}:")
-            print(format_verdicts(lane["layers"]))
-            print("\nCost per LceBconv2d (aarch64 instructions in the kernel call):")
-            print(format_costs(lane["layers"], lane["float_twin"]))
-            if a.float_model:
-                try:
-                    lane["whole_model"] = whole_model_estimate(a.model, a.float_model, lane, a.aarch64_python,
-                                                               a.source)
-                except (BurnEdgeError, LaneUnavailable, RuntimeError) as e:
-                    print(f"error: --float-model: {' '.join(str(e).split())[:300]}", file=sys.stderr)
-                    return 2
-                print(format_whole_model(lane["whole_model"]))
-            print(f"(lane took {lane['seconds']} s)")
-            code = 0 if all(r["ok"] for r in lane["layers"]) else 1
+        out = arm_report(a.model, image=a.image, source=a.source, aarch64_python=a.aarch64_python,
+                         float_model=a.float_model, float_twin=not a.no_float_twin, tol_ulp=a.tolerance_ulp,
+                         progress=lambda i, n, r: print(f"  [{i}/{n}] op {r.layer.op} {r.layer.describe()}: "
+                                                        f"{'PASS' if r.ok else 'FAIL'}", file=sys.stderr))
+        lane = out["lane"]
+        error = lane.get("error") or lane.get("whole_model", {}).get("error")
+        if error:
+            print(f"error: {'--float-model: ' if 'layers' in lane else ''}{error}", file=sys.stderr)
+            return 2
+        print(("\n" if "layers" in lane else "") + format_report(out))
+        passed = lane_passed(out)
+        code = (2 if a.require_lane else 0) if passed is None else (0 if passed else 1)
     if a.json:
         atomic_write_json(a.json, out)
     return code

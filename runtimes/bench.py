@@ -12,6 +12,13 @@ Devices: ``--ssh user@host`` / ``--adb [serial]`` copy the .tflite models and ``
 timings into the same table; ``--ssh-remote-python`` runs this module on the remote instead. Each device is checked
 first (:func:`runtimes.remote.preflight`: reachable, binary present and built for its CPU, work folder writable and
 executable), so a wrong address or binary fails in seconds, before any host timing.
+
+ARM without a device: ``--arm`` runs every ``LceBconv2d`` of each LCE model on LCE's own aarch64 kernels under
+qemu (:func:`runtimes.arm.arm_report`, the lane of ``python -m runtimes.arm``) and prints its per-layer verdicts
+and aarch64 instruction counts after the host latency table (JSON: ``"arm"``). Where the lane cannot run (no
+qemu-aarch64, no cross g++, no LCE sources) each layer says why. Without ``--arm`` one line per LCE model says
+the table was not run and whether the lane is available here. A layer that disagrees on aarch64 makes the
+command exit 1.
 """
 
 from __future__ import annotations
@@ -258,6 +265,23 @@ def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     d.add_argument("--adb-app-result", type=Path, action="append", default=[], metavar="JSON",
                    help="merge a result JSON written by the Android demo app (repeatable)")
     d.add_argument("--keep-remote", action="store_true", help="keep the copied files on the device")
+    a = p.add_argument_group("ARM (aarch64) without a device: LCE's own aarch64 kernels under qemu "
+                             "(the lane of python -m runtimes.arm)")
+    a.add_argument("--arm", action="store_true",
+                   help="after the host table, run every LceBconv2d of each LCE model on LCE's aarch64 kernels under "
+                        "qemu-aarch64: per-layer verdicts against the x86 interpreter and aarch64 instruction counts, "
+                        "NEON vs portable fallback per layer (about a minute for a small model; without qemu, the "
+                        "cross g++ or the sources, each layer says why it was not run)")
+    a.add_argument("--arm-float-model", type=Path, metavar="TFLITE",
+                   help="with --arm: the LCE model's float twin (export.to_lce --float), counted in one invoke for "
+                        "the whole-model float / LCE instruction estimate")
+    a.add_argument("--lce-source", metavar="DIR",
+                   help="with --arm: folder with the LCE, ruy, gemmlowp, tflite-micro and LiteRT sources (default "
+                        "$BURN_EDGE_LCE_SOURCE, else ../shared/third_party beside the repo)")
+    a.add_argument("--aarch64-python", metavar="DIR",
+                   help="with --arm: aarch64 Python folder for the float twin's counts (default "
+                        "$BURN_EDGE_AARCH64_PYTHON, else ~/.cache/burn-edge/aarch64-python; made by "
+                        "runtimes/arm_lane/aarch64_python.sh)")
     return p
 
 
@@ -288,6 +312,7 @@ def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dic
             refuse_same_path(out, *inputs)
             ensure_writable_dir(Path(out).parent)
             remove_stale_temps(Path(out).parent)
+    _check_arm_options(args, models)
     if args.ssh and not args.benchmark_binary and not args.ssh_remote_python:
         raise ConfigError("--ssh needs --benchmark-binary (or --ssh-remote-python)")
     if args.adb is not None and not (args.adb_binary or args.benchmark_binary):
@@ -324,6 +349,54 @@ def bench_cli(args: argparse.Namespace, log=print) -> tuple[list[dict], list[dic
         rows += _app_result_rows(path)
     add_speedups(rows, cpus=usable_cpus() if models and not args.no_host else None)
     return rows, hosts
+
+
+def _check_arm_options(args: argparse.Namespace, models: Sequence[Path]) -> None:
+    """--arm's options, before any long work: they need --arm, an LCE model, and a float .tflite twin."""
+    for opt in ("arm_float_model", "lce_source", "aarch64_python"):
+        if getattr(args, opt, None) and not args.arm:
+            raise ConfigError(f"--{opt.replace('_', '-')} needs --arm")
+    if args.arm and not any(_is_lce(m, args.backend) for m in models):
+        raise ConfigError("--arm needs an LCE .tflite model (one with LceBconv2d ops) among the models")
+    f = args.arm_float_model
+    if f is not None and detect_backend(f) != "tflite":
+        raise ConfigError(f"--arm-float-model {f}: not a float .tflite model (export.to_lce --float makes one)")
+
+
+def _is_lce(model: Path, backend: str | None) -> bool:
+    return (backend or detect_backend(model)) == "lce"
+
+
+def arm_section(args: argparse.Namespace, log=print) -> list[dict]:
+    """The ARM lane for each LCE model among ``args.models`` (:func:`runtimes.arm.arm_report`), printed with
+    ``log``; returns the reports ([] without --arm, after one line per LCE model saying so and whether the lane
+    could run here)."""
+    from runtimes.arm import arm_report, format_report
+    from runtimes.arm_lane.build import missing
+
+    lce = [Path(m) for m in args.models if _is_lce(Path(m), args.backend)]
+    if not args.arm:
+        reasons = missing(args.lce_source)
+        here = "available here" if not reasons else "unavailable here: " + "; ".join(reasons)
+        for m in lce:
+            log(f"ARM (aarch64) lane for {m.name}: not run (add --arm; LCE's aarch64 kernels under qemu, about a "
+                f"minute for a small model; {here})")
+        return []
+    reports = []
+    for m in lce:
+        log(f"\nARM (aarch64) lane for {m.name}: LCE's own aarch64 kernels under qemu (python -m runtimes.arm)")
+        try:
+            rep = arm_report(m, source=args.lce_source, aarch64_python=args.aarch64_python,
+                             float_model=args.arm_float_model,
+                             progress=lambda i, n, r: print(f"  [{i}/{n}] op {r.layer.op} {r.layer.describe()}: "
+                                                            f"{'PASS' if r.ok else 'FAIL'}", file=sys.stderr))
+        except BurnEdgeError as e:  # e.g. an LCE file without LceBconv2d: nothing for the lane to run
+            log(f"ARM lane for {m.name}: not run: {e}")
+            reports.append({"model": str(m), "dispatch": [], "lane": {"unavailable": [str(e)]}})
+            continue
+        log(format_report(rep))
+        reports.append(rep)
+    return reports
 
 
 def _check_devices(args: argparse.Namespace, stack: contextlib.ExitStack, log) -> list[tuple[str, object, dict]]:
@@ -375,8 +448,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                       + (" (unstable rows: not a reliable ratio)" if r.get("speedup_unstable") else ""))
         if rows and rows[0].get("mem_method"):
             print(f"peak memory = {rows[0]['mem_method']}")
+        arm = arm_section(args)
         settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-        for out, write in ((args.json, lambda p: write_json(p, rows, hosts, settings)),
+        for out, write in ((args.json, lambda p: write_json(p, rows, hosts, settings, arm=arm)),
                            (args.csv, lambda p: write_csv(p, rows)), (args.plot, lambda p: plot_rows(p, rows))):
             if out:
                 write(out)
@@ -387,7 +461,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:
         print(f"error: cannot write {e.filename or 'output'}: {e.strerror or e}", file=sys.stderr)
         return 2
-    return 0
+    from runtimes.arm import lane_passed
+
+    failed = [Path(r["model"]).name for r in arm if lane_passed(r) is False]
+    if failed:
+        print(f"ARM lane: a layer of {', '.join(failed)} disagrees with the x86 interpreter on LCE's aarch64 "
+              "kernels (FAIL above)", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

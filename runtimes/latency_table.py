@@ -105,10 +105,14 @@ def format_table(rows: Sequence[dict]) -> str:
     return "\n".join([line(head), line(["-" * w for w in widths]), *(line(b) for b in body)] + ([note] if note else []))
 
 
-def write_json(path: str | Path, rows: Sequence[dict], hosts: Sequence[dict], settings: dict) -> None:
-    """{"hosts": [facts per machine], "settings": {...}, "rows": [...]}, written atomically."""
-    atomic_write_text(path, json.dumps({"hosts": list(hosts), "settings": settings, "rows": list(rows)}, indent=2,
-                                       default=str))
+def write_json(path: str | Path, rows: Sequence[dict], hosts: Sequence[dict], settings: dict,
+               arm: Sequence[dict] = ()) -> None:
+    """{"hosts": [facts per machine], "settings": {...}, "rows": [...]} (+ "arm": the ARM lane's reports per LCE
+    model, :func:`runtimes.arm.arm_report`, when given), written atomically."""
+    doc = {"hosts": list(hosts), "settings": settings, "rows": list(rows)}
+    if arm:
+        doc["arm"] = list(arm)
+    atomic_write_text(path, json.dumps(doc, indent=2, default=str))
 
 
 def write_csv(path: str | Path, rows: Sequence[dict]) -> None:

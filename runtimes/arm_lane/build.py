@@ -79,13 +79,18 @@ def prerequisites(source: str | Path | None = None) -> dict[str, str | None]:
         "gcc not found (Debian: apt-get install gcc), needed for the qemu plugin",
     }
     for name, rel in SOURCE_MARKERS.items():
-        out[name] = None if (root / rel).is_file() else f"{root / rel} missing (--lce-source DIR; {CLONE_HINT})"
+        out[name] = None if (root / rel).is_file() else (
+            f"{root / rel} missing" if root.is_dir() else f"LCE sources: {root} is not a folder")
     return out
 
 
 def missing(source: str | Path | None = None) -> list[str]:
-    """The reasons the lane cannot run (empty when it can)."""
-    return [why for why in prerequisites(source).values() if why]
+    """The reasons the lane cannot run (empty when it can); missing sources are named once each, followed by
+    one line on where to get them."""
+    reasons = list(dict.fromkeys(why for why in prerequisites(source).values() if why))
+    if any(why.startswith(("LCE sources:", str(source_dir(source)))) for why in reasons):
+        reasons.append(f"get the sources with --lce-source DIR or ${SOURCE_ENV}: {CLONE_HINT}")
+    return reasons
 
 
 def _own_files() -> list[Path]:
@@ -111,9 +116,13 @@ def cache_key(root: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def cache_base() -> Path:
+    """``$BURN_EDGE_CACHE``, else ``~/.cache/burn-edge``: the lane's build cache and default aarch64 Python."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "burn-edge").expanduser()
+
+
 def cache_dir(root: Path) -> Path:
-    base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "burn-edge") / "arm-lane"
-    return base / cache_key(root)
+    return cache_base() / "arm-lane" / cache_key(root)
 
 
 def _run(cmd: list[str], what: str) -> None:

@@ -9,9 +9,11 @@ The counted invoke is the second (steady state) one. ``PYTHONHASHSEED=0`` makes 
 (with random hashing the Python wrapper's dict lookups vary it by ~0.05 %), and the guest gets the same argv
 and environment on every run.
 
-The aarch64 Python is a folder (``--aarch64-python DIR`` / ``$BURN_EDGE_AARCH64_PYTHON``) holding Debian's
-arm64 ``python3.11`` unpacked (``usr/bin/python3.11``) and ``site/`` with the aarch64 wheels of numpy and
-tflite-runtime unpacked; ``runtimes/arm_lane/aarch64_python.sh DIR`` makes it.
+The aarch64 Python is a folder (``--aarch64-python DIR``, else ``$BURN_EDGE_AARCH64_PYTHON``, else
+``~/.cache/burn-edge/aarch64-python`` -- under ``$BURN_EDGE_CACHE`` when set) holding Debian's arm64
+``python3.11`` unpacked (``usr/bin/python3.11``) and ``site/`` with the aarch64 wheels of numpy and
+tflite-runtime unpacked; ``runtimes/arm_lane/aarch64_python.sh [DIR]`` makes it (about 10 s and 25 MB of
+downloads; ``.ci/run`` runs it).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from runtimes.arm_lane.build import qemu_command
+from runtimes.arm_lane.build import cache_base, qemu_command
 
 PYTHON_ENV = "BURN_EDGE_AARCH64_PYTHON"
 GUEST = Path(__file__).resolve().parent / "float_twin_guest.py"
@@ -30,17 +32,22 @@ MAX_PER_RUN = 15
 GUEST_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
 
-def python_dir(explicit: str | Path | None = None) -> Path | None:
+def default_dir() -> Path:
+    return cache_base() / "aarch64-python"
+
+
+def python_dir(explicit: str | Path | None = None) -> Path:
+    """``explicit``, else ``$BURN_EDGE_AARCH64_PYTHON``, else :func:`default_dir`."""
     p = explicit or os.environ.get(PYTHON_ENV)
-    return Path(p).expanduser() if p else None
+    return Path(p).expanduser() if p else default_dir()
 
 
 def missing(explicit: str | Path | None = None) -> str | None:
     """Why the float twin cannot run, or None."""
     root = python_dir(explicit)
-    if root is None:
-        return (f"no aarch64 Python (--aarch64-python DIR or ${PYTHON_ENV}; make one with "
-                "runtimes/arm_lane/aarch64_python.sh DIR)")
+    if not root.is_dir():
+        return (f"no aarch64 Python at {root} (make it with runtimes/arm_lane/aarch64_python.sh {root}, "
+                f"or give another: --aarch64-python DIR / ${PYTHON_ENV})")
     for rel in ("usr/bin/python3.11", "site/tflite_runtime/interpreter.py", "site/numpy/__init__.py"):
         if not (root / rel).exists():
             return f"{root / rel} missing (make the folder with runtimes/arm_lane/aarch64_python.sh {root})"

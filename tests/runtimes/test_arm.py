@@ -15,8 +15,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from runtimes import arm
+from runtimes import arm, bench
 from runtimes.arm_lane import build as lane_build
+from runtimes.arm_lane import float_twin as ft
 
 pytestmark = pytest.mark.lce
 
@@ -94,13 +95,22 @@ def tiny_layers(tiny_reactnet_lce):
     return extract_layers(tiny_reactnet_lce, arm.load_image("chelsea", tiny_reactnet_lce))
 
 
-def test_lane_tiny_reactnet_all_layers_agree(lane, tiny_reactnet_lce, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def tiny_lane_run(lane, tiny_reactnet_lce, tmp_path_factory):
+    """The documented command on the tiny ReActNet-A, run once for this module: (printed text, its --json)."""
+    import contextlib
+    import io
+
+    out, buf = tmp_path_factory.mktemp("arm_run") / "arm.json", io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert arm.main([str(tiny_reactnet_lce), "--json", str(out)]) == 0
+    return buf.getvalue(), json.loads(out.read_text())
+
+
+def test_lane_tiny_reactnet_all_layers_agree(tiny_lane_run):
     """The documented command: every bconv passes on both paths, and the kernel that ran on aarch64 is the one
     the source-derived dispatch table predicts."""
-    out = tmp_path / "arm.json"
-    assert arm.main([str(tiny_reactnet_lce), "--json", str(out)]) == 0
-    text = capsys.readouterr().out
-    report = json.loads(out.read_text())
+    text, report = tiny_lane_run
     rows, predicted = report["lane"]["layers"], {r["op"]: r for r in report["dispatch"]}
     assert len(rows) == len(predicted) >= 7 and all(r["ok"] for r in rows)
     for r in rows:
@@ -110,6 +120,45 @@ def test_lane_tiny_reactnet_all_layers_agree(lane, tiny_reactnet_lce, tmp_path, 
         assert r["bgemm"]["neon"] == predicted[r["op"]]["default"].startswith("neon")
     assert sum("bitpack" in r["checks"] for r in rows) >= 5  # LceQuantize-fed layers
     assert "PASS" in text and "aarch64 instructions executed" in text
+    why = ft.missing()  # the float twin runs when its aarch64 Python is there (.ci/run makes it), else says why
+    if why is None:
+        assert all(r["float_conv_insns"] > 0 for r in rows) and "float / LCE default" in text
+    else:
+        assert f"not run: {why}" in text and report["lane"]["float_twin"] == why
+
+
+def test_bench_arm_table_after_the_latency_table(lane, lce_model, tmp_path, capsys):
+    """runtimes.bench --arm: the host latency table, then the lane's verdict and cost tables for the LCE model
+    (one bconv: ~5 s of qemu); the float twin pointed at an empty folder says why it did not run."""
+    js, nowhere = tmp_path / "b.json", tmp_path / "no_python"
+    assert bench.main([str(lce_model), "--threads", "1", "--runs", "2", "--warmup", "1", "--no-memory", "--kernels",
+                       "default", "--arm", "--aarch64-python", str(nowhere), "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert out.index("median ms") < out.index("ARM (aarch64) lane for tiny_lce.tflite") < out.index("1/1 layers agree")
+    assert "neon ruy kNeon int16-accumulator BGEMM" in out and "aarch64 instructions executed" in out
+    assert f"not run: no aarch64 Python at {nowhere}" in out
+    rep = json.loads(js.read_text())["arm"][0]
+    layer = rep["lane"]["layers"][0]
+    assert rep["model"] == str(lce_model) and layer["ok"] and layer["bgemm"]["neon"]
+
+
+def test_bench_arm_says_why_for_every_layer(lce_model, float_tflite_model, tmp_path, capsys):
+    """Without the sources each layer of the --arm table says why it was not run (host table still there);
+    --arm's options without --arm, or --arm without an LCE model, are one error line."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    js = tmp_path / "b.json"
+    assert bench.main([str(lce_model), "--threads", "1", "--runs", "2", "--warmup", "1", "--no-memory", "--kernels",
+                       "default", "--arm", "--lce-source", str(empty), "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if ln.startswith("ARM lane, op")]
+    assert "median ms" in out and len(lines) == len(arm.dispatch_table(lce_model)) == 1
+    assert all(f"not run: {empty}/larq_compute_engine/" in ln and "get the sources" in ln for ln in lines)
+    assert json.loads(js.read_text())["arm"][0]["lane"]["unavailable"][0].startswith(str(empty))
+    assert bench.main([str(lce_model), "--arm-float-model", str(lce_model)]) == 2
+    assert capsys.readouterr().err.startswith("error: --arm-float-model needs --arm")
+    assert bench.main([str(float_tflite_model), "--arm"]) == 2
+    assert capsys.readouterr().err.startswith("error: --arm needs an LCE .tflite model")
 
 
 def test_instruction_counts_identical_across_runs(lane, tiny_layers, tmp_path):
@@ -184,30 +233,20 @@ def test_lane_bitpacked_output_and_portable_fallback_flagged(lane, bitpacked_lce
     assert "whole model: not run: " in text
 
 
-def test_float_twin_counts(lane, tiny_layers):
+def test_float_twin_counts(lane, tiny_layers, tiny_lane_run):
     """The float twin: each bconv shape as a float CONV_2D on the aarch64 tflite-runtime wheel (XNNPACK) under
-    qemu; counts positive and identical run to run. Needs the aarch64 Python folder
-    ($BURN_EDGE_AARCH64_PYTHON, made by runtimes/arm_lane/aarch64_python.sh); skips naming it otherwise."""
-    from runtimes.arm_lane import float_twin as ft
-
+    qemu; counts positive and identical when counted again (same models, same guest command line: a guest run
+    with other models in it can differ by a few instructions) as in the module's lane run. Needs the aarch64
+    Python folder (~/.cache/burn-edge/aarch64-python or $BURN_EDGE_AARCH64_PYTHON, made by
+    runtimes/arm_lane/aarch64_python.sh, which .ci/run runs); skips naming it otherwise. (The whole-model
+    count is tested by tests/pipeline/test_pipeline.py::test_arm_phase_and_report_section.)"""
     why = ft.missing()
     if why:
         pytest.skip("float twin unavailable: " + why)
-    layers = tiny_layers[:2]
-    a = ft.count_float_convs(layers, lane["plugin"])
-    b = ft.count_float_convs(layers, lane["plugin"])
-    assert a == b and len(a) == len({ft.shape_key(x) for x in layers}) and min(a.values()) > 10_000
-
-
-def test_float_twin_whole_model(lane, lce_model, float_tflite_model, capsys):
-    """--float-model: one counted invoke of a whole float model and the whole-model estimate line."""
-    from runtimes.arm_lane import float_twin as ft
-
-    why = ft.missing()
-    if why:
-        pytest.skip("float twin unavailable: " + why)
-    assert arm.main([str(lce_model), "--float-model", str(float_tflite_model)]) == 0
-    assert "whole model, one invoke: float twin " in capsys.readouterr().out
+    counts = ft.count_float_convs(tiny_layers, lane["plugin"])
+    in_run = {r["op"]: r["float_conv_insns"] for r in tiny_lane_run[1]["lane"]["layers"]}
+    assert len(counts) == len({ft.shape_key(x) for x in tiny_layers}) and min(counts.values()) > 10_000
+    assert [counts[ft.shape_key(x)] for x in tiny_layers] == [in_run[x.op] for x in tiny_layers]
 
 
 def _copy(layer):

@@ -53,7 +53,9 @@ def test_peak_memory_of_each_configuration(lce_model, tmp_path, capsys):
     (sharing one process, the kernels loaded later showed 0.0 MiB). About 8 s of CPU (three child processes)."""
     js = tmp_path / "m.json"
     assert bench.main([str(lce_model), "--threads", "1", "--runs", "2", "--warmup", "1", "--json", str(js)]) == 0
-    assert "peak memory = peak RSS growth of a fresh process per configuration" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "peak memory = peak RSS growth of a fresh process per configuration" in out
+    assert "ARM (aarch64) lane for tiny_lce.tflite: not run (add --arm;" in out  # never silent
     rows = json.loads(js.read_text())["rows"]
     assert sorted(r["kernel"] for r in rows) == ["default", "indirect", "reference"]
     for r in rows:
