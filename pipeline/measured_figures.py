@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_DOC = ROOT / "docs" / "pipeline-run.json"
 RESULTS_DOC = ROOT / "docs" / "results-digits-tiny.json"
 PHASE_WORDS = {"teacher": "teacher", "stage1": "BURN stage 1", "stage2": "stage 2", "evaluate": "evaluate",
-               "export": "export", "verify": "verify", "bench": "bench", "report": "report"}
+               "export": "export", "verify": "verify", "bench": "bench", "arm": "ARM lane", "report": "report"}
 
 
 def _read(path: Path) -> dict:
