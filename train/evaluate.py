@@ -362,7 +362,12 @@ def linear_paper(backbone: nn.Module, feat_dim: int, train_set, test_set, *, epo
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [round(0.6 * epochs), round(0.8 * epochs)], gamma=0.1)
     g = torch.Generator().manual_seed(seed)
     loader = DataLoader(train_set, batch_size=min(batch_size, len(train_set)), shuffle=True, generator=g)
-    for _ in tqdm(range(epochs), desc="linear (paper)", leave=False, disable=None):
+    t0, log_every = time.perf_counter(), max(1, epochs // 10)
+    for epoch in tqdm(range(epochs), desc="linear (paper)", leave=False, disable=None):
+        if epoch and epoch % log_every == 0 and not sys.stderr.isatty():  # a log file sees progress too
+            spent = time.perf_counter() - t0
+            print(f"evaluate: linear (paper) epoch {epoch}/{epochs}, {spent:.0f}s, about "
+                  f"{spent / epoch * (epochs - epoch):.0f}s left", flush=True)
         for x, y in loader:
             with torch.no_grad():
                 f = backbone(x.to(device))

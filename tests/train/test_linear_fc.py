@@ -16,9 +16,11 @@ def _ckpt(path, feature_mlp):
     return save_checkpoint(path, reactnet_payload(m, method="burn", stage=1, config={"dataset": "digits"})), m
 
 
-def test_linear_fc_retrains_a_copy_of_the_fc(tmp_path):
+def test_linear_fc_retrains_a_copy_of_the_fc(tmp_path, capsys):
     path, m = _ckpt(tmp_path / "fc.pt", True)
-    res = ev.evaluate(str(path), ["linear-fc"], ev.EvalConfig(linear_paper_epochs=1))
+    res = ev.evaluate(str(path), ["linear-fc"], ev.EvalConfig(linear_paper_epochs=2))
+    # a log file (no terminal) sees the epochs go by: 2 epochs -> a line at epoch 1
+    assert "evaluate: linear (paper) epoch 1/2" in capsys.readouterr().out
     assert 0.0 <= res["linear-fc"]["top1"] <= res["linear-fc"]["top5"] <= 1.0
     c = m.cfg.feature_dim()
     assert f"FC({c},{c})+ReLU" in res["features"] and "post-ReLU" in res["features"]
