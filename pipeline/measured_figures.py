@@ -63,7 +63,27 @@ def record_pipeline_run(out: Path) -> dict:
         "verify": {"passed": verify["passed"], "stages": len({s["stage"] for s in verify["stages"]}),
                    "files": {f["kind"]: f["guarantee"] for f in verify["files"]}},
         "bench_1_thread_ms": {f"{r['backend']}/{r['kernel']}": r["median_ms"] for r in rows},
+        "arm": _arm_summary(out / "arm.json"),
     }
+
+
+def _arm_summary(path: Path) -> dict:
+    """The arm phase's result in a few numbers (or why it did not run)."""
+    if not path.is_file():
+        return {"not_run": "no arm.json (the run had no arm phase)"}
+    lane = _read(path)["lane"]
+    if "layers" not in lane:
+        return {"not_run": "; ".join(lane.get("unavailable", [])) or lane.get("error", "unknown")}
+    rows = lane["layers"]
+    out = {"layers": len(rows), "passed": sum(bool(r["ok"]) for r in rows),
+           "portable_fallbacks": sum(not r[k]["neon"] for r in rows for k in ("bgemm", "indirect") if r.get(k)),
+           "lce_default_insns": sum(r["bgemm"]["insns"] for r in rows if r.get("bgemm"))}
+    if rows and all("float_conv_insns" in r for r in rows):
+        out["float_conv_insns"] = sum(r["float_conv_insns"] for r in rows)
+    whole = lane.get("whole_model") or {}
+    if "ratio" in whole:
+        out["whole_model_ratio"] = whole["ratio"]
+    return out
 
 
 def _mmss(seconds: float) -> str:
@@ -84,6 +104,17 @@ def render_pipeline_run(doc: dict) -> str:
     timing = (f"the LCE model took {lce[kernel]:.2f} ms per image with its fastest kernel here (`{kernel}`) "
               f"against {flt:.2f} ms for the float TFLite twin (1 thread, {flt / lce[kernel]:.1f}×)"
               if kernel and flt else "the bench phase has no LCE/float pair")
+    arm = doc.get("arm") or {}
+    if "layers" in arm:
+        arm_text = (f"; on LCE's aarch64 kernels under qemu {arm['passed']}/{arm['layers']} binary convolutions "
+                    f"agreed with the x86 interpreter ({arm['portable_fallbacks']} portable-kernel fallbacks)")
+        if "float_conv_insns" in arm:
+            arm_text += (f", with {arm['float_conv_insns'] / arm['lce_default_insns']:.1f}× fewer aarch64 "
+                         "instructions than the float twin's convolutions")
+        if "whole_model_ratio" in arm:
+            arm_text += f" ({arm['whole_model_ratio']:.1f}× for the whole model, estimated)"
+    else:
+        arm_text = f"; the ARM lane did not run ({arm.get('not_run', 'no record')})"
     rnd = (f" (random init: {100 * acc['random_init_linear']:.1f} % / {100 * acc['random_init_knn']:.1f} %)"
            if acc.get("random_init_linear") is not None else "")
     text = (f"**Measured: {_mmss(sum(t.values()))}** for the {len(t)} phases on {run['usable_cpus']} CPU cores "
@@ -93,7 +124,8 @@ def render_pipeline_run(doc: dict) -> str:
             f"chance, view gap {tc['view_gap']:.2f}, kNN {100 * tc['knn']:.1f} % against "
             f"{100 * tc['knn_random_init']:.1f} % for its random-init twin), the binary network read "
             f"{100 * acc['linear']:.1f} % linear / {100 * acc['knn']:.1f} % kNN{rnd}, the gate "
-            f"{'PASSed' if ver['passed'] else 'FAILED'} on {ver['stages']} stages with {files}, and {timing}.")
+            f"{'PASSed' if ver['passed'] else 'FAILED'} on {ver['stages']} stages with {files}, and {timing}"
+            f"{arm_text}.")
     return _wrap(text)
 
 

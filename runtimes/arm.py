@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.cli import parse_args
 from common.errors import BurnEdgeError, ModelFileError
 from common.files import atomic_write_json
 from runtimes.arm_lane import build as lane_build
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-float-twin", action="store_true", help="skip the float twin's counts")
     ap.add_argument("--source-only", action="store_true", help="only the source-derived dispatch table")
     ap.add_argument("--require-lane", action="store_true", help="exit 2 when the emulated lane cannot run")
-    a = ap.parse_args(argv)
+    a = parse_args(ap, argv)  # one-line argparse errors (common.cli)
     try:
         if a.tolerance_ulp is not None and not a.tolerance_ulp >= 0:
             raise BurnEdgeError("--tolerance-ulp must be >= 0")

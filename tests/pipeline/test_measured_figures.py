@@ -16,7 +16,9 @@ RUN = {"run": {"started_utc": "2026-01-02T03:04:05+00:00", "seconds": 400.0, "ph
                          "passed": True},
        "accuracy": {"linear": 0.662, "knn": 0.558, "random_init_linear": 0.113, "random_init_knn": 0.12},
        "verify": {"passed": True, "stages": 17, "files": {"onnx": "stage-exact", "lce": "stage-exact"}},
-       "bench_1_thread_ms": {"lce/default": 0.99, "lce/indirect": 0.46, "tflite/-": 0.98}}
+       "bench_1_thread_ms": {"lce/default": 0.99, "lce/indirect": 0.46, "tflite/-": 0.98},
+       "arm": {"layers": 31, "passed": 31, "portable_fallbacks": 0, "lce_default_insns": 100,
+               "float_conv_insns": 560, "whole_model_ratio": 1.8}}
 
 
 def test_pipeline_paragraph_states_machine_load_commit_and_figures():
@@ -26,6 +28,10 @@ def test_pipeline_paragraph_states_machine_load_commit_and_figures():
                            "average 0.05 just before it started; 2026-01-02, commit 0123456")
     assert "InfoNCE 0.35 × chance" in flat and "66.2 % linear / 55.8 % kNN" in flat
     assert "fastest kernel here (`indirect`) against 0.98 ms" in flat and "2.1×" in flat
+    assert "31/31 binary convolutions agreed" in flat and "5.6× fewer aarch64 instructions" in flat
+    assert "(1.8× for the whole model, estimated)" in flat
+    assert "the ARM lane did not run (no qemu)" in " ".join(
+        mf.render_pipeline_run({**RUN, "arm": {"not_run": "no qemu"}}).split())
     assert max(len(line) for line in text.splitlines()) <= 110
     assert "FAILED" in mf.render_pipeline_run({**RUN, "verify": {**RUN["verify"], "passed": False}})
 
