@@ -66,9 +66,9 @@ def compute(export: bool = True, out: Path | None = None) -> dict:
     model = pipeline_classifier()
     figures = {"verify_stages": [name for name, _ in model.stages("logits")]}
     if export:
-        from export.to_lce import _quiet_tensorflow
+        from common.tfenv import quiet_tensorflow
 
-        _quiet_tensorflow()
+        quiet_tensorflow()
         from export.lce import build_keras, convert, convert_float
 
         lce, flt = convert(build_keras(model)), convert_float(build_keras(model, float_model=True))
