@@ -8,6 +8,9 @@ Two records, each written by a command from a run folder and committed with the 
 * ``docs/results-digits-tiny.json`` -- ``python -m pipeline.results`` (``record_results(out)``): every row's
   per-seed numbers. README's results table is rendered from it by the same ``format_table`` that writes
   ``<out>/results.md``.
+* ``docs/arm-reactnet224.json`` -- the ARM lane on the full ReActNet-A at 224² (``benchmarks/arm_reactnet224.py``
+  writes it, ``record_arm(path)`` copies it): README's aarch64 tables, rendered by the pipeline report's own
+  ``arm_markdown``.
 
 README holds each rendering between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``;
 ``python -m pipeline.readme_figures`` fails when a block differs from its rendering (``--write`` rewrites them).
@@ -26,6 +29,7 @@ from common.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[1]
 PIPELINE_DOC = ROOT / "docs" / "pipeline-run.json"
 RESULTS_DOC = ROOT / "docs" / "results-digits-tiny.json"
+ARM_DOC = ROOT / "docs" / "arm-reactnet224.json"
 PHASE_WORDS = {"teacher": "teacher", "stage1": "BURN stage 1", "stage2": "stage 2", "evaluate": "evaluate",
                "export": "export", "verify": "verify", "bench": "bench", "arm": "ARM lane", "report": "report"}
 
@@ -162,10 +166,28 @@ def render_results_table(doc: dict) -> str:
     return format_table({"runs": doc["table"]}, args).rstrip("\n")
 
 
+# ------------------------------------------------------------------------------------------ ARM lane at 224²
+
+def record_arm(path: Path) -> dict:
+    """An ``arm.json`` (``runtimes.arm.arm_report``) of a lane run that ran, as the committed record."""
+    report = _read(Path(path))
+    if "layers" not in report.get("lane", {}):
+        raise ConfigError(f"{path}: the lane did not run there ({report.get('lane')}); nothing to record")
+    return {**report, "model": Path(report["model"]).name}
+
+
+def render_arm(doc: dict) -> str:
+    """README's aarch64 tables: the pipeline report's ARM section without its heading."""
+    from pipeline.markdown_report import arm_markdown
+
+    return "\n".join(arm_markdown(doc)[2:]).strip("\n")
+
+
 # ------------------------------------------------------------------------------------------ README blocks
 
 RENDERERS = {"pipeline-run": (PIPELINE_DOC, render_pipeline_run),
-             "results-table": (RESULTS_DOC, render_results_table)}
+             "results-table": (RESULTS_DOC, render_results_table),
+             "arm-reactnet224": (ARM_DOC, render_arm)}
 _BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(\n<!-- /generated:(?P=name) -->)",
                     re.S)
 

@@ -4,6 +4,7 @@
     python -m pipeline.readme_figures --no-export   # only the seconds-cheap checks (no LCE conversion)
     python -m pipeline.readme_figures --record-run runs/pipeline --write        # after a python -m pipeline run
     python -m pipeline.readme_figures --record-results runs/results --write     # after python -m pipeline.results
+    python -m pipeline.readme_figures --record-arm runs/arm224/arm.json --write # after benchmarks/arm_reactnet224.py
 
 Checked (each from the current code, nothing cached):
 
@@ -14,7 +15,8 @@ Checked (each from the current code, nothing cached):
   README's equivalence section lists.
 
 * the generated blocks (``pipeline.measured_figures``): README's measured-run paragraph and its results table
-  must equal their renderings from ``docs/pipeline-run.json`` and ``docs/results-digits-tiny.json``, and every
+  (and its 224² aarch64 tables) must equal their renderings from ``docs/pipeline-run.json``,
+  ``docs/results-digits-tiny.json`` (and ``docs/arm-reactnet224.json``), and every
   ``mean ± std`` the results prose quotes must be a cell of that table. ``--record-run DIR`` /
   ``--record-results DIR`` update a record from a finished run folder; ``--write`` rewrites README's blocks.
 
@@ -123,6 +125,8 @@ def main(argv=None) -> int:
                    help=f"record a finished python -m pipeline folder into {mf.PIPELINE_DOC.relative_to(mf.ROOT)}")
     p.add_argument("--record-results", type=Path, metavar="DIR",
                    help=f"record python -m pipeline.results' folder into {mf.RESULTS_DOC.relative_to(mf.ROOT)}")
+    p.add_argument("--record-arm", type=Path, metavar="ARM_JSON",
+                   help=f"record an arm.json of benchmarks/arm_reactnet224.py into {mf.ARM_DOC.relative_to(mf.ROOT)}")
     p.add_argument("--write", action="store_true", help="rewrite README's generated blocks from the records")
     args = parse_args(p, argv)  # one-line argparse errors (common.cli)
     try:
@@ -132,7 +136,8 @@ def main(argv=None) -> int:
         return 2
     try:
         for src, dst, record in ((args.record_run, mf.PIPELINE_DOC, mf.record_pipeline_run),
-                                 (args.record_results, mf.RESULTS_DOC, mf.record_results)):
+                                 (args.record_results, mf.RESULTS_DOC, mf.record_results),
+                                 (args.record_arm, mf.ARM_DOC, mf.record_arm)):
             if src is not None:
                 atomic_write_text(dst, json.dumps(record(src), indent=1) + "\n")
                 print(f"recorded {src} -> {dst}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from common.errors import ConfigError
@@ -68,3 +70,30 @@ def test_unreadable_record_is_a_config_error(tmp_path):
     (tmp_path / "timings.json").write_text("{")
     with pytest.raises(ConfigError, match="cannot read"):
         mf.record_pipeline_run(tmp_path)
+
+
+def _lane_row(op, neon_indirect):
+    ok = {"ok": True, "detail": "identical"}
+    flt = {"ok": True, "max_ulp_terms": 0.5, "detail": "max 0.50 ulp of terms"}
+    return {"op": op, "layer": "3x3 56x56x128->128 same-zero", "out_type": "float32", "ok": True,
+            "checks": {"bitpack": ok, "acc-bgemm": ok, "bgemm": flt, "acc-indirect": ok, "indirect": flt},
+            "bgemm": {"kernel": "neon ruy kNeon int16-accumulator BGEMM", "neon": True, "insns": 1000},
+            "indirect": {"kernel": "portable Kernel4x2Portable" if not neon_indirect else "neon Kernel8x4x1", "neon":
+                         neon_indirect, "insns": 7000},
+            "bitpack": {"kernel": "portable bitpack_bitfield", "neon": False, "insns": 50},
+            "float_conv_insns": 11000}
+
+
+def test_arm_record_renders_the_lane_tables_and_refuses_a_lane_that_did_not_run(tmp_path):
+    report = {"model": "/somewhere/reactnet224.tflite", "image": "chelsea", "dispatch": [], "prerequisites": {},
+              "lane": {"layers": [_lane_row(39, False), _lane_row(191, True)], "float_twin": None, "seconds": 60.0}}
+    path = tmp_path / "arm.json"
+    path.write_text(json.dumps(report))
+    doc = mf.record_arm(path)
+    assert doc["model"] == "reactnet224.tflite"  # not this machine's path
+    text = mf.render_arm(doc)
+    assert "**2/2 layers agree" in text and "PORTABLE FALLBACK" in text and "11.0x" in text
+    assert not text.startswith("##")
+    path.write_text(json.dumps({**report, "lane": {"unavailable": ["qemu-aarch64 not found"]}}))
+    with pytest.raises(ConfigError, match="did not run"):
+        mf.record_arm(path)
