@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from common.errors import BurnEdgeError
     from common.files import atomic_write_bytes, atomic_write_json
-    from common.tfenv import quiet_tensorflow
+    from common.tfenv import native_stderr_silenced, quiet_tensorflow
     from export.lce import build_keras, convert, convert_float
     from runtimes.arm import arm_report, format_report
     from tests.realistic import realistic_reactnet
@@ -39,8 +39,9 @@ def main(argv=None) -> int:
     quiet_tensorflow()
     model = realistic_reactnet(224)
     lce, flt = out / "reactnet224.tflite", out / "reactnet224_float.tflite"
-    atomic_write_bytes(lce, convert(build_keras(model)))
-    atomic_write_bytes(flt, convert_float(build_keras(model, float_model=True)))
+    with native_stderr_silenced():  # the converter's native "Ignored output_format" lines
+        atomic_write_bytes(lce, convert(build_keras(model)))
+        atomic_write_bytes(flt, convert_float(build_keras(model, float_model=True)))
     print(f"exported {lce} and {flt} in {time.time() - t0:.0f} s", flush=True)
     try:
         report = arm_report(lce, image=args.image, float_model=flt,
