@@ -150,10 +150,14 @@ def record_results(out: Path) -> dict:
     """``<out>/results.json`` of ``python -m pipeline.results`` as the committed record (runs + the arguments
     the table was generated with)."""
     res = _read(Path(out) / "results.json")
+    # "args" is the last writing process's; several processes may have filled disjoint rows and seeds, so the
+    # seeds the table states are the ones its runs have
+    args = {**(res.get("args") or {}),
+            "seeds": sorted({int(s) for row in res["runs"].values() for s in row}) or [0]}
     return {"about": "Raw numbers behind README's digits-tiny results table (linear/kNN top-1 as fractions; KL "
                      "curves: first logged step and every epoch end; img/s; seconds), recorded by python -m "
                      "pipeline.readme_figures --record-results from python -m pipeline.results.",
-            "args": res.get("args") or {}, "table": res["runs"]}
+            "args": args, "table": res["runs"]}
 
 
 def render_results_table(doc: dict) -> str:
@@ -188,8 +192,8 @@ def render_arm(doc: dict) -> str:
 RENDERERS = {"pipeline-run": (PIPELINE_DOC, render_pipeline_run),
              "results-table": (RESULTS_DOC, render_results_table),
              "arm-reactnet224": (ARM_DOC, render_arm)}
-_BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(\n<!-- /generated:(?P=name) -->)",
-                    re.S)
+_BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)\n?(<!-- /generated:(?P=name) -->)",
+                    re.S)  # an empty block (the two markers on consecutive lines) matches too
 
 
 def renderings(docs: dict[str, Path] | None = None) -> dict[str, str]:
@@ -219,7 +223,7 @@ def block_drift(text: str, rendered: dict[str, str]) -> list[str]:
 
 def write_blocks(text: str, rendered: dict[str, str]) -> str:
     """README text with every generated block replaced by its rendering."""
-    return _BLOCK.sub(lambda m: m.group(1) + rendered.get(m["name"], m["body"]) + m.group(4), text)
+    return _BLOCK.sub(lambda m: m.group(1) + rendered.get(m["name"], m["body"]) + "\n" + m.group(4), text)
 
 
 _PM = re.compile(r"\d+\.\d ± \d+\.\d")
