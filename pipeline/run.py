@@ -50,11 +50,11 @@ from pipeline.run_info import load_1min, run_info
 
 PHASES = ("teacher", "stage1", "stage2", "evaluate", "export", "verify", "bench", "arm", "report")
 
-# Estimated seconds per phase of the digits-tiny preset on an idle 2-core x86 CPU: a timed run of `python -m
-# pipeline` from a fresh clone (teacher 155 s with its check, BURN stages 74 + 76 s, evaluate 4 s, export 46 s,
-# verify 5 s, bench 10 s, report 1 s; 6 min 11 s in all), rounded up. The arm phase (the ARM lane with the
-# float twin and the whole-model count) took 37-76 s on the digits-tiny shape on 2 shared cores (load 3-7);
-# 0 s without qemu or the sources. A run's own timings.json, when --out holds one, replaces them.
+# Estimated seconds per phase of the digits-tiny preset on an idle 2-core x86 CPU: the measured run of `python -m
+# pipeline` from a fresh clone in docs/pipeline-run.json (teacher 152 s with its check, BURN stages 76 + 67 s,
+# evaluate 3 s, export 43 s, verify 5 s, bench 9 s, arm 19 s, report 1 s; 6 min 14 s in all), rounded up; arm
+# allows for the first run's build of the lane's driver (about a minute; 0 s without qemu or the sources).
+# A run's own timings.json, when --out holds one, replaces them.
 EXPECTED_S = {"teacher": 160, "stage1": 80, "stage2": 80, "evaluate": 10, "export": 50, "verify": 10,
               "bench": 15, "arm": 80, "report": 5}
 

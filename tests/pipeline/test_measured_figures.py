@@ -59,6 +59,15 @@ def test_blocks_are_checked_and_rewritten():
                                                      "block"]
 
 
+def test_readme_blocks_match_the_committed_records():
+    """The real README against docs/pipeline-run.json, docs/results-digits-tiny.json and docs/arm-reactnet224.json
+    (seconds)."""
+    rendered = mf.renderings()
+    text = README.read_text()
+    assert mf.block_drift(text, rendered) == []
+    assert mf.prose_drift(text, rendered["results-table"]) == []
+
+
 def test_cli_records_a_run_folder_and_refuses_an_unfinished_one(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
