@@ -27,7 +27,7 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 LEGACY_KERAS = "TF_USE_LEGACY_KERAS"
 LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
@@ -62,10 +62,10 @@ def quiet_tensorflow() -> None:
 
 
 @contextlib.contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Redirect file descriptor 2 to a temp file for the block (native libraries' log lines -- e.g. the TFLite
-    converter's ``W0000 ... Ignored output_format`` -- would otherwise print around a command's one ``error:``
-    line); restore it afterwards. Python's ``sys.stderr`` is flushed first. No-op where fd 2 cannot be dup'ed."""
+def _fd2_captured(on_restore: Callable[[bytes], None] | None = None) -> Iterator[None]:
+    """Redirect file descriptor 2 to a temp file for the block, restore it afterwards, then hand what was
+    captured to ``on_restore`` (if given). Python's ``sys.stderr`` is flushed first. No-op where fd 2 cannot be
+    dup'ed."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -79,8 +79,18 @@ def native_stderr_silenced() -> Iterator[None]:
                 yield
             finally:
                 os.dup2(saved, 2)
+                if on_restore is not None:
+                    sink.seek(0)
+                    on_restore(sink.read())
     finally:
         os.close(saved)
+
+
+def native_stderr_silenced():
+    """Context manager: drop what native code writes to file descriptor 2 during the block (native libraries'
+    log lines -- e.g. the TFLite converter's ``W0000 ... Ignored output_format`` -- would otherwise print around
+    a command's one ``error:`` line). No-op where fd 2 cannot be dup'ed."""
+    return _fd2_captured()
 
 
 # Native notices that say nothing to a user (printed once per interpreter by TFLite's minimal logger, which no
@@ -88,29 +98,15 @@ def native_stderr_silenced() -> Iterator[None]:
 NATIVE_NOTICES = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
 
 
-@contextlib.contextmanager
-def native_stderr_filtered(drop: tuple[str, ...] = NATIVE_NOTICES) -> Iterator[None]:
-    """Capture file descriptor 2 during the block, then write back every captured line except those equal to
-    one of ``drop`` (e.g. TFLite's per-interpreter XNNPACK notice in bench/verify logs). Unlike
+def native_stderr_filtered(drop: tuple[str, ...] = NATIVE_NOTICES):
+    """Context manager: capture file descriptor 2 during the block, then write back every captured line except
+    those equal to one of ``drop`` (e.g. TFLite's per-interpreter XNNPACK notice in bench/verify logs). Unlike
     :func:`native_stderr_silenced` nothing else is lost: warnings and errors still reach stderr, after the
     block. No-op where fd 2 cannot be dup'ed."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):
-        yield
-        return
-    try:
-        with tempfile.TemporaryFile() as sink:
-            os.dup2(sink.fileno(), 2)
-            try:
-                yield
-            finally:
-                os.dup2(saved, 2)
-                sink.seek(0)
-                kept = [ln for ln in sink.read().splitlines(keepends=True)
-                        if ln.rstrip(b"\r\n").decode(errors="replace") not in drop]
-                if kept:
-                    os.write(2, b"".join(kept))
-    finally:
-        os.close(saved)
+    def write_back(captured: bytes) -> None:
+        kept = [ln for ln in captured.splitlines(keepends=True)
+                if ln.rstrip(b"\r\n").decode(errors="replace") not in drop]
+        if kept:
+            os.write(2, b"".join(kept))
+
+    return _fd2_captured(write_back)
