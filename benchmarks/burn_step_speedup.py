@@ -2,28 +2,33 @@
 
   python benchmarks/burn_step_speedup.py                        # ReActNet-A at 224², batch 8, CPU
   python benchmarks/burn_step_speedup.py --config tiny --batch-size 64 --steps 10
+  python benchmarks/burn_step_speedup.py --plain                # also the engine with its optimisations off
 
-Both steps compute the same loss (recipe ``official``: crossed views, KL + FS on the heads) and end with
-an Adam update; only the execution differs:
+Both steps compute the recipe's loss (``official``: crossed views, KL + FS on the heads) and end with an
+Adam update; only the execution differs:
 
 * naive -- what a first implementation writes (the official code's structure): the teacher, the
   classifier g and the binary network each run once per view (4 network passes of N images), the
-  layers as plain compositions of PyTorch ops (``--no-fast-step``), ``torch.optim.Adam`` as is, and
-  glibc's default allocator behaviour.
-* engine -- :meth:`train.methods.burn.Burn.forward` as ``train.pretrain`` runs it on CPU: both views in
-  one pass of 2N images per network, the frozen teacher and fixed g without an autograd graph, and the
-  fast step (:mod:`train.fast_step`: fused binariser / RPReLU autograd Functions, fused Adam, allocator
-  reuse). The optimisations in effect are printed.
-* engine-plain (``--plain``) -- the engine step with ``--no-fast-step``: what the fast step alone buys.
+  layers as plain compositions of PyTorch ops, ``torch.optim.Adam`` as is, glibc's default allocator.
+* engine -- :meth:`train.methods.burn.Burn.forward` set up as ``train.engine.Trainer`` sets it up from the
+  preset's config: both views in one pass of 2N images per network, the frozen teacher and fixed g
+  without an autograd graph, and the fast step (:mod:`train.fast_step`): fused Adam, allocator reuse, and
+  either the single-Function layers or (``compile``, the ImageNet preset's default) the networks compiled
+  by ``torch.compile``. The optimisations in effect are printed.
+* with ``--plain``: engine-eager (the engine without ``compile``, where the preset compiles) and
+  engine-plain (``--no-fast-step --no-compile``): what each part buys.
 
-The steps are timed interleaved (naive, engine, ..., naive, ...) so that load from other processes hits
-all alike; medians of wall time and of process CPU time, and page faults per step, are printed. The
-allocator setting is process-wide, so it is switched before every step of each kind. Inputs are random
-tensors in memory (no data loading).
+Each kind runs in its own worker process (its own allocator state, its own compiled graphs), built from
+the same seed; the parent steps them interleaved (naive, engine, ..., naive, ...) so that load from other
+processes hits all alike, and prints medians of wall time and of the worker's CPU time, page faults per
+step, and the first step's time (which includes compiling). Inputs are random tensors in memory (no data
+loading); the loss of the first step is printed for each kind (naive vs engine differ slightly: BatchNorm
+sees N images per view there, 2N here, and a compiled float32 step rounds differently).
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import resource
 import sys
 import time
@@ -41,9 +46,14 @@ from train.models.layers import set_fast
 CONFIGS = {"reactnet-a-224": ("imagenet-reactnet-a", 8), "tiny": ("digits-tiny", 64)}
 
 
+def recipe_config(preset: str, stage: int):
+    """The official BURN recipe at ``preset``'s scale (what ``train.pretrain --preset`` resolves)."""
+    return resolve_config(preset, method="burn", stage=stage)  # recipe "official" by default
+
+
 def build(preset: str, stage: int) -> tuple[Burn, int]:
     """A Burn method with the official recipe at ``preset``'s scale (random teacher weights)."""
-    cfg = resolve_config(preset, method="burn", stage=stage)  # recipe "official" by default
+    cfg = recipe_config(preset, stage)
     torch.manual_seed(0)
     teacher = build_teacher(cfg.teacher_arch, small_input=cfg.teacher_small_input)
     method = Burn.from_config(cfg, teacher=teacher)  # the path train.pretrain takes
@@ -64,72 +74,119 @@ def median(xs: list[float]) -> float:
     return sorted(xs)[len(xs) // 2]
 
 
+def setup(kind: str, preset: str, stage: int, batch: int):
+    """Build the method for ``kind`` in this process; returns (step function, optimisations line)."""
+    cfg = recipe_config(preset, stage)
+    method, size = build(preset, stage)
+    method.train()
+    params = [q for q in method.parameters() if q.requires_grad]
+    g = torch.Generator().manual_seed(0)
+    v1, v2 = (torch.randn(batch, 3, size, size, generator=g) for _ in range(2))
+    cpu = torch.device("cpu")
+    if kind == "naive":
+        set_fast(method, False)
+        set_malloc_reuse(False)
+        opt = build_optimizer(params, lr=1e-5, fast=False)
+        active = "none (plain layers, plain Adam, glibc defaults)"
+
+        def loss(i: int) -> torch.Tensor:
+            return naive_loss(method, v1, v2, i, 100)
+    else:  # the Trainer's setup (train/engine.py), with parts switched off for the ablations
+        fast = cfg.fast_step and kind != "engine-plain"
+        compiled = cfg.compile and kind == "engine"
+        opt = build_optimizer(params, lr=1e-5, fast=fast)
+        active = describe(opt, apply_fast_step(method, fast, cpu, compile=compiled))
+
+        def loss(i: int) -> torch.Tensor:
+            return method([[v1, v2], None], i, 100)["loss"]
+
+    def step(i: int) -> float:
+        out = loss(i)
+        out.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return float(out.detach())
+
+    return step, active
+
+
+def worker(kind: str, preset: str, stage: int, batch: int, conn) -> None:
+    """Serve steps: receive a step index, run it, send (wall s, CPU s, page faults, loss); None ends."""
+    step, active = setup(kind, preset, stage, batch)
+    conn.send(active)
+    while (i := conn.recv()) is not None:
+        f0, c0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.process_time(), time.perf_counter()
+        loss = step(i)
+        conn.send((time.perf_counter() - t0, time.process_time() - c0,
+                   resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0, loss))
+
+
 def main(argv=None) -> int:
     p = _bench.args_parser(__doc__)
     p.add_argument("--config", choices=sorted(CONFIGS), default="reactnet-a-224", help="model (default reactnet-a-224)")
     p.add_argument("--batch-size", type=int, default=None, help="images per view (default 8 at 224², 64 tiny)")
     p.add_argument("--steps", type=int, default=4, help="timed steps of each kind (default 4; medians reported)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps of each kind (default 1)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps of each kind (default 1; the "
+                                                         "first includes compiling)")
     p.add_argument("--stage", type=int, choices=(1, 2), default=2, help="1 = float weights, 2 = binary (default 2)")
-    p.add_argument("--plain", action="store_true", help="also time the engine step without the fast step")
+    p.add_argument("--plain", action="store_true", help="also time the engine without compile (where the preset "
+                                                        "compiles) and with no optimisation at all")
     args = p.parse_args(argv)
     preset, batch = CONFIGS[args.config]
     batch = args.batch_size or batch
-    if batch < 2 or args.steps < 1 or args.warmup < 0:
-        print("error: --batch-size must be >= 2 (BatchNorm in train mode), --steps >= 1, --warmup >= 0",
+    if batch < 2 or args.steps < 1 or args.warmup < 1:
+        print("error: --batch-size must be >= 2 (BatchNorm in train mode), --steps >= 1, --warmup >= 1",
               file=sys.stderr)
         return 2
-    method, size = build(preset, args.stage)
-    method.train()
-    params = [q for q in method.parameters() if q.requires_grad]
-    cpu = torch.device("cpu")
-    fast_opt = build_optimizer(params, lr=1e-5, fast=True)  # what train.engine.Trainer builds
-    active = describe(fast_opt, apply_fast_step(method, True, cpu))
-    plain_opt = build_optimizer(params, lr=1e-5, fast=False)
-    g = torch.Generator().manual_seed(0)
-    v1, v2 = (torch.randn(batch, 3, size, size, generator=g) for _ in range(2))
-
-    def naive(i: int) -> None:
-        set_fast(method, False)
-        set_malloc_reuse(False)
-        naive_loss(method, v1, v2, i, 100).backward()
-        plain_opt.step()
-        plain_opt.zero_grad(set_to_none=True)
-
-    def engine(i: int, fast: bool = True) -> None:
-        set_fast(method, fast)
-        set_malloc_reuse(fast)
-        opt = fast_opt if fast else plain_opt
-        method([[v1, v2], None], i, 100)["loss"].backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    kinds = {"naive": naive, "engine": engine}
+    cfg = recipe_config(preset, args.stage)
+    kinds = ["naive", "engine"]
     if args.plain:
-        kinds["engine-plain"] = lambda i: engine(i, fast=False)
-    wall, cpu_s, faults = ({k: [] for k in kinds} for _ in range(3))
-    for i in range(args.warmup + args.steps):
-        for name, fn in kinds.items():
-            f0, c0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.process_time(), time.perf_counter()
-            fn(i)
-            if i >= args.warmup:
-                wall[name].append(time.perf_counter() - t0)
-                cpu_s[name].append(time.process_time() - c0)
-                faults[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
-    set_malloc_reuse(False)
+        kinds += (["engine-eager"] if cfg.compile else []) + ["engine-plain"]
+    ctx = mp.get_context("spawn")
+    conns, procs, active = {}, [], {}
+    for kind in kinds:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=worker, args=(kind, preset, args.stage, batch, child), daemon=True)
+        proc.start()
+        conns[kind] = parent
+        procs.append(proc)
+    try:
+        for kind in kinds:
+            active[kind] = conns[kind].recv()
+        wall, cpu_s, faults = ({k: [] for k in kinds} for _ in range(3))
+        first, loss0 = {}, {}
+        for i in range(args.warmup + args.steps):
+            for kind in kinds:
+                conns[kind].send(i)
+                w, c, f, loss = conns[kind].recv()
+                if i == 0:
+                    first[kind], loss0[kind] = w, loss
+                if i >= args.warmup:
+                    wall[kind].append(w)
+                    cpu_s[kind].append(c)
+                    faults[kind].append(f)
+        for kind in kinds:
+            conns[kind].send(None)
+    finally:
+        for proc in procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
     med = {k: median(v) for k, v in wall.items()}
     cmed = {k: median(v) for k, v in cpu_s.items()}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {args.config} "
-          f"({size}x{size}, stage {args.stage}), batch {batch} per view, no GPU")
-    print(f"engine step optimisations: {active}")
-    for name in kinds:
-        print(f"{name:12s} step {med[name] * 1e3:9.1f} ms wall, {cmed[name] * 1e3:9.1f} ms CPU (medians of "
-              f"{args.steps}; wall: {', '.join(f'{t * 1e3:.0f}' for t in wall[name])}), "
-              f"{median(faults[name]):8.0f} page faults, {2 * batch / med[name]:6.1f} img/s")
-    for name in kinds:
-        if name != "naive":
-            print(f"speed-up {name} vs naive: {med['naive'] / med[name]:.2f}x wall, "
-                  f"{cmed['naive'] / cmed[name]:.2f}x CPU time")
+          f"({preset}, stage {args.stage}), batch {batch} per view, no GPU; one worker process per kind")
+    for kind in kinds:
+        print(f"{kind:12s} optimisations: {active[kind]}")
+    for kind in kinds:
+        print(f"{kind:12s} step {med[kind] * 1e3:9.1f} ms wall, {cmed[kind] * 1e3:9.1f} ms CPU (medians of "
+              f"{args.steps}; wall: {', '.join(f'{t * 1e3:.0f}' for t in wall[kind])}), "
+              f"{median(faults[kind]):8.0f} page faults, {2 * batch / med[kind]:6.1f} img/s; "
+              f"first step {first[kind]:.1f} s, loss {loss0[kind]:.6f}")
+    for kind in kinds:
+        if kind != "naive":
+            print(f"speed-up {kind} vs naive: {med['naive'] / med[kind]:.2f}x wall, "
+                  f"{cmed['naive'] / cmed[kind]:.2f}x CPU time")
     return 0
 
 

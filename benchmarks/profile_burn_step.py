@@ -2,13 +2,15 @@
 
   python benchmarks/profile_burn_step.py                     # ReActNet-A at 224², batch 8 per view, stage 2
   python benchmarks/profile_burn_step.py --config tiny
-  python benchmarks/profile_burn_step.py --no-fast-step     # the plain step (no train.fast_step)
+  python benchmarks/profile_burn_step.py --no-fast-step --no-compile   # the plain step
+  python benchmarks/profile_burn_step.py --no-compile       # the fast step in eager mode
 
 The method is built through the recipe's config path (``Burn.from_config``; random teacher weights).
 Self CPU time of every op is summed into: convolutions (forward and backward), elementwise + BatchNorm,
 the teacher's forward (its own record_function range), the optimizer (Adam) and everything else.
 The step is the one ``train.pretrain`` runs on CPU: with the fast step (:mod:`train.fast_step`) unless
-``--no-fast-step``.
+``--no-fast-step``, compiled where the preset compiles (ImageNet) unless ``--no-compile``. The warm-up step
+compiles; the generated kernels (Inductor's fused elementwise and BatchNorm loops) count as "compiled".
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections import defaultdict
 
 import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow settings
 import torch
-from burn_step_speedup import CONFIGS, build
+from burn_step_speedup import CONFIGS, build, recipe_config
 from torch.profiler import ProfilerActivity, profile, record_function
 
 from train.fast_step import apply_fast_step, build_optimizer, describe
@@ -31,6 +33,8 @@ ELEMENTWISE = ("add", "mul", "where", "sign", "abs", "clamp", "prelu", "batch_no
 
 def kind(name: str) -> str:
     n = name.lower()
+    if "compiledfxgraph" in n:
+        return "compiled"  # the self time of a compiled graph: its generated (fused) loops
     if any(c in n for c in CONV):
         return "conv"
     if "mm" in n or "linear" in n:
@@ -47,12 +51,15 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--fast-step", action=argparse.BooleanOptionalAction, default=True,
                    help="the fast step of train.fast_step (default on, as train.pretrain)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the networks (default: the preset's setting, on at 224²)")
     args = p.parse_args(argv)
     preset, batch = CONFIGS[args.config]
+    compiled = recipe_config(preset, args.stage).compile if args.compile is None else args.compile
     method, size = build(preset, args.stage)
     method.train()
     opt = build_optimizer([q for q in method.parameters() if q.requires_grad], lr=1e-5, fast=args.fast_step)
-    active = describe(opt, apply_fast_step(method, args.fast_step, torch.device("cpu")))
+    active = describe(opt, apply_fast_step(method, args.fast_step, torch.device("cpu"), compile=compiled))
     views = [torch.randn(args.batch_size or batch, 3, size, size) for _ in range(2)]
     teacher_forward = method.teacher.forward
 

@@ -149,6 +149,9 @@ class PretrainConfig:
     channels_last: bool = _f(True, "channels_last memory format on GPU")
     fast_step: bool = _f(True, "optimised step: fused binariser / RPReLU autograd functions, fused Adam, CPU "
                                "allocator reuse (off = plain PyTorch ops; same losses and gradients)")
+    compile: bool = _f(False, "torch.compile the binary network and the teacher (fuses each block's elementwise and "
+                              "BatchNorm passes; ~40-70 s once per process, so on for the long ImageNet preset; "
+                              "off with CMIM, which reads activations through hooks)")
     sync_bn: bool = _f(True, "SyncBatchNorm in the trained network and heads under multi-GPU DDP")
     # ---- run
     out: str = _f("runs/burn", "output folder (checkpoint.pt, metrics.jsonl, metrics.csv, config.json)")
@@ -225,7 +228,7 @@ PRESETS: dict[str, dict[str, dict]] = {
         "*": dict(dataset="imagefolder", width=1.0, num_blocks=13, head_hidden=2000, head_dim=2000,
                   teacher_arch="resnet50", teacher_small_input=False, batch_size=256, accum_steps=2,
                   lr=3e-4, weight_decay=0.0, warmup_epochs=10.0, epochs=200, amp="fp16", num_workers=8,
-                  log_every=50, save_every=1000),
+                  log_every=50, save_every=1000, compile=True),
         # burn: the objective is the recipe (RECIPES["official"] by default), not set here.
         # The paper uses the official MoCo-v2 800-epoch checkpoint (--teacher-checkpoint); this engine's own
         # teacher run optimises with Adam, not MoCo's SGD 0.03, so it is a fallback, not a reproduction.

@@ -58,8 +58,11 @@ class Trainer:
         if not params:
             raise ConfigError(f"method {cfg.method!r} has nothing to train")
         self.optimizer = build_optimizer(params, cfg.lr, cfg.weight_decay, fast=cfg.fast_step)
-        self.fast_active = apply_fast_step(method, cfg.fast_step, self.device)
+        compile_ok = cfg.compile and cfg.cmim_weight == 0  # CMIM reads activations through hooks
+        self.fast_active = apply_fast_step(method, cfg.fast_step, self.device, compile=compile_ok)
         self.fast = describe(self.optimizer, self.fast_active)
+        if cfg.compile and not compile_ok:
+            self.fast += " (--compile not applied: CMIM reads activations through forward hooks)"
         self.loader, self.sampler = build_train_loader(cfg, method.data, dinfo)
         self.steps_per_epoch = len(self.sampler) // cfg.accum_steps
         self.total = cfg.epochs * self.steps_per_epoch

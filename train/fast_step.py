@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 from collections.abc import Iterable
 
 import torch
 import torch.nn as nn
 
+from train.models import ReActNetA, Teacher
 from train.models.layers import set_fast
 
 # glibc mallopt parameters (malloc.h)
@@ -66,11 +68,36 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], lr: float, weight_deca
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
-def apply_fast_step(method: nn.Module, on: bool, device: torch.device) -> list[str]:
-    """Switch the fast layers of ``method`` and (CPU) the allocator reuse; returns the names turned on.
-    The optimizer is chosen by :func:`build_optimizer` (its ``fused`` flag shows in its defaults)."""
+def compile_networks(method: nn.Module) -> list[str]:
+    """``torch.compile`` in place the networks ``method`` runs every step; returns their module paths.
+
+    Compiled: every binary network's ``forward_features`` (its ``forward`` goes through it) and every
+    teacher's ``forward``, each as an instance attribute, so state dicts, checkpoints and the export path
+    are unchanged. Their layers are switched to the plain composition (:func:`set_fast` off). Not for a
+    method that reads activations through forward hooks (CMIM): the engine leaves such runs uncompiled."""
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)  # "No CUDA runtime is found"
+    done = []
+    for path, m in method.named_modules():
+        if isinstance(m, ReActNetA) and "forward_features" not in vars(m):
+            set_fast(m, False)
+            m.forward_features = torch.compile(m.forward_features, dynamic=False)
+        elif isinstance(m, Teacher) and "forward" not in vars(m):
+            m.forward = torch.compile(m.forward, dynamic=False)
+        else:
+            continue
+        done.append(path or type(m).__name__)
+    return done
+
+
+def apply_fast_step(method: nn.Module, on: bool, device: torch.device, compile: bool = False) -> list[str]:
+    """Switch the fast layers of ``method`` and (CPU) the allocator reuse, and compile its networks when
+    ``compile``; returns the names turned on (``compile`` replaces ``layers``). The optimizer is chosen by
+    :func:`build_optimizer` (its ``fused`` flag shows in its defaults)."""
     set_fast(method, on)
     active = ["layers"] if on else []
+    if compile:
+        compiled = compile_networks(method)
+        active = [f"compile ({', '.join(compiled)})"] if compiled else []
     if on and device.type == "cpu" and set_malloc_reuse(True):
         active.append("malloc-reuse")
     return active

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tests.train.helpers import tiny_config
+from tests.train.helpers import tiny_config, write_teacher_checkpoint
 from train.binary import (
     binarize_activation,
     binarize_weight,
@@ -14,10 +14,11 @@ from train.binary import (
     shift_binarize_activation,
     sign_pm1,
 )
+from train.config import resolve_config
 from train.dist import init_from_env
 from train.engine import Trainer
-from train.fast_step import build_optimizer, set_malloc_reuse
-from train.methods import Burn
+from train.fast_step import apply_fast_step, build_optimizer, set_malloc_reuse
+from train.methods import Burn, build_method
 from train.models import build_teacher
 from train.models.layers import RPReLU, RSign, set_fast
 
@@ -135,3 +136,66 @@ def test_trainer_turns_the_fast_step_on_by_default(tmp_path, fast):
     assert layers and all(m.fast == fast for m in layers)
     assert bool(trainer.optimizer.defaults.get("fused")) == fast
     assert ("layers" in trainer.fast) == fast
+
+
+def test_trainer_leaves_a_cmim_run_uncompiled_and_says_so(tmp_path):
+    cfg = tiny_config(tmp_path, write_teacher_checkpoint(tmp_path / "teacher.pt"), compile=True, cmim_weight=0.5)
+    torch.manual_seed(0)
+    method = build_method(cfg)
+    try:
+        trainer = Trainer(cfg, method, init_from_env("cpu"))
+    finally:
+        set_malloc_reuse(False)
+    assert "compile (" not in trainer.fast and "--compile not applied: CMIM" in trainer.fast
+    assert "forward_features" not in vars(method.student)
+
+
+def _step_results(method: Burn, batch, dtype: torch.dtype) -> tuple[dict, dict]:
+    """One engine step of ``method`` in ``dtype``: (loss parts, gradients by parameter name)."""
+    method.to(dtype)
+    out = method([[v.to(dtype) for v in batch[0]], None], 5, 100)
+    out["loss"].backward()
+    grads = {n: p.grad.clone() for n, p in method.named_parameters() if p.grad is not None}
+    return {k: out[k].detach() for k in ("loss", "kl", "fs")}, grads
+
+
+def _assert_compiled_step_is_the_plain_step(build, batch) -> None:
+    """In float64 (where rounding cannot flip a sign) the compiled step's loss parts and every gradient
+    equal the plain eager step's, and compiling leaves the state dict's keys alone."""
+    plain, compiled = build(), build()
+    set_fast(plain, False)
+    keys = list(compiled.state_dict())
+    assert apply_fast_step(compiled, True, torch.device("cpu"), compile=True)[0] == "compile (student, teacher)"
+    assert list(compiled.state_dict()) == keys and not any("_orig_mod" in k for k in keys)
+    try:
+        (o0, g0), (o1, g1) = (_step_results(m, batch, torch.float64) for m in (plain, compiled))
+    finally:
+        set_malloc_reuse(False)
+    for k in o0:
+        torch.testing.assert_close(o1[k], o0[k], rtol=1e-12, atol=1e-14)
+    assert g0.keys() == g1.keys() and len(g0) > 20
+    for n in g0:  # atol: a Linear bias before BatchNorm has a true gradient of 0 (float noise ~1e-15)
+        torch.testing.assert_close(g1[n], g0[n], rtol=1e-9, atol=1e-12, msg=lambda m, n=n: f"{n}: {m}")
+
+
+def test_compiled_step_computes_the_plain_step(tmp_path):
+    """``--compile`` on the official recipe's engine step (tiny ReActNet, stage 2): ~30 s cold, most of it
+    Inductor compiling the student (forward and backward) and the teacher."""
+    torch.manual_seed(1)
+    batch = [[torch.randn(6, 3, 32, 32) for _ in range(2)], None]
+    _assert_compiled_step_is_the_plain_step(lambda: _official_burn(tmp_path, 2).train(), batch)
+
+
+@pytest.mark.slow
+def test_compiled_step_computes_the_plain_step_at_224():
+    """The same on what ``--preset imagenet-reactnet-a`` trains: full ReActNet-A at 224², ResNet-50 teacher
+    (BatchNorm on batch statistics), 2 images per view; ~3 min."""
+    def build() -> Burn:
+        cfg = resolve_config("imagenet-reactnet-a", method="burn", stage=2)
+        assert cfg.compile and cfg.teacher_bn == "batch"  # what the preset trains
+        torch.manual_seed(0)
+        return Burn.from_config(cfg, teacher=build_teacher(cfg.teacher_arch)).train()
+
+    torch.manual_seed(1)
+    batch = [[torch.randn(2, 3, 224, 224) for _ in range(2)], None]
+    _assert_compiled_step_is_the_plain_step(build, batch)
