@@ -1,7 +1,7 @@
 """The engine's BURN step vs a straightforward per-view implementation of the same step, in one run.
 
-  python benchmarks/burn_step_speedup.py                        # ReActNet-A at 224², batch 8, CPU
-  python benchmarks/burn_step_speedup.py --config tiny --batch-size 64 --steps 10
+  python benchmarks/burn_step_speedup.py                        # digits-tiny (batch 64), then ReActNet-A 224² (8)
+  python benchmarks/burn_step_speedup.py --config tiny --steps 10
   python benchmarks/burn_step_speedup.py --plain                # also the engine with its optimisations off
 
 Both steps compute the recipe's loss (``official``: crossed views, KL + FS on the heads) and end with an
@@ -43,7 +43,7 @@ from train.methods import Burn
 from train.models import build_teacher
 from train.models.layers import set_fast
 
-CONFIGS = {"reactnet-a-224": ("imagenet-reactnet-a", 8), "tiny": ("digits-tiny", 64)}
+CONFIGS = {"reactnet-a-224": ("imagenet-reactnet-a", 8), "tiny": ("digits-tiny", 64)}  # preset, batch per view
 
 
 def recipe_config(preset: str, stage: int):
@@ -121,23 +121,10 @@ def worker(kind: str, preset: str, stage: int, batch: int, conn) -> None:
                    resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0, loss))
 
 
-def main(argv=None) -> int:
-    p = _bench.args_parser(__doc__)
-    p.add_argument("--config", choices=sorted(CONFIGS), default="reactnet-a-224", help="model (default reactnet-a-224)")
-    p.add_argument("--batch-size", type=int, default=None, help="images per view (default 8 at 224², 64 tiny)")
-    p.add_argument("--steps", type=int, default=4, help="timed steps of each kind (default 4; medians reported)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps of each kind (default 1; the "
-                                                         "first includes compiling)")
-    p.add_argument("--stage", type=int, choices=(1, 2), default=2, help="1 = float weights, 2 = binary (default 2)")
-    p.add_argument("--plain", action="store_true", help="also time the engine without compile (where the preset "
-                                                        "compiles) and with no optimisation at all")
-    args = p.parse_args(argv)
-    preset, batch = CONFIGS[args.config]
-    batch = args.batch_size or batch
-    if batch < 2 or args.steps < 1 or args.warmup < 1:
-        print("error: --batch-size must be >= 2 (BatchNorm in train mode), --steps >= 1, --warmup >= 1",
-              file=sys.stderr)
-        return 2
+def run_config(name: str, batch: int, args) -> dict[str, float]:
+    """Time every kind on config ``name`` (one worker process each, stepped interleaved); print the
+    table and return the wall-time speed-up of each engine kind over naive."""
+    preset = CONFIGS[name][0]
     cfg = recipe_config(preset, args.stage)
     kinds = ["naive", "engine"]
     if args.plain:
@@ -174,19 +161,44 @@ def main(argv=None) -> int:
                 proc.kill()
     med = {k: median(v) for k, v in wall.items()}
     cmed = {k: median(v) for k, v in cpu_s.items()}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {args.config} "
-          f"({preset}, stage {args.stage}), batch {batch} per view, no GPU; one worker process per kind")
+    print(f"\n{name} ({preset}, official recipe, stage {args.stage}), batch {batch} per view; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, no GPU; one worker process per kind")
     for kind in kinds:
-        print(f"{kind:12s} optimisations: {active[kind]}")
+        print(f"  {kind:12s} optimisations: {active[kind]}")
     for kind in kinds:
-        print(f"{kind:12s} step {med[kind] * 1e3:9.1f} ms wall, {cmed[kind] * 1e3:9.1f} ms CPU (medians of "
+        print(f"  {kind:12s} step {med[kind] * 1e3:9.1f} ms wall, {cmed[kind] * 1e3:9.1f} ms CPU (medians of "
               f"{args.steps}; wall: {', '.join(f'{t * 1e3:.0f}' for t in wall[kind])}), "
               f"{median(faults[kind]):8.0f} page faults, {2 * batch / med[kind]:6.1f} img/s; "
               f"first step {first[kind]:.1f} s, loss {loss0[kind]:.6f}")
-    for kind in kinds:
-        if kind != "naive":
-            print(f"speed-up {kind} vs naive: {med['naive'] / med[kind]:.2f}x wall, "
-                  f"{cmed['naive'] / cmed[kind]:.2f}x CPU time")
+    speedups = {}
+    for kind in kinds[1:]:
+        speedups[kind] = med["naive"] / med[kind]
+        print(f"  speed-up {kind} vs naive: {speedups[kind]:.2f}x wall, {cmed['naive'] / cmed[kind]:.2f}x CPU time")
+    return speedups
+
+
+def main(argv=None) -> int:
+    p = _bench.args_parser(__doc__)
+    p.add_argument("--config", choices=sorted(CONFIGS) + ["all"], default="all",
+                   help="model: tiny, reactnet-a-224 or all (default: both, tiny first)")
+    p.add_argument("--batch-size", type=int, default=None, help="images per view (default 64 tiny, 8 at 224²)")
+    p.add_argument("--steps", type=int, default=6, help="timed steps of each kind (default 6; medians reported)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed warm-up steps of each kind (default 1; the "
+                                                         "first includes compiling)")
+    p.add_argument("--stage", type=int, choices=(1, 2), default=2, help="1 = float weights, 2 = binary (default 2)")
+    p.add_argument("--plain", action="store_true", help="also time the engine without compile (where the preset "
+                                                        "compiles) and with no optimisation at all (at 224²: four "
+                                                        "workers of 3-5 GB each)")
+    args = p.parse_args(argv)
+    names = ["tiny", "reactnet-a-224"] if args.config == "all" else [args.config]
+    batches = {n: args.batch_size or CONFIGS[n][1] for n in names}
+    if min(batches.values()) < 2 or args.steps < 1 or args.warmup < 1:
+        print("error: --batch-size must be >= 2 (BatchNorm in train mode), --steps >= 1, --warmup >= 1",
+              file=sys.stderr)
+        return 2
+    results = {n: run_config(n, batches[n], args) for n in names}
+    print("\nsummary: the engine step vs the naive one, wall time: "
+          + "; ".join(f"{n} {r['engine']:.2f}x" for n, r in results.items()))
     return 0
 
 
