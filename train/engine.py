@@ -208,6 +208,9 @@ class Trainer:
         self.method.train()
         if self.dinfo.is_main:
             print(f"step optimisations: {self.fast}")
+            if any(a.startswith("compile (") for a in self.fast_active):
+                print("the first step compiles the networks (torch.compile): ~1.5 min at 224² on 2 CPU cores, "
+                      "~15 s with Inductor's cache warm")
         try:
             for epoch in range(self.step // self.steps_per_epoch, self.cfg.epochs):
                 self.train_one_epoch(epoch)

@@ -20,11 +20,14 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
+import shutil
 from collections.abc import Iterable
 
 import torch
 import torch.nn as nn
 
+from common.errors import ConfigError
 from train.models import ReActNetA, Teacher
 from train.models.layers import set_fast
 
@@ -68,6 +71,12 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], lr: float, weight_deca
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
+def cpu_compiler() -> str | None:
+    """The C++ compiler Inductor would use for CPU code ($CXX, else g++ or clang++), or None."""
+    names = [os.environ["CXX"]] if os.environ.get("CXX") else ["g++", "clang++"]
+    return next((path for name in names if (path := shutil.which(name))), None)
+
+
 def compile_networks(method: nn.Module) -> list[str]:
     """``torch.compile`` in place the networks ``method`` runs every step; returns their module paths.
 
@@ -95,6 +104,9 @@ def apply_fast_step(method: nn.Module, on: bool, device: torch.device, compile: 
     :func:`build_optimizer` (its ``fused`` flag shows in its defaults)."""
     set_fast(method, on)
     active = ["layers"] if on else []
+    if compile and device.type == "cpu" and not cpu_compiler():
+        raise ConfigError("--compile on CPU needs a C++ compiler for Inductor's generated code (g++, clang++ or "
+                          "$CXX), and none is on PATH: install g++ or pass --no-compile")
     if compile:
         compiled = compile_networks(method)
         active = [f"compile ({', '.join(compiled)})"] if compiled else []

@@ -123,12 +123,20 @@ class TestCLIErrors:
         assert pretrain.main(["--resume", str(tmp_path / "nope.pt")]) == 2
         assert "not found" in capsys.readouterr().err
 
+    def test_compile_without_a_compiler(self, teacher_ckpt, tmp_path, capsys, monkeypatch):
+        monkeypatch.setenv("CXX", str(tmp_path / "no-such-c++"))
+        rc = pretrain.main(["--preset", "digits-tiny", "--teacher-checkpoint", str(teacher_ckpt), "--compile",
+                            "--limit-train", "32", "--out", str(tmp_path / "o")])
+        err = capsys.readouterr().err
+        assert rc == 2 and "--compile on CPU needs a C++ compiler" in err and "--no-compile" in err
+        assert not (tmp_path / "o" / "checkpoint.pt").exists()
+
     def test_help_lists_every_option(self, capsys):
         with pytest.raises(SystemExit):
             pretrain.main(["--help"])
         out = capsys.readouterr().out
         for flag in ("--method", "--stage", "--init", "--lam-start", "--fs-on", "--freeze-classifier", "--amp",
-                     "--accum-steps", "--resume", "--preset"):
+                     "--accum-steps", "--resume", "--preset", "--compile", "--no-compile"):
             assert flag in out
 
 
