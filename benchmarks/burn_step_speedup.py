@@ -32,12 +32,13 @@ import multiprocessing as mp
 import resource
 import sys
 import time
+from dataclasses import replace
 
 import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow settings
 import torch
 
 from train.config import resolve_config
-from train.fast_step import apply_fast_step, build_optimizer, describe, set_malloc_reuse
+from train.fast_step import build_optimizer, prepare_step, set_malloc_reuse
 from train.losses import burn_loss
 from train.methods import Burn
 from train.models import build_teacher
@@ -91,11 +92,10 @@ def setup(kind: str, preset: str, stage: int, batch: int):
 
         def loss(i: int) -> torch.Tensor:
             return naive_loss(method, v1, v2, i, 100)
-    else:  # the Trainer's setup (train/engine.py), with parts switched off for the ablations
-        fast = cfg.fast_step and kind != "engine-plain"
-        compiled = cfg.compile and kind == "engine"
-        opt = build_optimizer(params, lr=1e-5, fast=fast)
-        active = describe(opt, apply_fast_step(method, fast, cpu, compile=compiled))
+    else:  # the Trainer's setup (train.fast_step.prepare_step), with parts switched off for the ablations
+        cfg = replace(cfg, lr=1e-5, fast_step=cfg.fast_step and kind != "engine-plain",
+                      compile=cfg.compile and kind == "engine")
+        opt, _, active = prepare_step(method, cfg, cpu, params)
 
         def loss(i: int) -> torch.Tensor:
             return method([[v1, v2], None], i, 100)["loss"]

@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
+from dataclasses import replace
 
 import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow settings
 import torch
 from burn_step_speedup import CONFIGS, build, recipe_config
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from train.fast_step import apply_fast_step, build_optimizer, describe
+from train.fast_step import prepare_step
 
 CONV = ("conv", "mkldnn_convolution")
 ELEMENTWISE = ("add", "mul", "where", "sign", "abs", "clamp", "prelu", "batch_norm", "sub", "div", "ge", "le",
@@ -58,8 +59,8 @@ def main(argv=None) -> int:
     compiled = recipe_config(preset, args.stage).compile if args.compile is None else args.compile
     method, size = build(preset, args.stage)
     method.train()
-    opt = build_optimizer([q for q in method.parameters() if q.requires_grad], lr=1e-5, fast=args.fast_step)
-    active = describe(opt, apply_fast_step(method, args.fast_step, torch.device("cpu"), compile=compiled))
+    cfg = replace(recipe_config(preset, args.stage), lr=1e-5, fast_step=args.fast_step, compile=compiled)
+    opt, _, active = prepare_step(method, cfg, torch.device("cpu"))  # as train.engine.Trainer
     views = [torch.randn(args.batch_size or batch, 3, size, size) for _ in range(2)]
     teacher_forward = method.teacher.forward
 

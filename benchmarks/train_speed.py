@@ -6,8 +6,10 @@
   python benchmarks/train_speed.py --config tiny --cmim           # the same step without and with CMIM
 
 Inputs are random tensors already in memory, so the numbers are the model step only (no data
-loading or augmentation). The teacher runs under no_grad in eval mode, once for both views; on GPU
-the step uses channels_last and the chosen autocast dtype, as the engine does. The method is the
+loading or augmentation). The step is set up as ``train.engine.Trainer`` sets it up
+(``train.fast_step.prepare_step``: fused Adam, the fast layers or, where the preset compiles, torch.compile;
+the optimisations are printed); on GPU it uses channels_last and the chosen autocast dtype, as the engine
+does. The teacher runs once for both views without an autograd graph. The method is the
 recipe's (``--recipe``, default official), built through the config path the engine takes
 (``train.config.resolve_config`` -> ``Burn.from_config``) with random teacher weights. ``--cmim`` times
 every config twice, without and with the CMIM term (the preset's ``--cmim-*`` values, alpha 3.2; the
@@ -20,11 +22,13 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from dataclasses import replace
 
 import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow settings
 import torch
 
-from train.config import RECIPES, resolve_config
+from train.config import RECIPES, PretrainConfig, resolve_config
+from train.fast_step import prepare_step, set_malloc_reuse
 from train.methods import Burn
 from train.methods.cmim import with_cmim
 from train.models import build_teacher
@@ -39,13 +43,15 @@ CONFIGS = {
 STAND_IN_IMAGES = 10_000  # CMIM memory size for the benchmark (no data set is read)
 
 
-def build(preset: str, stage: int, cmim_weight: float = 0.0, recipe: str = "official") -> tuple[Burn, int]:
-    """BURN as ``train.pretrain`` builds it for ``preset``/``recipe``, with a random teacher; + CMIM."""
+def build(preset: str, stage: int, cmim_weight: float = 0.0, recipe: str = "official") \
+        -> tuple[Burn, int, PretrainConfig]:
+    """BURN as ``train.pretrain`` builds it for ``preset``/``recipe``, with a random teacher; + CMIM.
+    Returns (method, input size, the resolved config)."""
     cfg = resolve_config(preset, method="burn", stage=stage, recipe=recipe, cmim_weight=cmim_weight)
     torch.manual_seed(0)
     teacher = build_teacher(cfg.teacher_arch, small_input=cfg.teacher_small_input)
     method = with_cmim(Burn.from_config(cfg, teacher=teacher), cfg, n_data=STAND_IN_IMAGES)
-    return method, method.student.cfg.input_size
+    return method, method.student.cfg.input_size, cfg
 
 
 def bench(name: str, device: str, batch: int, steps: int, warmup: int, amp: str, stage: int,
@@ -61,13 +67,16 @@ def bench(name: str, device: str, batch: int, steps: int, warmup: int, amp: str,
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
     autocast = torch.autocast(device, dtype=dtype) if (cuda and dtype) else contextlib.nullcontext()
     runs = []
-    for method, _ in built:
+    for method, _, cfg in built:
         method.to(device)
         if cuda:
             method.to(memory_format=torch.channels_last)
         method.train()
-        runs.append((method, torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=1e-4),
-                     torch.amp.GradScaler("cuda", enabled=cuda and dtype is torch.float16), []))
+        # as the Trainer; with and without CMIM both eager (a CMIM run is never compiled): like against like
+        cfg = replace(cfg, lr=1e-4, compile=cfg.compile and len(built) == 1)
+        opt, _, active = prepare_step(method, cfg, torch.device(device))
+        print(f"  {name} on {device}, CMIM {'on' if cfg.cmim_weight else 'off'}: step optimisations: {active}")
+        runs.append((method, opt, torch.amp.GradScaler("cuda", enabled=cuda and dtype is torch.float16), []))
     for i in range(warmup + steps):
         for method, opt, scaler, times in runs:
             if cuda:
@@ -83,6 +92,7 @@ def bench(name: str, device: str, batch: int, steps: int, warmup: int, amp: str,
                 torch.cuda.synchronize()
             if i >= warmup:
                 times.append(time.perf_counter() - t)
+    set_malloc_reuse(False)  # process-wide: hand the allocator back before the next config
     out = []
     for w, (_, _, _, times) in zip(cmim_weights, runs):
         med = sorted(times)[len(times) // 2]

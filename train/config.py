@@ -149,10 +149,10 @@ class PretrainConfig:
     channels_last: bool = _f(True, "channels_last memory format on GPU")
     fast_step: bool = _f(True, "optimised step: fused binariser / RPReLU autograd functions, fused Adam, CPU "
                                "allocator reuse (off = plain PyTorch ops; same losses and gradients)")
-    compile: bool = _f(False, "torch.compile the binary network and the teacher (fuses each block's elementwise and "
-                              "BatchNorm passes; ~1.5 min once per process at 224² on 2 cores, ~15 s with Inductor's cache "
-                              "warm; so on for the long ImageNet preset; "
-                              "off with CMIM, which reads activations through hooks)")
+    compile: bool = _f(False, "torch.compile the binary network and the teacher (fuses each block's elementwise "
+                              "and BatchNorm passes; ~1.5 min once per process at 224² on 2 cores, ~15 s with "
+                              "Inductor's cache warm; so on for the long ImageNet preset; off with CMIM, which "
+                              "reads activations through hooks)")
     sync_bn: bool = _f(True, "SyncBatchNorm in the trained network and heads under multi-GPU DDP")
     # ---- run
     out: str = _f("runs/burn", "output folder (checkpoint.pt, metrics.jsonl, metrics.csv, config.json)")

@@ -26,7 +26,7 @@ from common.files import remove_stale_temps
 from train.checkpoint import nonfinite_names, read_checkpoint, save_checkpoint
 from train.config import PretrainConfig
 from train.dist import DistInfo, all_gather_cat, all_reduce_mean
-from train.fast_step import apply_fast_step, build_optimizer, describe, set_malloc_reuse
+from train.fast_step import prepare_step, set_malloc_reuse
 from train.loader import batch_images, build_train_loader, to_device
 from train.metrics import MetricsLogger, Throughput, progress_line
 from train.rng import capture_rng_state, restore_rng_state, seed_everything
@@ -57,12 +57,7 @@ class Trainer:
         params = [p for p in method.parameters() if p.requires_grad]
         if not params:
             raise ConfigError(f"method {cfg.method!r} has nothing to train")
-        self.optimizer = build_optimizer(params, cfg.lr, cfg.weight_decay, fast=cfg.fast_step)
-        compile_ok = cfg.compile and cfg.cmim_weight == 0  # CMIM reads activations through hooks
-        self.fast_active = apply_fast_step(method, cfg.fast_step, self.device, compile=compile_ok)
-        self.fast = describe(self.optimizer, self.fast_active)
-        if cfg.compile and not compile_ok:
-            self.fast += " (--compile not applied: CMIM reads activations through forward hooks)"
+        self.optimizer, self.fast_active, self.fast = prepare_step(method, cfg, self.device, params)
         self.loader, self.sampler = build_train_loader(cfg, method.data, dinfo)
         self.steps_per_epoch = len(self.sampler) // cfg.accum_steps
         self.total = cfg.epochs * self.steps_per_epoch

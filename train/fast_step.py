@@ -39,6 +39,7 @@ import torch
 import torch.nn as nn
 
 from common.errors import ConfigError
+from train.config import PretrainConfig
 from train.models import ReActNetA, Teacher
 from train.models.layers import set_fast
 
@@ -124,6 +125,22 @@ def apply_fast_step(method: nn.Module, on: bool, device: torch.device, compile: 
     if on and device.type == "cpu" and set_malloc_reuse(True):
         active.append("malloc-reuse")
     return active
+
+
+def prepare_step(method: nn.Module, cfg: PretrainConfig, device: torch.device,
+                 params: list[nn.Parameter] | None = None) -> tuple[torch.optim.Adam, list[str], str]:
+    """The optimizer and step optimisations ``cfg`` asks for, applied to ``method`` (on ``device``): what
+    ``train.engine.Trainer`` trains with and the benchmarks time. ``params``: the trained parameters
+    (default: every one that requires grad). Returns ``(optimizer, active names, one line for logs)``;
+    ``--compile`` is left off for CMIM (it reads activations through forward hooks) and the line says so."""
+    params = [p for p in method.parameters() if p.requires_grad] if params is None else params
+    optimizer = build_optimizer(params, cfg.lr, cfg.weight_decay, fast=cfg.fast_step)
+    compile_ok = cfg.compile and cfg.cmim_weight == 0
+    active = apply_fast_step(method, cfg.fast_step, device, compile=compile_ok)
+    line = describe(optimizer, active)
+    if cfg.compile and not compile_ok:
+        line += " (--compile not applied: CMIM reads activations through forward hooks)"
+    return optimizer, active, line
 
 
 def describe(optimizer: torch.optim.Optimizer, active: list[str]) -> str:
