@@ -20,7 +20,7 @@ from train.engine import Trainer
 from train.fast_step import apply_fast_step, build_optimizer, set_malloc_reuse
 from train.methods import Burn, build_method
 from train.models import build_teacher
-from train.models.layers import RPReLU, RSign, set_fast
+from train.models.layers import FastMaxPool2d, RPReLU, RSign, set_fast
 
 ONE_UP, ONE_DOWN = torch.nextafter(torch.tensor(1.0), torch.tensor(2.0)).item(), \
     torch.nextafter(torch.tensor(1.0), torch.tensor(0.0)).item()
@@ -80,6 +80,24 @@ def test_rprelu_matches_plain_composition():
     for a, b in zip(res[False], res[True]):
         torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-6)
     assert torch.equal(res[True][0], res[False][0]) and torch.equal(res[True][1], res[False][1])
+
+
+def test_fast_max_pool_matches_max_pool():
+    """The teacher's stem pool: the same values without a graph (channels_last path, ReLU's ties and
+    -inf included), the plain kernel and its gradient with one."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 8, 17, 16).relu_()  # ~half zeros: ties in most windows
+    x[0, 0, :3, :3] = -float("inf")
+    ref, fast = nn.MaxPool2d(3, 2, 1), FastMaxPool2d(3, 2, 1)
+    with torch.no_grad():
+        assert torch.equal(fast(x), ref(x)) and fast(x).is_contiguous()
+    xr, xf = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ref(xr).sum().backward()
+    fast(xf).sum().backward()
+    assert torch.equal(xf.grad, xr.grad)
+    fast.fast = False
+    with torch.no_grad():
+        assert torch.equal(fast(x), ref(x))
 
 
 def _official_burn(tmp_path, stage: int, **kw) -> Burn:

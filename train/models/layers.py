@@ -6,7 +6,7 @@ layer type added here needs one converter there -- never a second copy of the ne
 Fast path: ``RSign``, ``RPReLU`` and ``BinaryConv2d`` carry ``fast`` (default True), which runs their
 elementwise chain as one autograd Function each (:func:`train.binary.shift_binarize_activation`,
 :func:`rprelu`, :func:`train.binary.fast_binarize_weight`) instead of the plain composition of PyTorch
-ops. Values and gradients are equal for finite inputs (weight gradients of RPReLU's slope up to float
+ops; :class:`FastMaxPool2d` (the teacher's stem pool) pools in channels_last memory when no graph is built. Values and gradients are equal for finite inputs (weight gradients of RPReLU's slope up to float
 summation order); :func:`set_fast` switches a whole network (``--no-fast-step``).
 """
 
@@ -187,7 +187,23 @@ class GlobalAvgPool(nn.Module):
         return x.mean(dim=(2, 3))
 
 
-FAST_MODULES = (RSign, RPReLU, BinaryConv2d)
+class FastMaxPool2d(nn.MaxPool2d):
+    """``nn.MaxPool2d`` (NCHW in, NCHW out, the same values) that, with ``fast`` on and no autograd graph
+    to build, pools in channels_last memory on CPU: PyTorch's NCHW CPU max-pool kernel took 9.2 ms for
+    (128, 64, 16, 16) here against 1.6 ms including the two layout copies (the frozen teacher's stem:
+    ~5 % of the digits-tiny step). With a graph the plain kernel runs, so the gradient of a tie (common
+    after ReLU) goes where it always went; inside ``torch.compile`` too (Inductor writes its own loop)."""
+
+    fast = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (not self.fast or x.device.type != "cpu" or x.dim() != 4 or (torch.is_grad_enabled() and x.requires_grad)
+                or torch.compiler.is_compiling()):
+            return super().forward(x)
+        return super().forward(x.contiguous(memory_format=torch.channels_last)).contiguous()
+
+
+FAST_MODULES = (RSign, RPReLU, BinaryConv2d, FastMaxPool2d)
 
 
 def set_fast(module: nn.Module, on: bool = True) -> nn.Module:

@@ -21,6 +21,7 @@ import torch.nn as nn
 import torchvision
 
 from common.errors import CheckpointError, ConfigError
+from train.models.layers import FastMaxPool2d
 
 TEACHER_ARCHS = {
     "resnet18": torchvision.models.resnet18,
@@ -49,6 +50,8 @@ class Teacher(nn.Module):
         if cfg.small_input:
             net.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
             net.maxpool = nn.Identity()
+        else:  # the same pool (no state), faster on CPU without a graph (train.models.layers.set_fast)
+            net.maxpool = FastMaxPool2d(kernel_size=3, stride=2, padding=1)
         self.feature_dim = net.fc.in_features
         net.fc = nn.Identity()
         self.net = net
