@@ -197,7 +197,7 @@ def _assert_compiled_step_is_the_plain_step(build, batch) -> None:
 
 
 def test_compiled_step_computes_the_plain_step(tmp_path):
-    """``--compile`` on the official recipe's engine step (tiny ReActNet, stage 2): ~30 s cold, most of it
+    """``--compile`` on the official recipe's engine step (tiny ReActNet, stage 2): ~45 s cold, most of it
     Inductor compiling the student (forward and backward) and the teacher."""
     torch.manual_seed(1)
     batch = [[torch.randn(6, 3, 32, 32) for _ in range(2)], None]
@@ -207,7 +207,7 @@ def test_compiled_step_computes_the_plain_step(tmp_path):
 @pytest.mark.slow
 def test_compiled_step_computes_the_plain_step_at_224():
     """The same on what ``--preset imagenet-reactnet-a`` trains: full ReActNet-A at 224², ResNet-50 teacher
-    (BatchNorm on batch statistics), 2 images per view; ~3 min."""
+    (BatchNorm on batch statistics), 2 images per view; ~2 min."""
     def build() -> Burn:
         cfg = resolve_config("imagenet-reactnet-a", method="burn", stage=2)
         assert cfg.compile and cfg.teacher_bn == "batch"  # what the preset trains

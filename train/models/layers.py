@@ -1,12 +1,14 @@
-"""ReActNet building blocks: RSign, RPReLU, BinaryConv2d and GlobalAvgPool.
+"""ReActNet building blocks: RSign, RPReLU, BinaryConv2d and GlobalAvgPool (+ the teacher's FastMaxPool2d).
 
-All tensors are NCHW. Every module here has a converter in ``export/`` (ONNX and LCE), so a new
-layer type added here needs one converter there -- never a second copy of the network.
+All tensors are NCHW. Every module here but :class:`FastMaxPool2d` (used only by the float teacher) has a
+converter in ``export/`` (ONNX and LCE), so a new layer type added here needs one converter there -- never
+a second copy of the network.
 
 Fast path: ``RSign``, ``RPReLU`` and ``BinaryConv2d`` carry ``fast`` (default True), which runs their
 elementwise chain as one autograd Function each (:func:`train.binary.shift_binarize_activation`,
 :func:`rprelu`, :func:`train.binary.fast_binarize_weight`) instead of the plain composition of PyTorch
-ops; :class:`FastMaxPool2d` (the teacher's stem pool) pools in channels_last memory when no graph is built. Values and gradients are equal for finite inputs (weight gradients of RPReLU's slope up to float
+ops; :class:`FastMaxPool2d` (the float teacher's stem pool) pools in channels_last memory when no graph
+is built. Values and gradients are equal for finite inputs (weight gradients of RPReLU's slope up to float
 summation order); :func:`set_fast` switches a whole network (``--no-fast-step``).
 """
 
