@@ -36,29 +36,14 @@ from dataclasses import replace
 
 import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow settings
 import torch
+from train_speed import build, recipe_config  # benchmarks/train_speed.py: the recipe's method, one way
 
-from train.config import resolve_config
 from train.fast_step import build_optimizer, prepare_step, set_malloc_reuse
 from train.losses import burn_loss
 from train.methods import Burn
-from train.models import build_teacher
 from train.models.layers import set_fast
 
 CONFIGS = {"reactnet-a-224": ("imagenet-reactnet-a", 8), "tiny": ("digits-tiny", 64)}  # preset, batch per view
-
-
-def recipe_config(preset: str, stage: int):
-    """The official BURN recipe at ``preset``'s scale (what ``train.pretrain --preset`` resolves)."""
-    return resolve_config(preset, method="burn", stage=stage)  # recipe "official" by default
-
-
-def build(preset: str, stage: int) -> tuple[Burn, int]:
-    """A Burn method with the official recipe at ``preset``'s scale (random teacher weights)."""
-    cfg = recipe_config(preset, stage)
-    torch.manual_seed(0)
-    teacher = build_teacher(cfg.teacher_arch, small_input=cfg.teacher_small_input)
-    method = Burn.from_config(cfg, teacher=teacher)  # the path train.pretrain takes
-    return method, method.student.cfg.input_size
 
 
 def naive_loss(m: Burn, v1: torch.Tensor, v2: torch.Tensor, step: int, total: int) -> torch.Tensor:
@@ -77,8 +62,7 @@ def median(xs: list[float]) -> float:
 
 def setup(kind: str, preset: str, stage: int, batch: int):
     """Build the method for ``kind`` in this process; returns (step function, optimisations line)."""
-    cfg = recipe_config(preset, stage)
-    method, size = build(preset, stage)
+    method, size, cfg = build(preset, stage)
     method.train()
     params = [q for q in method.parameters() if q.requires_grad]
     g = torch.Generator().manual_seed(0)

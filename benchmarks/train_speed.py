@@ -43,11 +43,16 @@ CONFIGS = {
 STAND_IN_IMAGES = 10_000  # CMIM memory size for the benchmark (no data set is read)
 
 
+def recipe_config(preset: str, stage: int, cmim_weight: float = 0.0, recipe: str = "official") -> PretrainConfig:
+    """BURN's config at ``preset``'s scale, as ``train.pretrain --preset ... --method burn`` resolves it."""
+    return resolve_config(preset, method="burn", stage=stage, recipe=recipe, cmim_weight=cmim_weight)
+
+
 def build(preset: str, stage: int, cmim_weight: float = 0.0, recipe: str = "official") \
         -> tuple[Burn, int, PretrainConfig]:
-    """BURN as ``train.pretrain`` builds it for ``preset``/``recipe``, with a random teacher; + CMIM.
+    """BURN as ``train.pretrain`` builds it for ``preset``/``recipe``, with a random teacher (seed 0); + CMIM.
     Returns (method, input size, the resolved config)."""
-    cfg = resolve_config(preset, method="burn", stage=stage, recipe=recipe, cmim_weight=cmim_weight)
+    cfg = recipe_config(preset, stage, cmim_weight, recipe)
     torch.manual_seed(0)
     teacher = build_teacher(cfg.teacher_arch, small_input=cfg.teacher_small_input)
     method = with_cmim(Burn.from_config(cfg, teacher=teacher), cfg, n_data=STAND_IN_IMAGES)
