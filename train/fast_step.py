@@ -22,8 +22,8 @@ better than it traces the single-Function layers). Compiling costs ~1.5 min once
 2 cores (~15 s with Inductor's on-disk cache warm), so it pays on long ImageNet runs, not on the
 minutes-long embedded preset. The same function is computed: in float64 the compiled step's loss and
 gradients equal the plain step's to ~1e-12 (``tests/train/test_fast_step.py``); in float32 the fused
-BatchNorm rounds differently and can flip a sign whose input is within an ulp of 0, so a compiled run is
-not bit-identical to an eager one.
+loops (BatchNorm's statistics among them) round differently and can flip a sign whose input is within an
+ulp of 0, so a compiled run is not bit-identical to an eager one.
 """
 
 from __future__ import annotations
