@@ -24,7 +24,7 @@ import _bench  # benchmarks/_bench.py: the checkout on sys.path, TensorFlow sett
 import torch
 from burn_step_speedup import CONFIGS
 from torch.profiler import ProfilerActivity, profile, record_function
-from train_speed import build, recipe_config
+from train_speed import build
 
 from train.fast_step import prepare_step
 
@@ -57,10 +57,9 @@ def main(argv=None) -> int:
                    help="torch.compile the networks (default: the preset's setting, on at 224²)")
     args = p.parse_args(argv)
     preset, batch = CONFIGS[args.config]
-    compiled = recipe_config(preset, args.stage).compile if args.compile is None else args.compile
     method, size, cfg = build(preset, args.stage)
     method.train()
-    cfg = replace(cfg, lr=1e-5, fast_step=args.fast_step, compile=compiled)
+    cfg = replace(cfg, lr=1e-5, fast_step=args.fast_step, compile=cfg.compile if args.compile is None else args.compile)
     opt, _, active = prepare_step(method, cfg, torch.device("cpu"))  # as train.engine.Trainer
     views = [torch.randn(args.batch_size or batch, 3, size, size) for _ in range(2)]
     teacher_forward = method.teacher.forward

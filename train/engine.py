@@ -26,7 +26,7 @@ from common.files import remove_stale_temps
 from train.checkpoint import nonfinite_names, read_checkpoint, save_checkpoint
 from train.config import PretrainConfig
 from train.dist import DistInfo, all_gather_cat, all_reduce_mean
-from train.fast_step import prepare_step, set_malloc_reuse
+from train.fast_step import COMPILE_NOTE, prepare_step, set_malloc_reuse
 from train.loader import batch_images, build_train_loader, to_device
 from train.metrics import MetricsLogger, Throughput, progress_line
 from train.rng import capture_rng_state, restore_rng_state, seed_everything
@@ -204,8 +204,7 @@ class Trainer:
         if self.dinfo.is_main:
             print(f"step optimisations: {self.fast}")
             if any(a.startswith("compile (") for a in self.fast_active):
-                print("the first step compiles the networks (torch.compile): ~1.5 min at 224² on 2 CPU cores, "
-                      "~15 s with Inductor's cache warm")
+                print(COMPILE_NOTE)
         try:
             for epoch in range(self.step // self.steps_per_epoch, self.cfg.epochs):
                 self.train_one_epoch(epoch)

@@ -3,8 +3,9 @@
 What it turns on, each measured on this project's 2-core CPU (docs/training.md, "Training speed"):
 
 * ``layers``  -- the binary blocks' elementwise chains as single autograd Functions
-  (:func:`train.models.layers.set_fast`): RSign's shift + sign + STE, RPReLU, the weight binariser.
-  Same values and gradients as the plain composition for finite inputs (``tests/train/test_fast_step.py``).
+  (:func:`train.models.layers.set_fast`): RSign's shift + sign + STE, RPReLU, the weight binariser; and the
+  frozen teacher's stem max-pool in channels_last memory (``FastMaxPool2d``). Same values and gradients as
+  the plain composition for finite inputs (``tests/train/test_fast_step.py``).
 * ``fused-adam`` -- ``torch.optim.Adam(fused=True)``: one pass per parameter tensor instead of ~8
   (same update rule; the float rounding of the update may differ in the last bit).
 * ``malloc-reuse`` -- CPU only, glibc only: freed memory stays in the process (``mallopt``: no ``mmap``
@@ -81,6 +82,10 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], lr: float, weight_deca
         except (RuntimeError, ValueError):  # a device / dtype without a fused kernel
             pass
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
+COMPILE_NOTE = ("the first step compiles the networks (torch.compile): ~1.5 min at 224² on 2 CPU cores, ~15 s "
+                "with Inductor's cache warm")
 
 
 def cpu_compiler() -> str | None:
